@@ -1,0 +1,125 @@
+"""A Sequential model: named layers in order, their parameters by name, and an optional trace."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from cnnviz.nn.layers import LAYER_TYPES, Layer
+from cnnviz.nn.trace import TraceRecorder
+
+
+class Sequential:
+    """Layers applied in order. Parameters are named "<layer>.<param>", e.g. "conv1.W"."""
+
+    def __init__(self, layers: list[tuple[str, Layer]],
+                 input_shape: tuple[int, ...] = (1, 28, 28)) -> None:
+        names = [name for name, _ in layers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer names must be unique, got {names}")
+        self.layers: dict[str, Layer] = dict(layers)
+        self.input_shape = tuple(input_shape)
+        self.layer_shapes()                     # fail now, not mid-training, on a bad chain
+        self._recorder: TraceRecorder | None = None
+
+    # --- structure -------------------------------------------------------------------------
+    def layer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each layer's per-sample output shape, worked out without any data."""
+        shapes, shape = {}, self.input_shape
+        for name, layer in self.layers.items():
+            try:
+                shape = layer.output_shape(shape)
+            except ValueError as error:
+                raise ValueError(f"layer {name!r}: {error}") from None
+            shapes[name] = shape
+        return shapes
+
+    def output_shape(self, input_shape: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        shape = self.input_shape if input_shape is None else tuple(input_shape)
+        for layer in self.layers.values():
+            shape = layer.output_shape(shape)
+        return shape
+
+    def config(self) -> dict[str, Any]:
+        """The architecture as plain JSON-able data."""
+        return {"input_shape": list(self.input_shape),
+                "layers": [{"name": name, "type": layer.kind, **layer.config()}
+                           for name, layer in self.layers.items()]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        """Rebuild the architecture (weights left at zero) from `config()`'s output."""
+        layers = []
+        for spec in config["layers"]:
+            settings = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            if spec["type"] not in LAYER_TYPES:
+                raise ValueError(f"unknown layer type {spec['type']!r}")
+            layers.append((str(spec["name"]), LAYER_TYPES[spec["type"]](**settings)))
+        return cls(layers, tuple(config["input_shape"]))
+
+    # --- parameters ------------------------------------------------------------------------
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:
+        for layer_name, layer in self.layers.items():
+            for key, value in layer.params.items():
+                yield f"{layer_name}.{key}", value
+
+    def named_gradients(self) -> Iterator[tuple[str, np.ndarray]]:
+        for layer_name, layer in self.layers.items():
+            for key in layer.params:
+                yield f"{layer_name}.{key}", layer.grads[key]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter by name (what model files store)."""
+        return {name: value.copy() for name, value in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy parameters in by name; every name must be present with the right shape."""
+        expected = dict(self.named_parameters())
+        missing, extra = set(expected) - set(state), set(state) - set(expected)
+        if missing or extra:
+            raise ValueError(f"parameters do not match the architecture: missing {sorted(missing)}"
+                             f", unexpected {sorted(extra)}")
+        for name, target in expected.items():
+            value = np.asarray(state[name])
+            if value.shape != target.shape:
+                raise ValueError(f"parameter {name!r} has shape {value.shape}, "
+                                 f"the architecture needs {target.shape}")
+            target[...] = value
+
+    def parameter_count(self) -> int:
+        return sum(value.size for _, value in self.named_parameters())
+
+    # --- computation -----------------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """(N, *input_shape) → (N, *output_shape)."""
+        recorder = self._recorder
+        for name, layer in self.layers.items():
+            y = layer.forward(x)
+            if recorder is not None:
+                recorder.record_forward(name, layer, x, y)
+            x = y
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Gradient of the loss w.r.t. the input; fills every layer's `grads` on the way."""
+        recorder = self._recorder
+        for name, layer in reversed(self.layers.items()):
+            dx = layer.backward(dy)
+            if recorder is not None:
+                recorder.record_backward(name, layer, dy, dx)
+            dy = dx
+        return dy
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, K) for a batch, computed in chunks to bound memory."""
+        chunks = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        logits = np.concatenate(chunks) if chunks else np.zeros((0, *self.output_shape()))
+        if logits.shape[1] == 1:                 # a single sigmoid output is already P(class 1)
+            return np.concatenate([1 - logits, logits], axis=1)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def __repr__(self) -> str:
+        body = "\n".join(f"  {name}: {layer!r}" for name, layer in self.layers.items())
+        return f"Sequential(input {self.input_shape}\n{body}\n)"

@@ -1,0 +1,108 @@
+"""Optimizers. Each owns its state, keyed by parameter name, across batches (STYLE.md §3)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+NamedArrays = Iterable[tuple[str, np.ndarray]]
+
+
+class Optimizer:
+    kind = "Optimizer"
+
+    def __init__(self, lr: float) -> None:
+        if not np.isfinite(lr) or lr <= 0:
+            raise ValueError(f"learning rate must be a positive number, got {lr!r}")
+        self.lr = float(lr)
+        self.t = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def config(self) -> dict[str, Any]:
+        return {"lr": self.lr}
+
+    def step(self, model: Any) -> None:
+        """Update `model`'s parameters in place from the gradients its last backward left."""
+        self.t += 1
+        grads = dict(model.named_gradients())
+        for name, param in model.named_parameters():
+            self._update(name, param, grads[name])
+
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _slot(self, kind: str, name: str, like: np.ndarray) -> np.ndarray:
+        slots = self.state.setdefault(kind, {})
+        if name not in slots:
+            slots[name] = np.zeros_like(like)
+        return slots[name]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Settings, step count and every moment array (copied), for model files."""
+        return {"kind": self.kind, "config": self.config(), "t": self.t,
+                "slots": {k: {n: a.copy() for n, a in v.items()} for k, v in self.state.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t = int(state["t"])
+        self.state = {k: {n: np.array(a) for n, a in v.items()} for k, v in state["slots"].items()}
+
+
+class SGD(Optimizer):
+    """Gradient descent with momentum: v ← μv − lr·g; p ← p + v (μ = 0 is the tutorial's rule)."""
+
+    kind = "SGD"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0) -> None:
+        super().__init__(lr)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.momentum = float(momentum)
+
+    def config(self) -> dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        velocity = self._slot("velocity", name, param)
+        velocity *= self.momentum
+        velocity -= self.lr * grad
+        param += velocity
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; the seed paper uses lr 0.01, β1 0.95, β2 0.99."""
+
+    kind = "Adam"
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
+        super().__init__(lr)
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise ValueError(f"Adam betas must be in [0, 1), got β1={beta1!r}, β2={beta2!r}")
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def config(self) -> dict[str, Any]:
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        m = self._slot("m", name, param)
+        v = self._slot("v", name, param)
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * grad * grad
+        # Bias correction: early moments are biased towards their zero start.
+        m_hat = m / (1 - self.beta1 ** self.t)
+        v_hat = v / (1 - self.beta2 ** self.t)
+        param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+OPTIMIZER_TYPES = {cls.kind: cls for cls in (SGD, Adam)}
+
+
+def make_optimizer(kind: str, **settings: Any) -> Optimizer:
+    """Build an optimizer by name ("Adam"/"adam", "SGD"/"sgd")."""
+    by_lower = {k.lower(): cls for k, cls in OPTIMIZER_TYPES.items()}
+    if kind.lower() not in by_lower:
+        raise ValueError(f"unknown optimizer {kind!r}; choose one of {sorted(OPTIMIZER_TYPES)}")
+    return by_lower[kind.lower()](**settings)

@@ -1,0 +1,106 @@
+"""Ready-made networks from the seeds, with the training settings that go with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from cnnviz.nn.init import initialize
+from cnnviz.nn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid
+from cnnviz.nn.losses import MeanSquaredError, SoftmaxCrossEntropy
+from cnnviz.nn.model import Sequential
+
+
+def reference_architecture() -> Sequential:
+    """The seed paper's network (its Figure 7): 28×28 → 8@24×24 → 8@20×20 → 8@10×10 → 128 → 10."""
+    return Sequential([
+        ("conv1", Conv2D(1, 8, 5)), ("relu1", ReLU()),
+        ("conv2", Conv2D(8, 8, 5)), ("relu2", ReLU()),
+        ("pool", MaxPool2D(2, 2)), ("flatten", Flatten()),
+        ("dense1", Dense(800, 128)), ("relu3", ReLU()),
+        ("dense2", Dense(128, 10)),
+    ])
+
+
+def tutorial_architecture() -> Sequential:
+    """The tutorial's small binary network: 3 filters 5×5, sigmoid, one sigmoid output."""
+    return Sequential([
+        ("conv1", Conv2D(1, 3, 5)), ("sigmoid1", Sigmoid()),
+        ("flatten", Flatten()),
+        ("dense1", Dense(3 * 24 * 24, 1)), ("sigmoid2", Sigmoid()),
+    ])
+
+
+def digit_labels(labels: np.ndarray) -> np.ndarray:
+    """Targets for ten-class training: the digit itself."""
+    return labels.astype(np.int64)
+
+
+def greater_than_four(labels: np.ndarray) -> np.ndarray:
+    """The tutorial's binary task: 1.0 where the digit is > 4, else 0.0, shaped (N, 1)."""
+    return (labels > 4).astype(np.float32)[:, None]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A network, its loss, what it predicts, and the optimizer settings to train it with."""
+
+    name: str
+    title: str
+    description: str
+    build: Callable[[], Sequential]
+    make_loss: Callable[[], object]
+    make_targets: Callable[[np.ndarray], np.ndarray]
+    class_names: tuple[str, ...]
+    optimizer: str
+    lr: float
+    beta1: float = 0.9
+    beta2: float = 0.999
+    momentum: float = 0.0
+    batch_size: int = 32
+    init: str = "paper"
+
+    def create(self, seed: int = 0, init: str | None = None) -> Sequential:
+        """A freshly initialized model; the same seed gives the same weights bit for bit."""
+        return initialize(self.build(), init or self.init, seed)
+
+    def optimizer_settings(self, lr: float | None = None) -> dict[str, float]:
+        if self.optimizer == "Adam":
+            return {"lr": lr or self.lr, "beta1": self.beta1, "beta2": self.beta2}
+        return {"lr": lr or self.lr, "momentum": self.momentum}
+
+
+DIGITS = tuple(str(d) for d in range(10))
+
+# The paper trains with Adam at lr 0.01. Measured here, that rate sometimes drives this network
+# to chance accuracy (its ReLUs die in the first few hundred steps), so the default "reference"
+# preset keeps the paper's network, β1, β2 and batch size with lr 0.002, which trains reliably;
+# the "paper" preset keeps every value exactly as published.
+PRESETS: dict[str, Preset] = {
+    "reference": Preset(
+        "reference", "Reference network (seed paper, lr 0.002)",
+        "conv 8@5×5 → ReLU → conv 8@5×5 → ReLU → max-pool 2/2 → dense 128 → ReLU → dense 10 → "
+        "softmax; Adam β1 0.95, β2 0.99, batch 32, lr 0.002 (trains reliably)",
+        reference_architecture, SoftmaxCrossEntropy, digit_labels, DIGITS,
+        optimizer="Adam", lr=0.002, beta1=0.95, beta2=0.99),
+    "paper": Preset(
+        "paper", "Reference network, paper's exact settings (lr 0.01)",
+        "the seed paper's network and Adam settings as published: lr 0.01, β1 0.95, β2 0.99, "
+        "batch 32; may stall at chance accuracy when its ReLUs die",
+        reference_architecture, SoftmaxCrossEntropy, digit_labels, DIGITS,
+        optimizer="Adam", lr=0.01, beta1=0.95, beta2=0.99),
+    "tutorial": Preset(
+        "tutorial", "Tutorial network (binary: digit > 4)",
+        "conv 3@5×5 → sigmoid → dense 1 → sigmoid, squared error, on the tutorial's binary task "
+        "'is the digit greater than 4?'; gradient descent with momentum",
+        tutorial_architecture, MeanSquaredError, greater_than_four, ("≤ 4", "> 4"),
+        optimizer="SGD", lr=0.05, momentum=0.9),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]
