@@ -104,3 +104,10 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]
+
+
+def preset_for(name: str | None, model: Sequential) -> Preset:
+    """The preset a model file names; older or foreign files are matched by output size."""
+    if name in PRESETS:
+        return PRESETS[name]
+    return PRESETS["tutorial" if model.output_shape() == (1,) else "reference"]

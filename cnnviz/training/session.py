@@ -1,0 +1,171 @@
+"""A training session: the live model, its trainer, the chosen sample, and the snapshots.
+
+Plain Python, so the whole command set the window uses (train, pause, step, reset, choose a
+sample, find a mistake) is unit-tested without Qt. The GUI's worker thread owns one session
+and calls it only from that thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from cnnviz.data import MnistData, normalize_images
+from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset
+from cnnviz.training.snapshot import CostPoint, EvalPoint, Progress, SampleRef, Snapshot
+from cnnviz.training.trainer import Trainer, TrainSettings, evaluate, make_optimizer_for
+
+EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
+EVALS_PER_EPOCH = 2
+
+
+class Diverged(RuntimeError):
+    """The cost became non-finite; the last finite parameters were restored."""
+
+
+class TrainingSession:
+    """Owns one model and everything needed to train it and to trace a sample through it."""
+
+    def __init__(self, data: MnistData, settings: TrainSettings | None = None,
+                 model: Sequential | None = None, model_label: str | None = None) -> None:
+        self.data = data
+        self.sample = SampleRef("test", 0)
+        self._snapshot_id = 0
+        self._mistakes: tuple[int, str, np.ndarray] | None = None   # (model version, split, idx)
+        self.reset(settings or TrainSettings(), model, model_label)
+
+    # --- building -------------------------------------------------------------------------
+    def reset(self, settings: TrainSettings, model: Sequential | None = None,
+              model_label: str | None = None) -> None:
+        """Start over: a fresh model from `settings.seed` (or the given model), no history."""
+        self.settings = settings
+        self.preset: Preset = get_preset(settings.preset)
+        self.trainer = Trainer.from_settings(settings, self.preset, self.data.train, model)
+        self.model_label = model_label or f"live (seed {settings.seed})"
+        self.state = "idle"
+        self._pending_costs: list[CostPoint] = []
+        self._pending_evals: list[EvalPoint] = []
+        self._train_seconds = 0.0
+        self._good_params = self.trainer.model.state_dict()
+        self.model_version = 0
+
+    def load(self, checkpoint: Checkpoint, label: str, preset: Preset) -> None:
+        """Look at (and train further) a model from a file, with its optimizer state if saved."""
+        self.reset(replace(self.settings, preset=preset.name), checkpoint.model, label)
+        if checkpoint.optimizer and checkpoint.optimizer["kind"] == self.trainer.optimizer.kind:
+            self.trainer.optimizer.load_state_dict(checkpoint.optimizer)
+
+    def set_learning_rate(self, lr: float) -> None:
+        if not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {lr}")
+        self.trainer.optimizer.lr = float(lr)
+        self.settings = replace(self.settings, lr=float(lr))
+
+    def continue_training(self, settings: TrainSettings) -> None:
+        """Keep the current weights but start a new run with `settings` (e.g. more epochs)."""
+        model, optimizer_state = self.trainer.model, self.trainer.optimizer.state_dict()
+        kind = self.trainer.optimizer.kind
+        label, costs = self.model_label, self._pending_costs
+        self.reset(settings, model, label)
+        self._pending_costs = costs
+        if self.trainer.optimizer.kind == kind:
+            self.trainer.optimizer.load_state_dict(optimizer_state)
+            self.trainer.optimizer.lr = make_optimizer_for(self.preset, settings).lr
+
+    # --- training -------------------------------------------------------------------------
+    def step(self) -> CostPoint:
+        """One training batch; raises Diverged (after restoring weights) on a non-finite cost."""
+        started = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = self.trainer.step()
+        self._train_seconds += time.perf_counter() - started
+        self.model_version += 1
+        if not np.isfinite(result.cost) or not self._params_finite():
+            self.trainer.model.load_state_dict(self._good_params)
+            self.state = "paused"
+            raise Diverged(f"the cost became {result.cost} at step {result.step} with learning "
+                           f"rate {self.trainer.optimizer.lr:g}; the last finite weights are "
+                           f"restored — try a smaller learning rate")
+        point = CostPoint(result.step, result.samples_seen, result.epoch_progress, result.cost)
+        self._pending_costs.append(point)
+        interval = max(1, self.trainer.batches_per_epoch // EVALS_PER_EPOCH)
+        if result.step % interval == 0 or self.trainer.finished:
+            self._pending_evals.append(self.evaluate_subset(point))
+        if self.trainer.finished:
+            self.state = "finished"
+        return point
+
+    def _params_finite(self) -> bool:
+        return all(np.isfinite(p).all() for _, p in self.trainer.model.named_parameters())
+
+    def evaluate_subset(self, point: CostPoint) -> EvalPoint:
+        result = evaluate(self.trainer.model, self.preset, self.data.test, limit=EVAL_SUBSET)
+        return EvalPoint(point.step, point.samples, point.epoch, result.cost, result.accuracy)
+
+    def samples_per_second(self) -> float:
+        seconds = self._train_seconds
+        return self.trainer.step_count * self.trainer.batch_size / seconds if seconds else 0.0
+
+    def progress(self) -> Progress:
+        t = self.trainer
+        epoch, batch = divmod(t.step_count, t.batches_per_epoch)
+        if batch == 0 and t.step_count:
+            epoch, batch = epoch - 1, t.batches_per_epoch
+        rate = self.samples_per_second()
+        remaining = (t.total_steps - t.step_count) * t.batch_size
+        return Progress(self.state, t.step_count, t.total_steps, epoch, t.epochs, batch,
+                        t.batches_per_epoch, rate, remaining / rate if rate else None)
+
+    # --- looking inside -------------------------------------------------------------------
+    def set_sample(self, sample: SampleRef) -> None:
+        if sample.split in ("train", "test"):
+            size = len(getattr(self.data, sample.split))
+            if not 0 <= sample.index < size:
+                raise ValueError(f"{sample.split} index {sample.index} is outside 0..{size - 1}")
+        elif sample.image is None or sample.image.shape != (28, 28):
+            raise ValueError("a drawn sample needs a 28×28 image")
+        self.sample = sample
+
+    def sample_image_and_label(self, sample: SampleRef) -> tuple[np.ndarray, int | None]:
+        if sample.split == "drawn":
+            return sample.image, None
+        split = getattr(self.data, sample.split)
+        return split.images[sample.index], int(split.labels[sample.index])
+
+    def snapshot(self) -> Snapshot:
+        """Copies of the model's parameters and a trace of the current sample."""
+        image, digit = self.sample_image_and_label(self.sample)
+        label = None if digit is None else int(
+            np.asarray(self.preset.make_targets(np.array([digit]))).reshape(-1)[0])
+        target = self.sample.target if self.sample.target is not None else label
+        x = normalize_images(image[None])
+        if target is None:     # a drawn digit: show gradients towards the predicted class
+            target = int(self.trainer.model.predict_proba(x)[0].argmax())
+        targets = self.preset.make_targets(np.array([target]))
+        trace = capture(self.trainer.model, self.preset.make_loss(), x, targets)
+        self._snapshot_id += 1
+        self._good_params = self.trainer.model.state_dict()
+        costs, evals = tuple(self._pending_costs), tuple(self._pending_evals)
+        self._pending_costs, self._pending_evals = [], []
+        return Snapshot(self._snapshot_id, self.model_label, self.preset.name,
+                        self.preset.class_names, self.progress(), dict(self._good_params),
+                        self.sample, image.copy(), label, trace, costs, evals,
+                        self.trainer.model.layer_shapes(),
+                        tuple(self.trainer.model.config()["layers"]))
+
+    def next_mistake(self, split: str, after: int, label_filter: int | None = None) -> int | None:
+        """Index of the next sample (cyclically after `after`) that the model gets wrong."""
+        if self._mistakes is None or self._mistakes[:2] != (self.model_version, split):
+            result = evaluate(self.trainer.model, self.preset, getattr(self.data, split))
+            wrong = np.flatnonzero(result.predictions != result.classes)
+            self._mistakes = (self.model_version, split, wrong)
+        wrong_indices = self._mistakes[2]
+        if label_filter is not None:
+            labels = getattr(self.data, split).labels[wrong_indices]
+            wrong_indices = wrong_indices[labels == label_filter]
+        if len(wrong_indices) == 0:
+            return None
+        later = wrong_indices[wrong_indices > after]
+        return int(later[0] if len(later) else wrong_indices[0])

@@ -1,0 +1,156 @@
+"""Training as plain Python: a Trainer advances one batch per `step()`; `run()` is a generator.
+
+Usable headless (the CLI) and from the GUI's worker thread alike (STYLE.md §6). The Trainer
+owns the model and the optimizer; callers read results, never the live arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from cnnviz.data import Split, normalize_images
+from cnnviz.nn import Optimizer, Preset, Sequential, make_optimizer
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What a user chooses before training; `None` means "the preset's value"."""
+
+    preset: str = "reference"
+    epochs: int = 3
+    batch_size: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None
+    momentum: float = 0.9
+    seed: int = 0
+    train_limit: int | None = None
+    init: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch size must be ≥ 1, got {self.batch_size}")
+        if self.lr is not None and not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if self.train_limit is not None and self.train_limit < 1:
+            raise ValueError(f"train limit must be ≥ 1, got {self.train_limit}")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one training batch did."""
+
+    step: int                 # batches done since the start, 1-based
+    epoch: int                # 0-based epoch this batch belongs to
+    batch_in_epoch: int       # 1-based
+    batches_per_epoch: int
+    samples_seen: int
+    cost: float               # the batch's mean loss, before the update
+
+    @property
+    def epoch_progress(self) -> float:
+        """Epochs done, fractional: 1.5 means halfway through the second epoch."""
+        return self.epoch + self.batch_in_epoch / self.batches_per_epoch
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's results on a whole split."""
+
+    accuracy: float
+    cost: float
+    predictions: np.ndarray        # (N,) predicted class
+    probabilities: np.ndarray      # (N, K)
+    classes: np.ndarray            # (N,) true class in the preset's task
+
+
+def make_optimizer_for(preset: Preset, settings: TrainSettings) -> Optimizer:
+    kind = settings.optimizer or preset.optimizer
+    if kind.lower() == "adam":
+        beta1, beta2 = (preset.beta1, preset.beta2) if preset.optimizer == "Adam" else (0.9, 0.999)
+        return make_optimizer("adam", lr=settings.lr or preset.lr, beta1=beta1, beta2=beta2)
+    momentum = preset.momentum if preset.optimizer == "SGD" else settings.momentum
+    return make_optimizer("sgd", lr=settings.lr or preset.lr, momentum=momentum)
+
+
+class Trainer:
+    """Mini-batch training of `model` on a data split, one `step()` at a time."""
+
+    def __init__(self, model: Sequential, preset: Preset, optimizer: Optimizer, train: Split,
+                 *, batch_size: int, epochs: int, seed: int = 0,
+                 train_limit: int | None = None) -> None:
+        self.model, self.preset, self.optimizer = model, preset, optimizer
+        self.loss = preset.make_loss()
+        count = len(train) if train_limit is None else min(train_limit, len(train))
+        self._x = normalize_images(train.images[:count])
+        self._targets = preset.make_targets(train.labels[:count])
+        self.batch_size, self.epochs = batch_size, epochs
+        self.batches_per_epoch = -(-count // batch_size)
+        self._rng = np.random.default_rng(seed)
+        self._order = self._rng.permutation(count)
+        self.step_count = 0
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings, preset: Preset, train: Split,
+                      model: Sequential | None = None) -> "Trainer":
+        """A Trainer for a fresh model (or the given one) built as `settings` say."""
+        model = model or preset.create(settings.seed, settings.init)
+        return cls(model, preset, make_optimizer_for(preset, settings), train,
+                   batch_size=settings.batch_size or preset.batch_size, epochs=settings.epochs,
+                   seed=settings.seed, train_limit=settings.train_limit)
+
+    @property
+    def total_steps(self) -> int:
+        return self.batches_per_epoch * self.epochs
+
+    @property
+    def finished(self) -> bool:
+        return self.step_count >= self.total_steps
+
+    @property
+    def train_size(self) -> int:
+        return len(self._x)
+
+    def step(self) -> StepResult:
+        """Train on the next batch: forward, loss, backward, optimizer update."""
+        epoch, batch = divmod(self.step_count, self.batches_per_epoch)
+        if batch == 0 and self.step_count > 0:
+            self._order = self._rng.permutation(len(self._x))   # reshuffle every epoch
+        index = self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
+        cost = self.loss.forward(self.model.forward(self._x[index]), self._targets[index])
+        self.model.backward(self.loss.backward())
+        self.optimizer.step(self.model)
+        self.step_count += 1
+        return StepResult(step=self.step_count, epoch=epoch, batch_in_epoch=batch + 1,
+                          batches_per_epoch=self.batches_per_epoch,
+                          samples_seen=self.step_count * self.batch_size, cost=cost)
+
+    def run(self) -> Iterator[StepResult]:
+        """Yield after every batch until all epochs are done; stop iterating to pause."""
+        while not self.finished:
+            yield self.step()
+
+
+def evaluate(model: Sequential, preset: Preset, split: Split, batch_size: int = 256,
+             limit: int | None = None) -> Evaluation:
+    """Accuracy and mean cost of `model` on `split` (optionally its first `limit` samples)."""
+    images, labels = split.images[:limit], split.labels[:limit]
+    x, targets = normalize_images(images), preset.make_targets(labels)
+    loss, probabilities, costs = preset.make_loss(), [], []
+    for start in range(0, len(x), batch_size):
+        chunk = slice(start, start + batch_size)
+        costs.append(loss.forward(model.forward(x[chunk]), targets[chunk]) * len(x[chunk]))
+        probabilities.append(np.asarray(loss.probs))
+    probs = np.concatenate(probabilities)
+    if probs.shape[1] == 1:                  # one sigmoid output: P(class 1)
+        probs = np.concatenate([1 - probs, probs], axis=1)
+    classes = targets.reshape(len(targets), -1)[:, 0].astype(np.int64) \
+        if targets.ndim > 1 else targets
+    predictions = probs.argmax(axis=1)
+    return Evaluation(accuracy=float((predictions == classes).mean()),
+                      cost=float(sum(costs) / len(x)), predictions=predictions,
+                      probabilities=probs, classes=classes)
