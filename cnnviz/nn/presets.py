@@ -96,7 +96,7 @@ PRESETS: dict[str, Preset] = {
         "conv 3@5×5 → sigmoid → dense 1 → sigmoid, squared error, on the tutorial's binary task "
         "'is the digit greater than 4?'; gradient descent with momentum",
         tutorial_architecture, MeanSquaredError, greater_than_four, ("≤ 4", "> 4"),
-        optimizer="SGD", lr=0.05, momentum=0.9),
+        optimizer="SGD", lr=0.005, momentum=0.9),
 }
 
 

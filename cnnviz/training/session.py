@@ -19,6 +19,10 @@ from cnnviz.training.trainer import Trainer, TrainSettings, evaluate, make_optim
 
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
 EVALS_PER_EPOCH = 2
+# A cost this many times the run's first one means the weights are exploding even while it is
+# still finite (a huge learning rate can overshoot into dead ReLUs and a large finite cost).
+EXPLODING_FACTOR = 50.0
+MIN_EXPLODING_COST = 100.0
 
 
 class Diverged(RuntimeError):
@@ -49,6 +53,7 @@ class TrainingSession:
         self._pending_evals: list[EvalPoint] = []
         self._train_seconds = 0.0
         self._good_params = self.trainer.model.state_dict()
+        self._first_cost: float | None = None
         self.model_version = 0
 
     def load(self, checkpoint: Checkpoint, label: str, preset: Preset) -> None:
@@ -77,17 +82,22 @@ class TrainingSession:
     # --- training -------------------------------------------------------------------------
     def step(self) -> CostPoint:
         """One training batch; raises Diverged (after restoring weights) on a non-finite cost."""
+        # The weights this step starts from; if its cost is fine they are the last good ones.
+        before = self.trainer.model.state_dict()       # ~0.4 MB: cheap next to a step
         started = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore"):
             result = self.trainer.step()
         self._train_seconds += time.perf_counter() - started
         self.model_version += 1
-        if not np.isfinite(result.cost) or not self._params_finite():
+        if self._first_cost is None:
+            self._first_cost = result.cost
+        if self._diverging(result.cost):
             self.trainer.model.load_state_dict(self._good_params)
             self.state = "paused"
-            raise Diverged(f"the cost became {result.cost} at step {result.step} with learning "
-                           f"rate {self.trainer.optimizer.lr:g}; the last finite weights are "
-                           f"restored — try a smaller learning rate")
+            raise Diverged(f"the cost became {result.cost:.4g} at step {result.step} with "
+                           f"learning rate {self.trainer.optimizer.lr:g}; the last good weights "
+                           f"are restored — try a smaller learning rate")
+        self._good_params = before
         point = CostPoint(result.step, result.samples_seen, result.epoch_progress, result.cost)
         self._pending_costs.append(point)
         interval = max(1, self.trainer.batches_per_epoch // EVALS_PER_EPOCH)
@@ -97,8 +107,11 @@ class TrainingSession:
             self.state = "finished"
         return point
 
-    def _params_finite(self) -> bool:
-        return all(np.isfinite(p).all() for _, p in self.trainer.model.named_parameters())
+    def _diverging(self, cost: float) -> bool:
+        limit = max(MIN_EXPLODING_COST, EXPLODING_FACTOR * (self._first_cost or 0.0))
+        if not np.isfinite(cost) or cost > limit:
+            return True
+        return not all(np.isfinite(p).all() for _, p in self.trainer.model.named_parameters())
 
     def evaluate_subset(self, point: CostPoint) -> EvalPoint:
         result = evaluate(self.trainer.model, self.preset, self.data.test, limit=EVAL_SUBSET)
@@ -146,11 +159,10 @@ class TrainingSession:
         targets = self.preset.make_targets(np.array([target]))
         trace = capture(self.trainer.model, self.preset.make_loss(), x, targets)
         self._snapshot_id += 1
-        self._good_params = self.trainer.model.state_dict()
         costs, evals = tuple(self._pending_costs), tuple(self._pending_evals)
         self._pending_costs, self._pending_evals = [], []
         return Snapshot(self._snapshot_id, self.model_label, self.preset.name,
-                        self.preset.class_names, self.progress(), dict(self._good_params),
+                        self.preset.class_names, self.progress(), self.trainer.model.state_dict(),
                         self.sample, image.copy(), label, trace, costs, evals,
                         self.trainer.model.layer_shapes(),
                         tuple(self.trainer.model.config()["layers"]))

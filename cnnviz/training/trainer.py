@@ -85,12 +85,15 @@ class Trainer:
                  train_limit: int | None = None) -> None:
         self.model, self.preset, self.optimizer = model, preset, optimizer
         self.loss = preset.make_loss()
+        self._rng = np.random.default_rng(seed)
         count = len(train) if train_limit is None else min(train_limit, len(train))
-        self._x = normalize_images(train.images[:count])
-        self._targets = preset.make_targets(train.labels[:count])
+        # A limit takes a seeded random subset: data sets may be stored ordered by class (the
+        # bundled 5k is), so the first N samples could all be zeros.
+        chosen = np.sort(self._rng.permutation(len(train))[:count])
+        self._x = normalize_images(train.images[chosen])
+        self._targets = preset.make_targets(train.labels[chosen])
         self.batch_size, self.epochs = batch_size, epochs
         self.batches_per_epoch = -(-count // batch_size)
-        self._rng = np.random.default_rng(seed)
         self._order = self._rng.permutation(count)
         self.step_count = 0
 

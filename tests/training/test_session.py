@@ -1,0 +1,85 @@
+"""The session behind the window, without Qt: snapshots, samples, mistakes, divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnviz.data import load_bundled_mnist
+from cnnviz.training import TrainSettings, evaluate
+from cnnviz.training.session import Diverged, TrainingSession
+from cnnviz.training.snapshot import SampleRef
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_bundled_mnist()
+
+
+def test_snapshot_holds_copies_not_live_arrays(data):
+    session = TrainingSession(data)
+    snapshot = session.snapshot()
+    before = snapshot.params["conv1.W"].copy()
+    for _ in range(3):
+        session.step()
+    live = dict(session.trainer.model.named_parameters())["conv1.W"]
+    assert not np.array_equal(live, before)
+    np.testing.assert_array_equal(snapshot.params["conv1.W"], before)
+    assert session.snapshot().snapshot_id == snapshot.snapshot_id + 1
+
+
+def test_snapshot_traces_the_chosen_sample(data):
+    session = TrainingSession(data)
+    session.set_sample(SampleRef("train", 42))
+    snapshot = session.snapshot()
+    np.testing.assert_array_equal(snapshot.sample_image, data.train.images[42])
+    assert snapshot.label == data.train.labels[42]
+    assert [layer.name for layer in snapshot.trace.layers][:2] == ["conv1", "relu1"]
+    assert snapshot.trace.layer("pool").mask.sum() == 8 * 10 * 10
+
+
+def test_new_costs_are_handed_over_once(data):
+    session = TrainingSession(data)
+    for _ in range(4):
+        session.step()
+    first = session.snapshot()
+    assert [p.step for p in first.new_costs] == [1, 2, 3, 4]
+    assert session.snapshot().new_costs == ()
+
+
+def test_sample_out_of_range_is_refused(data):
+    session = TrainingSession(data)
+    with pytest.raises(ValueError, match="outside"):
+        session.set_sample(SampleRef("test", 10_000))
+
+
+def test_drawn_digit_gets_gradients_for_its_prediction(data):
+    session = TrainingSession(data)
+    session.set_sample(SampleRef("drawn", 0, image=data.test.images[3]))
+    snapshot = session.snapshot()
+    assert snapshot.label is None
+    assert int(snapshot.trace.targets[0]) == snapshot.prediction
+
+
+def test_next_mistake_is_a_real_mistake(data):
+    session = TrainingSession(data)
+    for _ in range(20):
+        session.step()
+    index = session.next_mistake("test", after=100)
+    result = evaluate(session.trainer.model, session.preset, data.test)
+    assert index > 100 and result.predictions[index] != data.test.labels[index]
+    assert np.all(result.predictions[101:index] == data.test.labels[101:index])
+    sevens = session.next_mistake("test", after=0, label_filter=7)
+    assert data.test.labels[sevens] == 7 and result.predictions[sevens] != 7
+
+
+def test_absurd_learning_rate_diverges_and_restores_finite_weights(data):
+    session = TrainingSession(data, TrainSettings(lr=1e6, optimizer="sgd"))
+    good = session.snapshot().params
+    with pytest.raises(Diverged, match="learning rate"):
+        for _ in range(50):
+            session.step()
+    assert session.state == "paused"
+    restored = session.trainer.model.state_dict()
+    assert all(np.isfinite(v).all() for v in restored.values())
+    np.testing.assert_array_equal(restored["dense2.W"], good["dense2.W"])
