@@ -54,6 +54,7 @@ class TrainingSession:
         self._train_seconds = 0.0
         self._good_params = self.trainer.model.state_dict()
         self._first_cost: float | None = None
+        self._offset = CostPoint(0, 0, 0.0, 0.0)     # where this run starts on the cost curve
         self.model_version = 0
 
     def load(self, checkpoint: Checkpoint, label: str, preset: Preset) -> None:
@@ -73,8 +74,11 @@ class TrainingSession:
         model, optimizer_state = self.trainer.model, self.trainer.optimizer.state_dict()
         kind = self.trainer.optimizer.kind
         label, costs = self.model_label, self._pending_costs
+        offset = self._offset_point(self.trainer.step_count, self.trainer.step_count
+                                    * self.trainer.batch_size, self.trainer.step_count
+                                    / self.trainer.batches_per_epoch)
         self.reset(settings, model, label)
-        self._pending_costs = costs
+        self._pending_costs, self._offset = costs, offset
         if self.trainer.optimizer.kind == kind:
             self.trainer.optimizer.load_state_dict(optimizer_state)
             self.trainer.optimizer.lr = make_optimizer_for(self.preset, settings).lr
@@ -98,7 +102,8 @@ class TrainingSession:
                            f"learning rate {self.trainer.optimizer.lr:g}; the last good weights "
                            f"are restored — try a smaller learning rate")
         self._good_params = before
-        point = CostPoint(result.step, result.samples_seen, result.epoch_progress, result.cost)
+        point = self._offset_point(result.step, result.samples_seen, result.epoch_progress,
+                                   result.cost)
         self._pending_costs.append(point)
         interval = max(1, self.trainer.batches_per_epoch // EVALS_PER_EPOCH)
         if result.step % interval == 0 or self.trainer.finished:
@@ -106,6 +111,12 @@ class TrainingSession:
         if self.trainer.finished:
             self.state = "finished"
         return point
+
+    def _offset_point(self, step: int, samples: int, epoch: float, cost: float = 0.0
+                      ) -> CostPoint:
+        """A point on the cost curve, counted from the first run of this model."""
+        o = self._offset
+        return CostPoint(o.step + step, o.samples + samples, o.epoch + epoch, cost)
 
     def _diverging(self, cost: float) -> bool:
         limit = max(MIN_EXPLODING_COST, EXPLODING_FACTOR * (self._first_cost or 0.0))

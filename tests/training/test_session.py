@@ -83,3 +83,18 @@ def test_absurd_learning_rate_diverges_and_restores_finite_weights(data):
     restored = session.trainer.model.state_dict()
     assert all(np.isfinite(v).all() for v in restored.values())
     np.testing.assert_array_equal(restored["dense2.W"], good["dense2.W"])
+
+
+def test_a_new_run_continues_the_cost_curve(data):
+    """Stop then Train again: same weights, and the cost x axis goes on from where it was."""
+    session = TrainingSession(data, TrainSettings(train_limit=64, epochs=1))
+    session.step(), session.step()
+    weights = session.trainer.model.state_dict()
+    session.continue_training(TrainSettings(train_limit=64, epochs=1))
+    np.testing.assert_array_equal(session.trainer.model.state_dict()["conv1.W"],
+                                  weights["conv1.W"])
+    session.step()
+    points = session.snapshot().new_costs
+    assert [p.step for p in points] == [1, 2, 3]
+    assert [p.samples for p in points] == [32, 64, 96]
+    assert points[-1].epoch == 1.5

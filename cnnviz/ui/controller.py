@@ -1,0 +1,159 @@
+"""The controller: owns the worker thread and the current snapshot; turns clicks into commands.
+
+Panels never talk to the worker or to each other: they emit intents, the controller forwards
+them as commands, and every panel redraws from the one snapshot it publishes (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from cnnviz.data import MnistData
+from cnnviz.nn import Checkpoint, Preset, load_checkpoint, preset_for, save_model
+from cnnviz.training import TrainSettings
+from cnnviz.training.session import TrainingSession
+from cnnviz.training.snapshot import SampleRef, Snapshot
+from cnnviz.ui.worker import TrainingWorker
+
+
+class Controller(QObject):
+    """Commands in, snapshots out."""
+
+    snapshot_changed = pyqtSignal(object)     # Snapshot, newest only
+    state_changed = pyqtSignal(str)
+    error = pyqtSignal(str)                   # one clear message for a dialog
+    diverged = pyqtSignal(str, int)
+    mistake_found = pyqtSignal(str, int)      # split, index
+    saved = pyqtSignal(str)                   # path
+
+    def __init__(self, data: MnistData, settings: TrainSettings | None = None,
+                 checkpoint: Checkpoint | None = None, model_label: str | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.data = data
+        self.settings = settings or TrainSettings()
+        session = TrainingSession(data, self.settings)
+        if checkpoint is not None:
+            session.load(checkpoint, model_label or "loaded model", self._preset_of(checkpoint))
+            self.settings = session.settings
+        self.snapshot: Snapshot | None = None
+        self.state = "idle"
+        self.worker = TrainingWorker(session)
+        self.worker.snapshot_ready.connect(self._on_snapshot)
+        self.worker.state_changed.connect(self._on_state)
+        self.worker.failed.connect(self.error)
+        self.worker.diverged.connect(self.diverged)
+        self.worker.result_ready.connect(self._on_result)
+        self.worker.start()
+        self.worker.request_snapshot()
+
+    # --- training commands -------------------------------------------------------------------
+    def train(self) -> None:
+        self.worker.start_training()
+
+    def pause(self) -> None:
+        self.worker.pause_training()
+
+    def toggle_training(self) -> None:
+        self.pause() if self.state == "training" else self.train()
+
+    def step(self) -> None:
+        self.worker.step_once()
+
+    def stop(self) -> None:
+        """End the run, keep the weights: the next Train starts a new run from here."""
+        settings = self.settings
+        self.worker.pause_training()
+        self.worker.submit("stop", lambda s: s.continue_training(settings))
+        self.worker.submit("state", lambda s: self._announce_state(s))
+
+    def reset(self, settings: TrainSettings | None = None) -> None:
+        """Fresh weights from the seed, empty history; a preset or data change goes here too."""
+        self.settings = settings or self.settings
+        new = self.settings
+        self.worker.pause_training()
+        self.worker.submit("reset", lambda s: s.reset(new))
+        self.worker.submit("state", lambda s: self._announce_state(s))
+
+    def apply_run_settings(self, settings: TrainSettings) -> None:
+        """New epochs/batch/optimizer for the next run, keeping the weights."""
+        self.settings = settings
+        self.worker.submit("settings", lambda s: s.continue_training(settings))
+        self.worker.submit("state", lambda s: self._announce_state(s))
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.settings = replace(self.settings, lr=lr)
+        self.worker.submit("learning rate", lambda s: s.set_learning_rate(lr))
+
+    def set_data(self, data: MnistData) -> None:
+        self.data = data
+        self.worker.pause_training()
+
+        def swap(session: TrainingSession) -> None:
+            session.data = data
+            session.sample = SampleRef("test", 0)
+            session.reset(session.settings)
+        self.worker.submit("data", swap)
+        self.worker.submit("state", lambda s: self._announce_state(s))
+
+    # --- looking inside ----------------------------------------------------------------------
+    def set_sample(self, sample: SampleRef) -> None:
+        self.worker.submit("sample", lambda s: s.set_sample(sample))
+
+    def find_next_mistake(self, split: str, after: int, label: int | None) -> None:
+        self.worker.submit("next mistake", lambda s: (split, s.next_mistake(split, after, label)))
+
+    # --- files -------------------------------------------------------------------------------
+    def open_model(self, path: str | Path) -> None:
+        """Load in the GUI thread (a small file) so a bad file is reported before anything changes."""
+        checkpoint = load_checkpoint(path)
+        preset = self._preset_of(checkpoint)
+        self.settings = replace(self.settings, preset=preset.name)
+        self.worker.pause_training()
+        self.worker.submit("open", lambda s: s.load(checkpoint, Path(path).name, preset))
+        self.worker.submit("state", lambda s: self._announce_state(s))
+
+    def save_model(self, path: str | Path) -> None:
+        def write(session: TrainingSession) -> str:
+            trainer = session.trainer
+            save_model(path, trainer.model, preset=session.preset.name,
+                       optimizer=trainer.optimizer.state_dict(),
+                       info={"steps": trainer.step_count, "label": session.model_label})
+            return str(path)
+        self.worker.submit("save", write)
+
+    @staticmethod
+    def _preset_of(checkpoint: Checkpoint) -> Preset:
+        return preset_for(checkpoint.preset, checkpoint.model)
+
+    # --- from the worker ---------------------------------------------------------------------
+    def _announce_state(self, session: TrainingSession) -> None:
+        self.worker.state_changed.emit(session.state)
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        if self.snapshot is not None and snapshot.snapshot_id <= self.snapshot.snapshot_id:
+            return                                  # stale: a newer one is already shown
+        self.snapshot = snapshot
+        self.snapshot_changed.emit(snapshot)
+
+    def _on_state(self, state: str) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+    def _on_result(self, name: str, value: object) -> None:
+        if name == "next mistake":
+            split, index = value
+            if index is None:
+                self.error.emit(f"the network gets every {split} sample with that label right")
+            else:
+                self.mistake_found.emit(split, index)
+        elif name == "save":
+            self.saved.emit(value)
+
+    def shutdown(self) -> None:
+        """Stop the worker cleanly (it finishes its current step first)."""
+        if self.worker.isRunning():
+            self.worker.stop()

@@ -1,0 +1,254 @@
+"""The main window: toolbar, the input column, the view tabs and the status bar.
+
+One idea (DESIGN.md): a network and a sample; every view shows that network on that sample.
+The window only wires signals: panels draw the controller's snapshot, intents go to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
+from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                             QProgressBar, QSplitter, QTabWidget, QWidget)
+
+from cnnviz.data import available_datasets, load_bundled_mnist, load_mnist_folder
+from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.controller import Controller
+from cnnviz.ui.panels.cost_panel import CostPanel
+from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
+from cnnviz.ui.panels.filters_panel import FiltersPanel
+from cnnviz.ui.panels.input_panel import InputPanel
+from cnnviz.ui.toolbar import TrainingToolbar
+
+MODEL_FILTER = "cnnviz model (*.npz)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: Controller) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setWindowTitle("cnnviz — watch a CNN learn")
+        self._dialog: QMessageBox | None = None
+        self._build_panels()
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self._restore_layout()
+
+    # --- construction -------------------------------------------------------------------------
+    def _build_panels(self) -> None:
+        data = self.controller.data
+        self.input_panel = InputPanel({"train": data.train.labels, "test": data.test.labels})
+        dock = QDockWidget("Input", self)
+        dock.setObjectName("input-dock")
+        dock.setWidget(self.input_panel)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.input_dock = dock
+
+        self.cost_panel = CostPanel()
+        self.filters_panel = FiltersPanel()
+        self.feature_maps_panel = FeatureMapsPanel()
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.cost_panel)
+        left.addWidget(self.filters_panel)
+        overview = QSplitter(Qt.Orientation.Horizontal)
+        overview.addWidget(left)
+        overview.addWidget(self.feature_maps_panel)
+        overview.setSizes([600, 700])
+        self.tabs = QTabWidget()
+        self.tabs.addTab(overview, "Overview")
+        self.setCentralWidget(self.tabs)
+        self.panels = [self.input_panel, self.cost_panel, self.filters_panel,
+                       self.feature_maps_panel]
+
+    def _build_toolbar(self) -> None:
+        self.toolbar = TrainingToolbar(self.controller.settings, self)
+        self.addToolBar(self.toolbar)
+        self._refresh_data_sets()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._menu_action(file_menu, "&Open model…", "Ctrl+O", self.open_model_dialog)
+        self._menu_action(file_menu, "&Save model…", "Ctrl+S", self.save_model_dialog)
+        file_menu.addSeparator()
+        self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.close)
+        sample_menu = self.menuBar().addMenu("&Sample")
+        self._menu_action(sample_menu, "&Previous", "Left", lambda: self.input_panel.browse(-1))
+        self._menu_action(sample_menu, "&Next", "Right", lambda: self.input_panel.browse(+1))
+        self._menu_action(sample_menu, "Next &mistake", "M", self.input_panel._request_mistake)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._menu_action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
+
+    def _menu_action(self, menu, text: str, shortcut: str, slot) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_status_bar(self) -> None:
+        self.state_label = QLabel("idle")
+        self.progress_label = QLabel("")
+        self.progress_label.setToolTip("Epoch, step, training speed and time left for this run")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setToolTip("Progress through the current epoch")
+        self.model_label = QLabel("")
+        self.model_label.setToolTip("Which network every view shows")
+        bar = self.statusBar()
+        bar.addWidget(self.state_label)
+        bar.addWidget(self.progress_label, stretch=1)
+        bar.addPermanentWidget(self.progress_bar)
+        bar.addPermanentWidget(self.model_label)
+
+    def _connect(self) -> None:
+        c, t = self.controller, self.toolbar
+        c.snapshot_changed.connect(self.show_snapshot)
+        c.state_changed.connect(self.show_state)
+        c.error.connect(self.show_error)
+        c.diverged.connect(self.show_divergence)
+        c.mistake_found.connect(self.input_panel.select)
+        c.saved.connect(lambda path: self.statusBar().showMessage(f"saved {path}", 5000))
+        t.train_action.triggered.connect(self._train_or_pause)
+        t.step_action.triggered.connect(c.step)
+        t.stop_action.triggered.connect(c.stop)
+        t.reset_action.triggered.connect(self._reset)
+        t.preset_chosen.connect(lambda _: self._reset())
+        t.learning_rate_changed.connect(c.set_learning_rate)
+        t.data_chosen.connect(self._choose_data)
+        self.input_panel.sample_requested.connect(c.set_sample)
+        self.input_panel.next_mistake_requested.connect(c.find_next_mistake)
+        self.feature_maps_panel.pixel_selected.connect(self._show_receptive_field)
+
+    # --- controller → views --------------------------------------------------------------------
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        for panel in self.panels:
+            panel.show_snapshot(snapshot)
+        p = snapshot.progress
+        if p.total_steps:
+            rate = f"{p.samples_per_second:,.0f} samples/s" if p.samples_per_second else ""
+            eta = f"ETA {int(p.eta_seconds) // 60}:{int(p.eta_seconds) % 60:02d}" \
+                if p.eta_seconds is not None and p.state == "training" else ""
+            self.progress_label.setText(" · ".join(filter(None, [
+                f"epoch {p.epoch + 1}/{p.epochs}", f"step {p.step}/{p.total_steps}", rate, eta])))
+            self.progress_bar.setRange(0, p.batches_per_epoch)
+            self.progress_bar.setValue(p.batch_in_epoch)
+        self.model_label.setText(f"model: {snapshot.model_label}")
+
+    def show_state(self, state: str) -> None:
+        self.state_label.setText(state)
+        self.toolbar.show_state(state)
+
+    def show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+        self._show_dialog(QMessageBox.Icon.Warning, "cnnviz", message)
+
+    def show_divergence(self, message: str, step: int) -> None:
+        self.statusBar().showMessage(message, 20000)
+        points = self.cost_panel.history()[0]
+        if points:
+            self.cost_panel.mark_divergence(points[-1].samples, points[-1].epoch)
+        box = self._show_dialog(QMessageBox.Icon.Warning, "Training diverged", message)
+        lower = box.addButton("Lower learning rate ×0.1", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        lower.clicked.connect(lambda: self.toolbar.lr_box.setValue(self.toolbar.lr_box.value() / 10))
+
+    def _show_dialog(self, icon, title: str, text: str) -> QMessageBox:
+        """A window-modal dialog that does not block the event loop (training goes on drawing)."""
+        if self._dialog is not None:
+            self._dialog.close()
+        self._dialog = QMessageBox(icon, title, text, parent=self)
+        self._dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self._dialog.open()
+        return self._dialog
+
+    def _show_receptive_field(self, layer: str, channel: int, row: int, col: int) -> None:
+        snapshot = self.controller.snapshot
+        if snapshot is None:
+            return
+        output = snapshot.trace.layer(layer).output[0]
+        value = output[channel, row, col] if output.ndim == 3 else output[channel]
+        box = receptive_field(list(snapshot.architecture), layer, row, col)
+        self.input_panel.show_receptive_field(
+            box, f"{layer}[{channel}] (row {row}, col {col}) = {value:.4f}; sees input rows "
+                 f"{box[0]}–{box[2] - 1}, cols {box[1]}–{box[3] - 1}")
+
+    # --- user commands ---------------------------------------------------------------------------
+    def _train_or_pause(self) -> None:
+        if self.controller.state == "training":
+            self.controller.pause()
+            return
+        settings = self.toolbar.read_settings(self.controller.settings)
+        if self.controller.state in ("idle", "finished") and settings != self.controller.settings:
+            self.controller.apply_run_settings(settings)
+        self.controller.train()
+
+    def _reset(self) -> None:
+        self.cost_panel.clear()
+        self.controller.reset(self.toolbar.read_settings(self.controller.settings))
+
+    def _refresh_data_sets(self) -> None:
+        self._data_sets = available_datasets()
+        self.toolbar.set_data_sets([name for name, _ in self._data_sets], 0)
+
+    def _choose_data(self, index: int) -> None:
+        if index < len(self._data_sets):
+            folder = self._data_sets[index][1]
+        else:
+            folder = QFileDialog.getExistingDirectory(self, "Folder with MNIST-format files")
+            if not folder:
+                return
+        try:
+            data = load_bundled_mnist() if index == 0 else load_mnist_folder(folder)
+        except (ValueError, OSError) as error:
+            self.show_error(str(error))
+            return
+        self.input_panel.set_labels({"train": data.train.labels, "test": data.test.labels})
+        self.cost_panel.clear()
+        self.controller.set_data(data)
+
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+        if path:
+            self.open_model(path)
+
+    def open_model(self, path: str) -> None:
+        try:
+            self.controller.open_model(path)
+        except (ValueError, OSError) as error:
+            self.show_error(str(error))
+            return
+        self.cost_panel.clear()
+        self.toolbar.show_settings(self.controller.settings)
+
+    def save_model_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.npz", MODEL_FILTER)
+        if path:
+            self.controller.save_model(path if path.endswith(".npz") else path + ".npz")
+
+    def show_shortcuts(self) -> None:
+        self._show_dialog(QMessageBox.Icon.Information, "Keyboard shortcuts",
+                          "Space  train / pause\nN  one training step\nCtrl+R  reset\n"
+                          "← / →  previous / next sample\nM  next mistake\n"
+                          "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
+
+    # --- layout persistence and shutdown -------------------------------------------------------
+    def _restore_layout(self) -> None:
+        settings = QSettings("cnnviz", "cnnviz")
+        geometry = settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        # The input column stays narrow: the views need the room.
+        self.resizeDocks([self.input_dock], [300], Qt.Orientation.Horizontal)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        QSettings("cnnviz", "cnnviz").setValue("window/geometry", self.saveGeometry())
+        self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,192 @@
+"""Colour scales and image mosaics shared by the panels that draw arrays as images.
+
+DESIGN.md asks for fixed colour scales per view: signed quantities (weights, gradients, the
+pre-activations z of conv and dense layers) use a diverging map centred on zero with symmetric
+levels ±m; activations use a sequential map from 0. `LevelTracker` keeps m still from frame to
+frame, so that "brighter" means the same thing while training runs.
+
+A mosaic lays many small maps (channels, kernels) out as one image with 1-px NaN gaps; an
+ImageItem draws NaN as transparent, so the gaps show the view's background.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore, QtWidgets
+
+SIGNED_CMAP = "CET-D1A"       # blue–white–red (colorcet): zero is white, sign is hue
+UNSIGNED_CMAP = "inferno"     # black → yellow: zero activation is dark, strong is bright
+GAP_BACKGROUND = (90, 90, 90)  # between tiles: neither inferno's black nor D1A's white
+GAP = 1                       # pixels between tiles in a mosaic
+MAX_MOSAIC_COLUMNS = 8
+
+# Seed equations quoted in tooltips ("paper" = the seed paper on CNN mechanics).
+LAYER_EQUATIONS: dict[str, str] = {
+    "Conv2D": "z = W ⊛ a + b, a cross-correlation (paper eq. 8)",
+    "Dense": "z = W a + b (paper eq. 5)",
+    "ReLU": "a = max(0, z) (paper eq. 31)",
+    "Sigmoid": "a = 1 / (1 + e^(−z)) (the sigmoid, paper §2.6)",
+    "Tanh": "a = tanh(z) (paper §2.6)",
+    "MaxPool2D": "a = max over each window (paper eq. 29)",
+    "Flatten": "the maps laid out as one vector",
+}
+SIGNED_KINDS = {"Conv2D", "Dense", "Tanh"}     # outputs that are negative as often as positive
+FIXED_LEVELS = {"Sigmoid": (0.0, 1.0)}
+
+
+def colormap(signed: bool) -> pg.ColorMap:
+    """The diverging map for signed values, the sequential map for activations."""
+    return pg.colormap.get(SIGNED_CMAP if signed else UNSIGNED_CMAP)
+
+
+ROUND_STEPS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_ceil(value: float) -> float:
+    """The smallest round number (1, 1.5, 2, 3, 4, 5, 6, 8 × 10^k) that is ≥ `value` (> 0)."""
+    exponent = math.floor(math.log10(value))
+    for step in ROUND_STEPS:
+        candidate = step * 10.0 ** exponent
+        if candidate >= value * (1 - 1e-9):
+            return candidate
+    return 10.0 ** (exponent + 1)
+
+
+class LevelTracker:
+    """Colour levels that hold still: widened at once when data outgrows them, narrowed only
+    when data uses less than `SHRINK` of them (round steps are ≤ 1.5× apart, so no flicker)."""
+
+    SHRINK = 0.5
+    FLOOR = 1e-6
+
+    def __init__(self, signed: bool, fixed: tuple[float, float] | None = None) -> None:
+        self.signed = signed
+        self.fixed = fixed
+        self.limit: float | None = None
+
+    def reset(self) -> None:
+        self.limit = None
+
+    def update(self, data: np.ndarray) -> tuple[float, float]:
+        """Levels (low, high) for `data`, moving only when the data has clearly left them."""
+        if self.fixed is not None:
+            return self.fixed
+        finite = np.asarray(data)[np.isfinite(data)]
+        peak = float(np.abs(finite).max() if self.signed else finite.max()) if finite.size else 0.0
+        peak = max(peak, self.FLOOR)
+        if self.limit is None or peak > self.limit or peak < self.SHRINK * self.limit:
+            self.limit = nice_ceil(peak)
+        return self.levels()
+
+    def levels(self) -> tuple[float, float]:
+        if self.fixed is not None:
+            return self.fixed
+        limit = self.limit or 1.0
+        return (-limit, limit) if self.signed else (0.0, limit)
+
+
+def tracker_for_kind(kind: str) -> LevelTracker:
+    """Signed levels for pre-activations, sequential for activations, fixed (0, 1) for sigmoid."""
+    return LevelTracker(kind in SIGNED_KINDS, FIXED_LEVELS.get(kind))
+
+
+# --- mosaics --------------------------------------------------------------------------------
+def grid_shape(count: int, max_columns: int = MAX_MOSAIC_COLUMNS) -> tuple[int, int]:
+    """(rows, columns) for `count` tiles laid out row by row, at most `max_columns` wide."""
+    columns = max(1, min(count, max_columns))
+    return math.ceil(count / columns), columns
+
+
+def mosaic(tiles: np.ndarray, gap: int = GAP) -> np.ndarray:
+    """(R, C, h, w) tiles → one (R·h + (R−1)·gap, C·w + (C−1)·gap) float32 image, NaN gaps."""
+    rows, columns, h, w = tiles.shape
+    out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), np.nan, np.float32)
+    for r in range(rows):
+        for c in range(columns):
+            out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tiles[r, c]
+    return out
+
+
+def channel_tiles(maps: np.ndarray, max_columns: int = MAX_MOSAIC_COLUMNS) -> np.ndarray:
+    """(C, h, w) maps → (R, cols, h, w) tiles in reading order, NaN after the last channel."""
+    count, h, w = maps.shape
+    rows, columns = grid_shape(count, max_columns)
+    tiles = np.full((rows * columns, h, w), np.nan, np.float32)
+    tiles[:count] = maps
+    return tiles.reshape(rows, columns, h, w)
+
+
+def locate_in_mosaic(tile_shape: tuple[int, int, int, int], y: float, x: float,
+                     gap: int = GAP) -> tuple[int, int, int, int] | None:
+    """Image coordinates (y down, x right) → (tile row, tile column, row, col) or None in a gap."""
+    rows, columns, h, w = tile_shape
+    iy, ix = math.floor(y), math.floor(x)
+    if iy < 0 or ix < 0:
+        return None
+    tile_r, r = divmod(iy, h + gap)
+    tile_c, c = divmod(ix, w + gap)
+    if tile_r >= rows or tile_c >= columns or r >= h or c >= w:
+        return None
+    return tile_r, tile_c, r, c
+
+
+def tile_ticks(count: int, size: int, gap: int = GAP) -> list[tuple[float, str]]:
+    """Axis ticks at the centre of each of `count` tiles, labelled 0, 1, …"""
+    return [(i * (size + gap) + size / 2, str(i)) for i in range(count)]
+
+
+# --- plot items -----------------------------------------------------------------------------
+class MosaicView:
+    """One plot showing one image (usually a mosaic) with a colour bar; items are made once."""
+
+    def __init__(self, plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str,
+                 levels: LevelTracker, bar_label: str) -> None:
+        self.plot, self.levels = plot, levels
+        plot.setTitle(title)
+        plot.setLabel("bottom", bottom)
+        plot.setLabel("left", left)
+        plot.setToolTip(tooltip)
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        view = plot.getViewBox()
+        view.setAspectLocked(True)
+        view.invertY(True)                  # row 0 at the top, as images are read
+        # The NaN gaps are transparent: this rectangle behind the image gives them a colour.
+        self.backdrop = QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
+        self.backdrop.setBrush(pg.mkBrush(GAP_BACKGROUND))
+        self.backdrop.setPen(pg.mkPen(None))
+        self.backdrop.setZValue(-1)
+        plot.addItem(self.backdrop)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(colorMap=colormap(levels.signed), interactive=False, width=14,
+                                   label=bar_label, colorMapMenu=False, values=levels.levels())
+        self.bar.setImageItem(self.image, insert_in=plot)
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """The array currently drawn (NaN in the gaps), or None before the first frame."""
+        return self.image.image
+
+    def show(self, picture: np.ndarray, values: np.ndarray) -> None:
+        """Draw `picture` with levels that fit `values` (the data without gaps)."""
+        new_shape = self.image.image is None or self.image.image.shape != picture.shape
+        levels = self.levels.update(values)
+        if tuple(self.bar.levels()) != levels:
+            self.bar.setLevels(levels)
+        self.image.setImage(picture, autoLevels=False, levels=levels)
+        if new_shape:
+            h, w = picture.shape
+            self.backdrop.setRect(0, 0, w, h)
+            self.plot.getViewBox().setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+
+    def locate(self, scene_pos: QtCore.QPointF) -> tuple[float, float] | None:
+        """Scene position → image (y, x), or None when it is outside this plot's view."""
+        if self.image.image is None or not self.plot.vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        point = self.image.mapFromScene(scene_pos)
+        return point.y(), point.x()

@@ -1,0 +1,344 @@
+"""The feature-maps panel: what every layer makes of the chosen sample, read from its trace.
+
+Layers with 4-D outputs (conv, activation, pool) are drawn as mosaics of channel maps, 2-D
+outputs (dense, activation) as bar charts, and the last layer as the class probabilities with
+the true and predicted class marked. Flatten is skipped: it is the previous maps, reshaped.
+The layers come from `snapshot.trace.layers`, so any Sequential is drawn the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtGui import QShowEvent
+from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from cnnviz.nn.trace import LayerTrace
+from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.panels import colors
+
+INPUT_SIZE = (28, 28)
+POSITIVE_BAR, NEGATIVE_BAR, NEUTRAL_BAR = "#e0604a", "#5a78e0", "#9a9a9a"
+TRUE_COLOUR, WRONG_COLOUR = "#3cb44b", "#e6194b"
+
+
+def receptive_field(layers_config: Sequence[dict[str, Any]], layer_name: str, row: int, col: int,
+                    input_size: tuple[int, int] = INPUT_SIZE) -> tuple[int, int, int, int]:
+    """The input pixels one unit of `layer_name` sees: (row0, col0, row1, col1), ends exclusive.
+
+    `layers_config` is `Sequential.config()["layers"]`: dicts with "name", "type" and, for
+    Conv2D, "kernel_size", "stride", "padding"; for MaxPool2D, "size" and "stride". Walking
+    back from the unit, a conv window maps [a, b) to [a·s − p, (b−1)·s − p + k) (paper eq. 8),
+    a pool window to [a·s, (b−1)·s + size) (eq. 29); element-wise layers keep the range. A unit
+    at or after a Flatten/Dense sees the whole input. The result is clipped to `input_size`.
+    """
+    names = [spec["name"] for spec in layers_config]
+    if layer_name not in names:
+        raise ValueError(f"no layer named {layer_name!r} in the layer configs; have {names}")
+    chain = layers_config[:names.index(layer_name) + 1]
+    height, width = input_size
+    if any(spec.get("type") in ("Flatten", "Dense") for spec in chain):
+        return 0, 0, height, width
+    (r0, r1), (c0, c1) = (row, row + 1), (col, col + 1)
+    for spec in reversed(chain):
+        kind = spec.get("type")
+        if kind == "Conv2D":
+            k, s, p = spec["kernel_size"], spec.get("stride", 1), spec.get("padding", 0)
+            r0, r1 = r0 * s - p, (r1 - 1) * s - p + k
+            c0, c1 = c0 * s - p, (c1 - 1) * s - p + k
+        elif kind == "MaxPool2D":
+            k, s = spec["size"], spec.get("stride", spec["size"])
+            r0, r1 = r0 * s, (r1 - 1) * s + k
+            c0, c1 = c0 * s, (c1 - 1) * s + k
+    return max(r0, 0), max(c0, 0), min(r1, height), min(c1, width)
+
+
+def layer_tooltip(layer: LayerTrace) -> str:
+    equation = colors.LAYER_EQUATIONS.get(layer.kind, layer.kind)
+    shape = "×".join(str(n) for n in layer.output.shape[1:])
+    return f"{layer.name} ({layer.kind}) output for the chosen sample, {shape}: {equation}."
+
+
+@dataclass
+class _MapLayer:
+    """A 4-D layer output drawn as a mosaic; the grid is channels in reading order."""
+
+    view: colors.MosaicView
+    grid: tuple[int, int]
+    marker: pg.PlotCurveItem
+
+
+@dataclass
+class _BarLayer:
+    plot: pg.PlotItem
+    bars: pg.BarGraphItem
+    levels: colors.LevelTracker
+    y_range: tuple[float, float] | None = None
+
+
+class FeatureMapsPanel(QWidget):
+    """Every layer's output for the current sample; click a map pixel to read its value."""
+
+    pixel_selected = pyqtSignal(str, int, int, int)     # layer name, channel, row, col
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._graphics = pg.GraphicsLayoutWidget()
+        self._value = QLabel("click a pixel of a feature map to read its value")
+        self._value.setToolTip("The value of the selected unit: layer[channel] (row, col)")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._graphics, stretch=1)
+        layout.addWidget(self._value)
+        self._maps: dict[str, _MapLayer] = {}
+        self._bars: dict[str, _BarLayer] = {}
+        self._probabilities: _BarLayer | None = None
+        self._verdict = ""
+        self._probability_title = ""
+        self._architecture: tuple = ()
+        self._pending: Snapshot | None = None
+        self._current: Snapshot | None = None
+        self._selection: tuple[str, int, int, int] | None = None
+        self._graphics.scene().sigMouseClicked.connect(self._on_click)
+
+    # --- public -----------------------------------------------------------------------------
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Draw every layer of the snapshot's trace; while hidden, only remember it."""
+        if not self.isVisible():
+            self._pending = snapshot
+            return
+        self._pending = None
+        self._draw(snapshot)
+
+    def select_pixel(self, layer: str, channel: int, row: int, col: int) -> None:
+        """Select one unit of a map layer: mark it, show its value, emit `pixel_selected`."""
+        self._selection = (layer, channel, row, col)
+        self._show_selection()
+        self.pixel_selected.emit(layer, channel, row, col)
+
+    def clear_selection(self) -> None:
+        self._selection = None
+        self._show_selection()
+
+    def selection_text(self) -> str:
+        return self._value.text()
+
+    def map_image(self, layer: str) -> np.ndarray | None:
+        """The mosaic drawn for a 4-D layer (NaN in gaps and unused tiles), or None."""
+        entry = self._maps.get(layer)
+        return None if entry is None else entry.view.data
+
+    def map_item(self, layer: str) -> pg.ImageItem | None:
+        """The ImageItem drawing a 4-D layer's mosaic (to map pixels to the scene), or None."""
+        entry = self._maps.get(layer)
+        return None if entry is None else entry.view.image
+
+    def map_levels(self, layer: str) -> tuple[float, float]:
+        """The colour levels (low, high) of a 4-D layer's mosaic."""
+        return tuple(self._maps[layer].view.bar.levels())
+
+    def bar_heights(self, layer: str) -> np.ndarray:
+        """The bar heights drawn for a 2-D layer."""
+        return np.asarray(self._bars[layer].bars.opts["height"])
+
+    def probability_heights(self) -> np.ndarray:
+        """The heights of the class-probability bars."""
+        return np.asarray(self._probabilities.bars.opts["height"])
+
+    def verdict_text(self) -> str:
+        """The probabilities' legend text, e.g. "true 7 · predicted 7 (p=0.98)"."""
+        return self._verdict
+
+    def probabilities_plot(self) -> pg.PlotItem:
+        """The class-probability plot (for exporting it alone)."""
+        return self._probabilities.plot
+
+    # --- drawing ----------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            snapshot, self._pending = self._pending, None
+            self._draw(snapshot)
+
+    def _draw(self, snapshot: Snapshot) -> None:
+        layers = [layer for layer in snapshot.trace.layers if layer.kind != "Flatten"]
+        architecture = (tuple((l.name, l.kind, l.output.shape[1:]) for l in layers),
+                        snapshot.class_names)
+        if architecture != self._architecture:
+            self._rebuild(layers, snapshot.class_names)
+            self._architecture = architecture
+        for layer in layers[:-1]:
+            if layer.name in self._maps:
+                self._draw_maps(self._maps[layer.name], layer.output[0])
+            elif layer.name in self._bars:
+                self._draw_bars(self._bars[layer.name], layer.output[0])
+        self._draw_probabilities(snapshot)
+        self._current = snapshot
+        self._show_selection()
+
+    def _draw_maps(self, entry: _MapLayer, maps: np.ndarray) -> None:
+        tiles = colors.channel_tiles(maps, entry.grid[1])
+        entry.view.show(colors.mosaic(tiles), maps)
+
+    def _draw_bars(self, entry: _BarLayer, values: np.ndarray) -> None:
+        low, high = entry.levels.update(values)
+        if entry.levels.signed:
+            brushes = [POSITIVE_BAR if v >= 0 else NEGATIVE_BAR for v in values]
+            entry.bars.setOpts(height=values, brushes=brushes)
+        else:
+            entry.bars.setOpts(height=values)
+        if entry.y_range != (low, high):
+            entry.plot.setYRange(low, high, padding=0)
+            entry.y_range = (low, high)
+
+    def _draw_probabilities(self, snapshot: Snapshot) -> None:
+        probabilities = snapshot.trace.probabilities[0]
+        predicted, label = snapshot.prediction, snapshot.label
+        brushes = [NEUTRAL_BAR] * len(probabilities)
+        brushes[predicted] = TRUE_COLOUR if label in (None, predicted) else WRONG_COLOUR
+        pens = [pg.mkPen(None)] * len(probabilities)
+        if label is not None:
+            pens[label] = pg.mkPen(TRUE_COLOUR, width=3)
+        self._probabilities.bars.setOpts(height=probabilities, brushes=brushes, pens=pens)
+        names = snapshot.class_names
+        guess = f"predicted {names[predicted]} (p={probabilities[predicted]:.2f})"
+        truth = "drawn digit" if label is None else f"true {names[label]}"
+        self._verdict = f"{truth} · {guess}"
+        colour = WRONG_COLOUR if label not in (None, predicted) else TRUE_COLOUR
+        self._probabilities.plot.setTitle(f"{self._probability_title}<br>"
+                                          f"<span style='color:{colour}'>{self._verdict}</span>")
+
+    # --- building (only when the architecture changes) -------------------------------------
+    def _rebuild(self, layers: list[LayerTrace], class_names: tuple[str, ...]) -> None:
+        self._graphics.clear()
+        self._maps, self._bars = {}, {}
+        maps = [l for l in layers[:-1] if l.output.ndim == 4]
+        vectors = [l for l in layers[:-1] if l.output.ndim == 2]
+        root = self._graphics.ci
+        if maps:
+            left = root.addLayout(row=0, col=0)
+            signed = False
+            for row, layer in enumerate(maps):
+                # Pooling keeps the sign of what it pools; other kinds decide for themselves.
+                if layer.kind != "MaxPool2D":
+                    signed = layer.kind in colors.SIGNED_KINDS
+                self._maps[layer.name] = self._build_map(left.addPlot(row=row, col=0), layer,
+                                                         signed)
+        right = root.addLayout(row=0, col=1 if maps else 0)
+        for row, layer in enumerate(vectors):
+            self._bars[layer.name] = self._build_bars(right.addPlot(row=row, col=0), layer)
+        self._probabilities = self._build_probabilities(right.addPlot(row=len(vectors), col=0),
+                                                        layers[-1], class_names)
+        if maps:
+            root.layout.setColumnStretchFactor(0, 3)
+            root.layout.setColumnStretchFactor(1, 2)
+
+    def _build_map(self, plot: pg.PlotItem, layer: LayerTrace, signed: bool) -> _MapLayer:
+        channels, h, w = layer.output.shape[1:]
+        grid = colors.grid_shape(channels)
+        levels = colors.LevelTracker(signed, colors.FIXED_LEVELS.get(layer.kind))
+        view = colors.MosaicView(
+            plot, f"{layer.name} · {channels}×{h}×{w}", "channel",
+            "channels" if grid[0] > 1 else f"{h}×{w} map",
+            f"{layer_tooltip(layer)}\nEach tile is one channel's {h}×{w} map; "
+            f"{'blue is negative, red positive' if signed else 'brighter is stronger'}, on a "
+            f"colour scale that moves only when the values outgrow it.\n"
+            f"Click a pixel to read its value.",
+            levels, "z" if signed else "activation")
+        plot.getAxis("bottom").setTicks([colors.tile_ticks(grid[1], w)])
+        row_ticks = [(i * (h + colors.GAP) + h / 2,
+                      f"{i * grid[1]}–{min((i + 1) * grid[1], channels) - 1}")
+                     for i in range(grid[0])] if grid[0] > 1 else []
+        plot.getAxis("left").setTicks([row_ticks])
+        marker = pg.PlotCurveItem(pen=pg.mkPen("#00ff66", width=2))
+        marker.setZValue(10)
+        marker.hide()
+        plot.addItem(marker)
+        return _MapLayer(view, grid, marker)
+
+    def _build_bars(self, plot: pg.PlotItem, layer: LayerTrace) -> _BarLayer:
+        count = layer.output.shape[1]
+        signed = layer.kind in colors.SIGNED_KINDS
+        self._style_bar_plot(plot, f"{layer.name} · {count}", "unit",
+                             "z" if signed else "activation",
+                             f"{layer_tooltip(layer)}\nOne bar per unit"
+                             f"{'; red positive, blue negative' if signed else ''}.")
+        bars = pg.BarGraphItem(x=np.arange(count), height=np.zeros(count), width=0.8,
+                               brush=NEUTRAL_BAR if signed else POSITIVE_BAR, pen=pg.mkPen(None))
+        plot.addItem(bars)
+        plot.setXRange(-0.5, count - 0.5, padding=0.01)
+        if count <= 16:
+            plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(count)]])
+        return _BarLayer(plot, bars, colors.tracker_for_kind(layer.kind))
+
+    def _build_probabilities(self, plot: pg.PlotItem, last: LayerTrace,
+                             class_names: tuple[str, ...]) -> _BarLayer:
+        how = ("softmax of its output z (paper eq. 33)" if last.kind == "Dense"
+               else "its output read as P(class 1), with P(class 0) = 1 − P(class 1)")
+        self._probability_title = f"probabilities · {last.name}"
+        self._style_bar_plot(plot, self._probability_title, "class", "probability",
+                             f"Class probabilities for the chosen sample: {last.name}'s {how}.\n"
+                             f"Filled green: predicted and right; filled red: predicted but "
+                             f"wrong; green outline: the true class.")
+        count = len(class_names)
+        bars = pg.BarGraphItem(x=np.arange(count), height=np.zeros(count), width=0.8,
+                               brush=NEUTRAL_BAR)
+        plot.addItem(bars)
+        plot.getAxis("bottom").setTicks([list(enumerate(class_names))])
+        plot.setXRange(-0.5, count - 0.5, padding=0.02)
+        plot.setYRange(0, 1, padding=0.02)
+        return _BarLayer(plot, bars, colors.LevelTracker(False, (0.0, 1.0)))
+
+    @staticmethod
+    def _style_bar_plot(plot: pg.PlotItem, title: str, bottom: str, left: str,
+                        tooltip: str) -> None:
+        plot.setTitle(title)
+        plot.setLabel("bottom", bottom)
+        plot.setLabel("left", left)
+        plot.setToolTip(tooltip)
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.showGrid(y=True, alpha=0.2)
+        for axis in ("bottom", "left"):
+            plot.getAxis(axis).enableAutoSIPrefix(False)    # "unit (x0.001)" helps nobody
+
+    # --- selection --------------------------------------------------------------------------
+    def _on_click(self, event: Any) -> None:
+        for name, entry in self._maps.items():
+            point = entry.view.locate(event.scenePos())
+            if point is None:
+                continue
+            channels, h, w = self._current.trace.layer(name).output.shape[1:]
+            where = colors.locate_in_mosaic((*entry.grid, h, w), *point)
+            if where is not None and where[0] * entry.grid[1] + where[1] < channels:
+                tile_r, tile_c, row, col = where
+                self.select_pixel(name, tile_r * entry.grid[1] + tile_c, row, col)
+                event.accept()
+            return
+
+    def _show_selection(self) -> None:
+        for entry in self._maps.values():
+            entry.marker.hide()
+        if self._selection is None or self._current is None:
+            self._value.setText("click a pixel of a feature map to read its value")
+            return
+        name, channel, row, col = self._selection
+        entry = self._maps.get(name)
+        output = self._current.trace.layer(name).output if entry else None
+        if output is None or not (channel < output.shape[1] and row < output.shape[2]
+                                  and col < output.shape[3]):
+            self._selection = None         # the architecture changed under the selection
+            self._value.setText("click a pixel of a feature map to read its value")
+            return
+        h, w = output.shape[2:]
+        tile_r, tile_c = divmod(channel, entry.grid[1])
+        y, x = tile_r * (h + colors.GAP) + row, tile_c * (w + colors.GAP) + col
+        entry.marker.setData([x, x + 1, x + 1, x, x], [y, y, y + 1, y + 1, y])
+        entry.marker.show()
+        value = float(output[0, channel, row, col])
+        self._value.setText(f"{name}[{channel}] (row {row}, col {col}) = {value:.4f}")

@@ -1,0 +1,129 @@
+"""The filters panel: every conv layer's kernels, drawn live from the snapshot's weights.
+
+One mosaic per Conv2D layer (found as a 4-D "<layer>.W" parameter). Column k is filter k (the
+layer's output channel k, the same k as in the feature-maps panel); row j is that filter's
+kernel slice for input channel j. So conv1 (8, 1, 5, 5) is one row of eight 5×5 kernels and
+conv2 (8, 8, 5, 5) an 8×8 grid whose rows match relu1's channels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QPointF
+from PyQt6.QtGui import QShowEvent
+from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.panels import colors
+
+
+def conv_weights(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The conv layers' kernels by layer name, in parameter order: {"conv1": (out, in, k, k)}."""
+    return {key[:-2]: value for key, value in params.items()
+            if key.endswith(".W") and value.ndim == 4}
+
+
+def kernel_mosaic(weights: np.ndarray) -> np.ndarray:
+    """(out, in, k, k) kernels → one image: column = filter (out), row = input channel."""
+    return colors.mosaic(weights.transpose(1, 0, 2, 3))
+
+
+def _layer_view(layout: pg.GraphicsLayout, row: int, name: str,
+                shape: tuple[int, ...]) -> colors.MosaicView:
+    """The plot, image and colour bar for one conv layer's kernels."""
+    out_channels, in_channels, kh, kw = shape
+    view = colors.MosaicView(
+        layout.addPlot(row=row, col=0),
+        f"{name}.W · {out_channels} filters × {in_channels} input "
+        f"channel{'s' if in_channels > 1 else ''} × {kh}×{kw}",
+        "filter (output channel)", "input channel",
+        f"{name}'s kernels W, the weights of {colors.LAYER_EQUATIONS['Conv2D']}.\n"
+        f"Column k is filter k, which makes output channel k; row j is its {kh}×{kw} slice "
+        f"that slides over input channel j.\nRed weights add, blue weights subtract; the colour "
+        f"scale is symmetric around 0 and moves only when the weights outgrow it.",
+        colors.LevelTracker(signed=True), "weight")
+    view.plot.getAxis("bottom").setTicks([colors.tile_ticks(out_channels, kw)])
+    view.plot.getAxis("left").setTicks([colors.tile_ticks(in_channels, kh)])
+    return view
+
+
+class FiltersPanel(QWidget):
+    """Every conv layer's kernels as one mosaic each, with a shared diverging colour scale."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._graphics = pg.GraphicsLayoutWidget()
+        self._hover = QLabel("hover over a kernel to read its weight")
+        self._hover.setToolTip("The weight under the mouse pointer: layer, filter, input "
+                               "channel, kernel row and column")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._graphics, stretch=1)
+        layout.addWidget(self._hover)
+        self._views: dict[str, colors.MosaicView] = {}
+        self._architecture: tuple = ()
+        self._pending: Snapshot | None = None
+        self._current: Snapshot | None = None
+        self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    # --- public -----------------------------------------------------------------------------
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Draw the snapshot's conv kernels; while hidden, only remember it (drawn on show)."""
+        if not self.isVisible():
+            self._pending = snapshot
+            return
+        self._pending = None
+        self._draw(snapshot)
+
+    def image_of(self, layer: str) -> np.ndarray | None:
+        """The mosaic currently drawn for `layer` (NaN in the gaps), or None."""
+        view = self._views.get(layer)
+        return None if view is None else view.data
+
+    def levels_of(self, layer: str) -> tuple[float, float]:
+        """The colour levels (low, high) currently used for `layer`."""
+        return tuple(self._views[layer].bar.levels())
+
+    # --- drawing ----------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            snapshot, self._pending = self._pending, None
+            self._draw(snapshot)
+
+    def _draw(self, snapshot: Snapshot) -> None:
+        weights = conv_weights(snapshot.params)
+        architecture = tuple((name, w.shape) for name, w in weights.items())
+        if architecture != self._architecture:
+            self._rebuild(architecture)
+        for name, w in weights.items():
+            self._views[name].show(kernel_mosaic(w), w)
+        self._current = snapshot
+
+    def _rebuild(self, architecture: tuple) -> None:
+        self._graphics.clear()
+        self._views = {name: _layer_view(self._graphics.ci, row, name, shape)
+                       for row, (name, shape) in enumerate(architecture)}
+        for row, (_, shape) in enumerate(architecture):
+            # Taller grids get more room: conv2's 8 rows of kernels vs conv1's one.
+            self._graphics.ci.layout.setRowStretchFactor(row, 1 + shape[1])
+        if not architecture:
+            self._graphics.addLabel("this network has no convolutional layers")
+        self._architecture = architecture
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        if self._current is None:
+            return
+        for name, view in self._views.items():
+            point = view.locate(scene_pos)
+            if point is None:
+                continue
+            out_c, in_c, kh, kw = self._current.params[f"{name}.W"].shape
+            where = colors.locate_in_mosaic((in_c, out_c, kh, kw), *point)
+            if where is not None:
+                channel, filter_, r, c = where
+                value = self._current.params[f"{name}.W"][filter_, channel, r, c]
+                self._hover.setText(f"{name}.W[filter {filter_}, input channel {channel}] "
+                                    f"(row {r}, col {c}) = {value:.4f}")
+            return

@@ -1,0 +1,105 @@
+"""The training toolbar: run controls and the settings of the next run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QToolBar, QWidget
+
+from cnnviz.nn import PRESETS
+from cnnviz.training import TrainSettings
+
+
+class TrainingToolbar(QToolBar):
+    """Train/Pause, Step, Stop, Reset and the run's settings; disables what a run fixes."""
+
+    preset_chosen = pyqtSignal(str)
+    learning_rate_changed = pyqtSignal(float)
+    data_chosen = pyqtSignal(int)
+
+    def __init__(self, settings: TrainSettings, parent: QWidget | None = None) -> None:
+        super().__init__("Training", parent)
+        self.setObjectName("training-toolbar")
+        self.train_action = self._action("▶ Train", "Space", "Start or resume training (Space)")
+        self.step_action = self._action("⏭ Step", "N", "Train on one batch, then pause (N)")
+        self.stop_action = self._action("⏹ Stop", "", "End this run, keep the weights")
+        self.reset_action = self._action("⟲ Reset", "Ctrl+R",
+                                         "New random weights from the seed, empty history (Ctrl+R)")
+        self.addSeparator()
+        self.preset_box = self._combo("preset", [p.title for p in PRESETS.values()],
+                                      "Network preset from the seeds; changing it resets")
+        self.lr_box = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=10.0, singleStep=0.0005)
+        self._labelled("lr", self.lr_box, "Learning rate — may be changed while training")
+        self.batch_box = QSpinBox(minimum=1, maximum=4096)
+        self._labelled("batch", self.batch_box, "Mini-batch size (fixed during a run)")
+        self.epochs_box = QSpinBox(minimum=1, maximum=1000)
+        self._labelled("epochs", self.epochs_box, "Epochs in a run (fixed during a run)")
+        self.optimizer_box = self._combo("optimizer", ["Adam", "SGD"],
+                                         "Adam (paper §4) or gradient descent with momentum 0.9")
+        self.seed_box = QSpinBox(minimum=0, maximum=2**31 - 1)
+        self._labelled("seed", self.seed_box, "Seed for weights and shuffling: same seed, same run")
+        self.data_box = self._combo("data", [], "Training and test data set; changing it resets")
+        self.show_settings(settings)
+        self.preset_box.activated.connect(
+            lambda i: self.preset_chosen.emit(list(PRESETS)[i]))
+        self.lr_box.valueChanged.connect(self.learning_rate_changed)
+        self.data_box.activated.connect(self.data_chosen)
+
+    def _action(self, text: str, shortcut: str, tip: str) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        self.addAction(action)
+        return action
+
+    def _labelled(self, label: str, widget: QWidget, tip: str) -> None:
+        widget.setToolTip(tip)
+        self.addWidget(QLabel(f" {label} "))
+        self.addWidget(widget)
+
+    def _combo(self, label: str, items: list[str], tip: str) -> QComboBox:
+        box = QComboBox()
+        box.addItems(items)
+        self._labelled(label, box, tip)
+        return box
+
+    def show_settings(self, settings: TrainSettings) -> None:
+        """Put `settings` (with the preset's defaults filled in) into the widgets."""
+        preset = PRESETS[settings.preset]
+        self.preset_box.setCurrentIndex(list(PRESETS).index(settings.preset))
+        self.lr_box.blockSignals(True)
+        self.lr_box.setValue(settings.lr or preset.lr)
+        self.lr_box.blockSignals(False)
+        self.batch_box.setValue(settings.batch_size or preset.batch_size)
+        self.epochs_box.setValue(settings.epochs)
+        self.optimizer_box.setCurrentText((settings.optimizer or preset.optimizer).replace(
+            "sgd", "SGD").replace("adam", "Adam"))
+        self.seed_box.setValue(settings.seed)
+
+    def read_settings(self, base: TrainSettings) -> TrainSettings:
+        return replace(base, preset=list(PRESETS)[self.preset_box.currentIndex()],
+                       lr=self.lr_box.value(), batch_size=self.batch_box.value(),
+                       epochs=self.epochs_box.value(), seed=self.seed_box.value(),
+                       optimizer=self.optimizer_box.currentText().lower())
+
+    def set_data_sets(self, names: list[str], current: int) -> None:
+        self.data_box.clear()
+        self.data_box.addItems(names + ["Open MNIST-format folder…"])
+        self.data_box.setCurrentIndex(current)
+
+    def show_state(self, state: str) -> None:
+        """Running fixes the run's settings; the lr stays live."""
+        training = state == "training"
+        self.train_action.setText("⏸ Pause" if training else "▶ Train")
+        self.train_action.setToolTip("Pause training (Space)" if training else
+                                     "Start or resume training (Space)")
+        in_run = state in ("training", "paused")
+        for widget in (self.preset_box, self.batch_box, self.epochs_box, self.optimizer_box,
+                       self.seed_box, self.data_box):
+            widget.setEnabled(not in_run)
+        self.step_action.setEnabled(not training and state != "finished")
+        self.stop_action.setEnabled(in_run)

@@ -1,0 +1,19 @@
+"""Shared test set-up: Qt settings go to a temporary folder, and no Qt thread may outlive a test."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_qt_settings(tmp_path_factory):
+    """QSettings (window geometry, recent files) must never touch the user's real config."""
+    try:
+        from PyQt6.QtCore import QSettings
+    except ImportError:       # engine-only environments
+        yield
+        return
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, folder)
+    yield

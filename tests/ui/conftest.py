@@ -1,0 +1,54 @@
+"""GUI fixtures: a real window on the bundled data, and leak checks after every GUI test."""
+
+from __future__ import annotations
+
+import weakref
+
+import pytest
+from PyQt6.QtWidgets import QApplication
+
+from cnnviz.data import load_bundled_mnist
+from cnnviz.ui import worker as worker_module
+from cnnviz.ui.controller import Controller
+from cnnviz.ui.main_window import MainWindow
+
+_workers: "weakref.WeakSet[worker_module.TrainingWorker]" = weakref.WeakSet()
+
+
+@pytest.fixture(autouse=True)
+def no_thread_or_window_outlives_the_test(monkeypatch, qapp):
+    """Like napari's suite: a test fails when a worker thread or a visible window survives it."""
+    original = worker_module.TrainingWorker.__init__
+
+    def tracking_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        _workers.add(self)
+    monkeypatch.setattr(worker_module.TrainingWorker, "__init__", tracking_init)
+    yield
+    QApplication.processEvents()
+    running = [w for w in _workers if w.isRunning()]
+    for worker in running:           # clean up before failing, so one leak fails one test
+        worker.stop()
+    assert not running, f"{len(running)} training worker thread(s) outlived the test"
+    visible = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    for widget in visible:
+        widget.close()
+    assert not visible, f"windows left open: {[type(w).__name__ for w in visible]}"
+
+
+@pytest.fixture(scope="session")
+def data():
+    return load_bundled_mnist()
+
+
+@pytest.fixture
+def window(qtbot, data):
+    """The main window on a fresh reference network (seed 0), shown, with a first snapshot."""
+    controller = Controller(data)
+    main = MainWindow(controller)
+    qtbot.addWidget(main)
+    main.resize(1400, 900)
+    main.show()
+    qtbot.waitUntil(lambda: controller.snapshot is not None, timeout=10_000)
+    yield main
+    main.close()

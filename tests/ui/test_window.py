@@ -1,0 +1,137 @@
+"""The real window, driven as a user would: train, pause, step, pick samples, close."""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import Qt
+
+from cnnviz.ui import launch
+
+
+def _costs(window):
+    return len(window.cost_panel.history()[0])
+
+
+def test_training_adds_cost_points_and_pause_stops_them(window, qtbot):
+    """Train → the cost curve gains points live; Pause → no more points arrive."""
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: _costs(window) >= 5, timeout=30_000)
+    assert window.controller.state == "training"
+    assert not window.toolbar.batch_box.isEnabled()        # fixed during a run
+    assert window.toolbar.lr_box.isEnabled()                # the lr stays live
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
+    qtbot.wait(300)
+    settled = _costs(window)
+    qtbot.wait(500)
+    assert _costs(window) == settled
+    assert window.state_label.text() == "paused"
+
+
+def test_step_trains_exactly_one_batch(window, qtbot):
+    """Step → exactly one more training step shows up in the snapshot and the cost curve."""
+    before = window.controller.snapshot.progress.step
+    with qtbot.waitSignal(window.controller.snapshot_changed, timeout=10_000):
+        window.toolbar.step_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step == before + 1, timeout=5_000)
+    assert _costs(window) == 1
+
+
+def test_resume_after_pause_continues_the_same_run(window, qtbot):
+    window.toolbar.step_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step == 1, timeout=10_000)
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step >= 4, timeout=30_000)
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
+    steps = [p.step for p in window.cost_panel.history()[0]]
+    assert steps == list(range(1, len(steps) + 1))          # no step lost, none repeated
+
+
+def test_changing_the_sample_redraws_every_view_for_it(window, qtbot, data):
+    """Picking test sample 5 → input image, caption and feature maps all show sample 5."""
+    conv1_before = window.feature_maps_panel.map_image("conv1").copy()
+    window.input_panel.index_box.setValue(5)
+    qtbot.waitUntil(lambda: window.controller.snapshot.sample.index == 5, timeout=10_000)
+    np.testing.assert_array_equal(window.input_panel.image_item.image, data.test.images[5])
+    assert f"true {data.test.labels[5]}" in window.input_panel.caption.text()
+    conv1_after = window.feature_maps_panel.map_image("conv1")
+    assert not np.allclose(np.nan_to_num(conv1_before), np.nan_to_num(conv1_after))
+
+
+def test_arrow_browsing_honours_the_label_filter(window, qtbot, data):
+    window.input_panel.label_box.setCurrentText("3")
+    window.input_panel.browse(+1)
+    first_three = int(np.flatnonzero(data.test.labels == 3)[0])
+    qtbot.waitUntil(lambda: window.controller.snapshot.sample.index == first_three, timeout=10_000)
+    window.input_panel.browse(+1)
+    second_three = int(np.flatnonzero(data.test.labels == 3)[1])
+    qtbot.waitUntil(lambda: window.controller.snapshot.sample.index == second_three,
+                    timeout=10_000)
+
+
+def test_next_mistake_selects_a_misclassified_sample(window, qtbot):
+    window.input_panel.mistake_button.click()
+    qtbot.waitUntil(lambda: window.controller.snapshot.sample.index > 0, timeout=20_000)
+    snapshot = window.controller.snapshot
+    assert snapshot.prediction != snapshot.label
+
+
+def test_clicking_a_feature_map_pixel_outlines_its_receptive_field(window, qtbot):
+    window.feature_maps_panel.select_pixel("conv2", 3, 5, 7)
+    assert window.input_panel.field_item.isVisible()
+    rect = window.input_panel.field_item.rect()
+    assert (rect.x(), rect.y(), rect.width(), rect.height()) == (7, 5, 9, 9)
+    assert "conv2[3]" in window.input_panel.value_label.text()
+
+
+def test_learning_rate_change_reaches_the_live_optimizer(window, qtbot):
+    window.toolbar.lr_box.setValue(0.0005)
+    qtbot.waitUntil(lambda: window.controller.worker._session.trainer.optimizer.lr == 0.0005,
+                    timeout=5_000)
+
+
+def test_reset_starts_over_with_fresh_weights_and_no_history(window, qtbot):
+    window.toolbar.step_action.trigger()
+    qtbot.waitUntil(lambda: _costs(window) == 1, timeout=10_000)
+    window.toolbar.seed_box.setValue(4)
+    window.toolbar.reset_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step == 0, timeout=10_000)
+    assert _costs(window) == 0
+    assert window.controller.snapshot.model_label == "live (seed 4)"
+
+
+def test_closing_the_window_mid_training_stops_the_worker(window, qtbot):
+    """Close while training: the worker thread ends promptly, no hang, no error."""
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: _costs(window) >= 2, timeout=30_000)
+    worker = window.controller.worker
+    window.close()
+    assert worker.wait(5_000)
+    assert not worker.isRunning()
+
+
+def test_keyboard_space_toggles_training(window, qtbot):
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.controller.state == "training", timeout=5_000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
+
+
+def test_missing_x11_library_is_explained_in_one_line(monkeypatch, capsys):
+    """Without libxcb-cursor the launcher names the package instead of letting Qt abort."""
+    monkeypatch.setattr(launch.sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    real_cdll = launch.ctypes.CDLL
+
+    def fake_cdll(name, *args, **kwargs):
+        if "xcb-cursor" in name:
+            raise OSError(f"{name}: cannot open shared object file")
+        return real_cdll(name, *args, **kwargs) if "xcb" not in name else None
+    monkeypatch.setattr(launch.ctypes, "CDLL", fake_cdll)
+    assert launch.launch_gui([]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "libxcb-cursor0" in err and "apt-get install" in err
