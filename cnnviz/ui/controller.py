@@ -134,10 +134,13 @@ class Controller(QObject):
         self.worker.state_changed.emit(session.state)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
-        if self.snapshot is not None and snapshot.snapshot_id <= self.snapshot.snapshot_id:
-            return                                  # stale: a newer one is already shown
-        self.snapshot = snapshot
-        self.snapshot_changed.emit(snapshot)
+        try:
+            if self.snapshot is not None and snapshot.snapshot_id <= self.snapshot.snapshot_id:
+                return                              # stale: a newer one is already shown
+            self.snapshot = snapshot
+            self.snapshot_changed.emit(snapshot)
+        finally:
+            self.worker.snapshot_drawn()
 
     def _on_state(self, state: str) -> None:
         self.state = state

@@ -16,6 +16,7 @@ from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMes
 from cnnviz.data import available_datasets, load_bundled_mnist, load_mnist_folder
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.controller import Controller
+from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
 from cnnviz.ui.panels.filters_panel import FiltersPanel
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
     def show_snapshot(self, snapshot: Snapshot) -> None:
         for panel in self.panels:
             panel.show_snapshot(snapshot)
+        cache_axes(self)              # panels may have built new plots for a new architecture
         p = snapshot.progress
         if p.total_steps:
             rate = f"{p.samples_per_second:,.0f} samples/s" if p.samples_per_second else ""

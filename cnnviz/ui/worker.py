@@ -8,6 +8,7 @@ about 20 times a second however fast the steps go.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 import traceback
 from typing import Any, Callable
@@ -18,6 +19,7 @@ from cnnviz.training.session import Diverged, TrainingSession
 
 SNAPSHOT_INTERVAL_S = 0.05        # ≤ 20 snapshots a second: what the eye can follow
 IDLE_POLL_S = 0.1
+AWAIT_DRAW_POLL_S = 0.01
 
 Command = Callable[[TrainingSession], Any]
 
@@ -38,6 +40,10 @@ class TrainingWorker(QThread):
         self._training = False
         self._snapshot_due = False
         self._last_snapshot = 0.0
+        # Back-pressure: the next snapshot waits until the window has drawn the last one, so a
+        # slow redraw never piles snapshots up in the GUI's event queue.
+        self._drawn = threading.Event()
+        self._drawn.set()
 
     # --- called from the GUI thread ---------------------------------------------------------
     def submit(self, name: str, command: Command) -> None:
@@ -56,6 +62,10 @@ class TrainingWorker(QThread):
     def request_snapshot(self) -> None:
         self._commands.put(("snapshot", lambda s: self._mark_snapshot_due()))
 
+    def snapshot_drawn(self) -> None:
+        """The window has drawn the last snapshot; the next may be sent."""
+        self._drawn.set()
+
     def stop(self, timeout_ms: int = 5000) -> bool:
         """Finish the current step, then end the thread; True if it ended in time."""
         self._commands.put(None)
@@ -68,16 +78,18 @@ class TrainingWorker(QThread):
                 return
             if self._training:
                 self._train_one()
-            if self._snapshot_due and (not self._training or
-                                       time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S):
+            if self._snapshot_due and self._drawn.is_set() and (
+                    not self._training
+                    or time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S):
                 self._emit_snapshot()
 
     def _drain_commands(self) -> bool:
         """Run every queued command; block briefly when idle. False means quit."""
-        block = not self._training and not self._snapshot_due
+        block = not self._training
+        timeout = AWAIT_DRAW_POLL_S if self._snapshot_due else IDLE_POLL_S
         while True:
             try:
-                item = self._commands.get(timeout=IDLE_POLL_S) if block else \
+                item = self._commands.get(timeout=timeout) if block else \
                     self._commands.get_nowait()
             except queue.Empty:
                 return True
@@ -118,7 +130,6 @@ class TrainingWorker(QThread):
         self._snapshot_due = True
         if self._session.trainer.finished:
             self._training = False
-            self._emit_snapshot()
             self.state_changed.emit(self._session.state)
 
     def _step_once(self) -> None:
@@ -136,6 +147,9 @@ class TrainingWorker(QThread):
         self._snapshot_due = False
         self._last_snapshot = time.monotonic()
         try:
-            self.snapshot_ready.emit(self._session.snapshot())
+            snapshot = self._session.snapshot()
         except Exception as error:
             self.failed.emit(f"could not trace the sample: {error}")
+            return
+        self._drawn.clear()
+        self.snapshot_ready.emit(snapshot)

@@ -1,0 +1,103 @@
+"""GUI responsiveness while training: heartbeat latency and throughput against headless.
+
+Runs the real window offscreen with every view visible, trains a fixed number of steps, and
+measures (1) how late a 10 ms QTimer heartbeat on the GUI thread fires — the delay a user feels —
+and (2) training samples/s with the GUI divided by samples/s of the same steps headless.
+Last line: `p99_event_latency_ms=<float> throughput_ratio=<float>`. Targets: ≤ 50 ms, ≥ 0.9.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py [--steps 300] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PyQt6.QtCore import QElapsedTimer, QTimer  # noqa: E402
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+from cnnviz.data import load_bundled_mnist  # noqa: E402
+from cnnviz.training import TrainSettings  # noqa: E402
+from cnnviz.training.session import TrainingSession  # noqa: E402
+from cnnviz.ui.controller import Controller  # noqa: E402
+from cnnviz.ui.main_window import MainWindow  # noqa: E402
+
+HEARTBEAT_MS = 10
+
+
+def run_headless(data, settings: TrainSettings) -> float:
+    """Samples/s of the same session steps with no window at all."""
+    session = TrainingSession(data, settings)
+    started = time.perf_counter()
+    while not session.trainer.finished:
+        session.step()
+    return session.trainer.step_count * session.trainer.batch_size / (time.perf_counter() - started)
+
+
+def run_with_gui(app: QApplication, data, settings: TrainSettings) -> tuple[float, list[float]]:
+    """Samples/s training through the window, and every heartbeat's delay in ms."""
+    window = MainWindow(Controller(data, settings))
+    window.resize(1600, 1000)
+    window.show()
+    wait_until(app, lambda: window.controller.snapshot is not None, 10)
+    delays: list[float] = []
+    clock = QElapsedTimer()
+    heartbeat = QTimer()
+    heartbeat.setInterval(HEARTBEAT_MS)
+
+    def beat() -> None:
+        delays.append(max(0.0, clock.nsecsElapsed() / 1e6 - HEARTBEAT_MS))
+        clock.restart()
+    heartbeat.timeout.connect(beat)
+    clock.start()
+    heartbeat.start()
+    started = time.perf_counter()
+    window.toolbar.train_action.trigger()
+    wait_until(app, lambda: window.controller.state == "finished", 600)
+    elapsed = time.perf_counter() - started
+    heartbeat.stop()
+    session = window.controller.worker._session
+    samples = session.trainer.step_count * session.trainer.batch_size
+    window.close()
+    app.processEvents()
+    return samples / elapsed, delays[5:]          # the first beats include start-up
+
+
+def wait_until(app: QApplication, condition, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not reach the expected state in time")
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300, help="training steps per measurement")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    app = QApplication.instance() or QApplication([])
+    data = load_bundled_mnist()
+    settings = TrainSettings(epochs=1, train_limit=args.steps * 32)
+    ratios, all_delays = [], []
+    for round_index in range(args.rounds):
+        headless = run_headless(data, settings)
+        with_gui, delays = run_with_gui(app, data, settings)
+        ratios.append(with_gui / headless)
+        all_delays += delays
+        print(f"round {round_index + 1}: headless {headless:,.0f} samples/s, with GUI "
+              f"{with_gui:,.0f} samples/s, ratio {with_gui / headless:.3f}, heartbeat p50 "
+              f"{np.percentile(delays, 50):.1f} ms p99 {np.percentile(delays, 99):.1f} ms "
+              f"max {max(delays):.1f} ms over {len(delays)} beats")
+    print(f"p99_event_latency_ms={np.percentile(all_delays, 99):.2f} "
+          f"throughput_ratio={statistics.median(ratios):.3f}")
+
+
+if __name__ == "__main__":
+    main()
