@@ -37,6 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", type=Path)
     _add_data_option(evaluate)
 
+    export = commands.add_parser("export", help="render the views for one sample to PNG files")
+    export.add_argument("--model", type=Path, default=None,
+                        help="model file (default: the shipped trained model)")
+    export.add_argument("--sample", type=int, default=0, help="sample index (default 0)")
+    export.add_argument("--split", choices=["test", "train"], default="test")
+    export.add_argument("--target", type=int, default=None,
+                        help="class whose gradients to show (default: the true label)")
+    export.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    _add_data_option(export)
+
     data = commands.add_parser("data", help="manage data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     download = data_commands.add_parser("download", help="download the full 60k MNIST")
@@ -56,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from cnnviz.ui.launch import launch_gui     # Qt is imported only for the window
         return launch_gui()
-    handlers = {"train": run_train, "evaluate": run_evaluate, "data": run_data}
+    handlers = {"train": run_train, "evaluate": run_evaluate, "data": run_data,
+                "export": run_export}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
@@ -122,6 +133,29 @@ def run_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(checkpoint.model, preset, load_data(args.data).test)
     print(f"test cost: {result.cost:.4f}")
     print(f"test accuracy: {result.accuracy:.4f}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Render every view for one sample headlessly (offscreen Qt), one PNG file per view."""
+    import os
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from cnnviz.data import resource_path
+    from cnnviz.nn import load_checkpoint, preset_for
+    from cnnviz.training.session import TrainingSession
+    from cnnviz.training.snapshot import SampleRef
+    from cnnviz.ui.render import export_views
+
+    model_path = args.model or resource_path("models", "reference.npz")
+    checkpoint = load_checkpoint(model_path)
+    session = TrainingSession(load_data(args.data))
+    session.load(checkpoint, Path(model_path).name,
+                 preset_for(checkpoint.preset, checkpoint.model))
+    session.set_sample(SampleRef(args.split, args.sample, target=args.target))
+    snapshot = session.snapshot()
+    written = export_views(snapshot, args.out, list(snapshot.architecture))
+    for path in written:
+        print(path)
     return 0
 
 
