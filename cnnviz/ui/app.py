@@ -33,9 +33,10 @@ def run_app(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("cnnviz")
     app.setOrganizationName("cnnviz")
-    icon = resource_path("icons", "cnnviz.svg")
-    if icon.is_file():
-        app.setWindowIcon(QIcon(str(icon)))
+    try:
+        app.setWindowIcon(QIcon(str(resource_path("icons", "cnnviz.svg"))))
+    except FileNotFoundError:
+        pass                                   # a missing icon is no reason not to start
     window = create_window()
     window.show()
     return app.exec()

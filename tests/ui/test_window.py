@@ -135,3 +135,17 @@ def test_missing_x11_library_is_explained_in_one_line(monkeypatch, capsys):
     assert launch.launch_gui([]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "libxcb-cursor0" in err and "apt-get install" in err
+
+
+def test_app_opens_with_the_shipped_trained_model(qtbot):
+    """The window a user launches shows the shipped model, which already predicts well."""
+    from cnnviz.ui.app import create_window
+    main = create_window()
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitUntil(lambda: main.controller.snapshot is not None, timeout=10_000)
+    snapshot = main.controller.snapshot
+    assert snapshot.model_label == "shipped reference model"
+    assert snapshot.prediction == snapshot.label         # test sample 0, a clear 7
+    assert "shipped reference model" in main.model_label.text()
+    main.close()
