@@ -6,6 +6,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from cnnviz.nn import kernels
 from cnnviz.nn.layers import LAYER_TYPES, Layer
 from cnnviz.nn.trace import TraceRecorder
 
@@ -101,15 +102,29 @@ class Sequential:
             x = y
         return x
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Gradient of the loss w.r.t. the input; fills every layer's `grads` on the way."""
+    def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Gradient of the loss w.r.t. the input; fills every layer's `grads` on the way.
+
+        With `input_grad=False` (training) the layers below the first one with parameters are
+        skipped and that one computes only its parameter gradients; the result is then None.
+        """
+        # Over-fitted batches give probabilities far below float32's normal range; zeroing them
+        # here, as flush-to-zero hardware would, keeps subnormals out of every product below.
+        dy = kernels.flush_subnormals(np.array(dy, copy=True))
         recorder = self._recorder
-        for name, layer in reversed(self.layers.items()):
+        layers = list(self.layers.items())
+        lowest = 0 if input_grad else next(
+            (i for i, (_, layer) in enumerate(layers) if layer.params), len(layers))
+        for index in range(len(layers) - 1, lowest - 1, -1):
+            name, layer = layers[index]
+            if index == lowest and not input_grad:
+                layer.backward(dy, input_grad=False)
+                break
             dx = layer.backward(dy)
             if recorder is not None:
                 recorder.record_backward(name, layer, dy, dx)
             dy = dx
-        return dy
+        return dy if input_grad else None
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, K) for a batch, computed in chunks to bound memory."""

@@ -125,7 +125,7 @@ class Trainer:
             self._order = self._rng.permutation(len(self._x))   # reshuffle every epoch
         index = self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
         cost = self.loss.forward(self.model.forward(self._x[index]), self._targets[index])
-        self.model.backward(self.loss.backward())
+        self.model.backward(self.loss.backward(), input_grad=False)   # no saliency needed here
         self.optimizer.step(self.model)
         self.step_count += 1
         return StepResult(step=self.step_count, epoch=epoch, batch_in_epoch=batch + 1,

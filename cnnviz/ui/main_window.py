@@ -11,7 +11,7 @@ from pathlib import Path
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                             QProgressBar, QSplitter, QTabWidget, QWidget)
+                             QProgressBar, QScrollArea, QSplitter, QTabWidget, QWidget)
 
 from cnnviz.data import available_datasets, load_bundled_mnist, load_mnist_folder
 from cnnviz.training.snapshot import Snapshot
@@ -24,6 +24,16 @@ from cnnviz.ui.panels.input_panel import InputPanel
 from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
+
+
+def scrollable(panel: QWidget, min_width: int, min_height: int) -> QScrollArea:
+    """Wrap a panel so that a small window scrolls it instead of squashing its plots."""
+    panel.setMinimumSize(min_width, min_height)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(panel)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -54,11 +64,11 @@ class MainWindow(QMainWindow):
         self.filters_panel = FiltersPanel()
         self.feature_maps_panel = FeatureMapsPanel()
         left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(self.cost_panel)
-        left.addWidget(self.filters_panel)
+        left.addWidget(scrollable(self.cost_panel, 420, 300))
+        left.addWidget(scrollable(self.filters_panel, 420, 360))
         overview = QSplitter(Qt.Orientation.Horizontal)
         overview.addWidget(left)
-        overview.addWidget(self.feature_maps_panel)
+        overview.addWidget(scrollable(self.feature_maps_panel, 560, 640))
         overview.setSizes([600, 700])
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Overview")
@@ -245,10 +255,14 @@ class MainWindow(QMainWindow):
         geometry = settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
+        else:                             # first launch: most of the screen, the views need it
+            screen = self.screen().availableGeometry()
+            self.resize(min(1600, int(screen.width() * 0.92)),
+                        min(1000, int(screen.height() * 0.92)))
         # The input column stays narrow: the views need the room.
         self.resizeDocks([self.input_dock], [300], Qt.Orientation.Horizontal)
+        # Start with focus on the views, not a spin box that would swallow Space and arrows.
+        self.tabs.setFocus()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         QSettings("cnnviz", "cnnviz").setValue("window/geometry", self.saveGeometry())

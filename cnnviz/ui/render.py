@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-import pyqtgraph.exporters
+from pyqtgraph.exporters import ImageExporter
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QWidget
 
@@ -129,7 +129,7 @@ def _save_widget(widget: QWidget, path: Path, size: tuple[int, int],
 
 
 def _export_plot(plot: pg.PlotItem, path: Path) -> Path:
-    exporter = pg.exporters.ImageExporter(plot)
+    exporter = ImageExporter(plot)
     exporter.parameters()["width"] = PROBABILITIES_WIDTH
     exporter.export(str(path))
     if not path.exists():

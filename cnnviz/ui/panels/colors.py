@@ -49,10 +49,10 @@ def nice_ceil(value: float) -> float:
     """The smallest round number (1, 1.5, 2, 3, 4, 5, 6, 8 × 10^k) that is ≥ `value` (> 0)."""
     exponent = math.floor(math.log10(value))
     for step in ROUND_STEPS:
-        candidate = step * 10.0 ** exponent
+        candidate = float(f"{step}e{exponent}")        # 0.3, not 3 × 0.1 = 0.30000000000000004
         if candidate >= value * (1 - 1e-9):
             return candidate
-    return 10.0 ** (exponent + 1)
+    return float(f"1e{exponent + 1}")
 
 
 class LevelTracker:

@@ -53,6 +53,7 @@ class CostHistory:
 
     @property
     def stride(self) -> int:
+        """How many batches each stored point averages (1 until the history is decimated)."""
         return self._stride
 
     def column(self, name: str) -> np.ndarray:
@@ -82,7 +83,8 @@ class CostHistory:
             self._count, self._stride = half, self._stride * 2
 
     def points(self) -> list[CostPoint]:
-        """The stored points (averages of `stride` batches once the history was decimated)."""
+        """The stored points: averages of `stride` batches once the history was decimated
+        (the last < `stride` batches wait in a bucket until it is full)."""
         step, samples, epoch, cost = (self.column(f) for f in self.FIELDS[:4])
         return [CostPoint(int(round(a)), int(round(b)), float(c), float(d))
                 for a, b, c, d in zip(step, samples, epoch, cost)]
@@ -177,10 +179,11 @@ class CostPanel(QWidget):
         return [line.value() for _, _, line in self._divergences]
 
     def x_axis(self) -> str:
+        """"samples" or "epochs"."""
         return self._axis.currentText()
 
     def set_x_axis(self, name: str) -> None:
-        """"samples" or "epochs"."""
+        """Plot against "samples" or "epochs" (as the combo box does)."""
         if name not in X_COLUMNS:
             raise ValueError(f"x axis must be one of {list(X_COLUMNS)}, got {name!r}")
         self._axis.setCurrentText(name)
@@ -193,16 +196,29 @@ class CostPanel(QWidget):
         return (np.array([]) if x is None else x), (np.array([]) if y is None else y)
 
     def hover_text(self) -> str:
+        """The values shown for the point under the cursor."""
         return self._hover.text()
 
     # --- drawing ----------------------------------------------------------------------------
     def _build_plots(self) -> None:
+        cost, accuracy = self._build_cost_plot(), self._build_accuracy_plot()
+        accuracy.setXLink(cost)
+        self._graphics.ci.layout.setRowStretchFactor(0, 3)
+        self._graphics.ci.layout.setRowStretchFactor(1, 1)
+        cursor_pen = pg.mkPen((200, 200, 200, 120))
+        self._cursors = [pg.InfiniteLine(angle=90, movable=False, pen=cursor_pen) for _ in range(2)]
+        for plot, line in zip((cost, accuracy), self._cursors):
+            line.hide()
+            plot.addItem(line, ignoreBounds=True)
+        self._set_x_label()
+
+    def _build_cost_plot(self) -> pg.PlotItem:
         cost = self._cost_plot = self._graphics.addPlot(row=0, col=0)
         cost.setTitle("training cost")
         cost.setLabel("left", "cost")
         cost.setToolTip(
             "Cost of each training batch: the loss averaged over the batch's samples (paper "
-            "§1.1) — cross-entropy of the softmax (eq. 33) for the ten-digit networks, squared "
+            "§1.1): cross-entropy of the softmax (eq. 33) for the ten-digit networks, squared "
             "error E = (y′ − O)²/2 for the tutorial network.\nFaint: every batch; bold: "
             f"exponential moving average (β = {SMOOTHING}, bias-corrected); dots: the cost "
             "on a fixed subset of test samples.")
@@ -214,6 +230,9 @@ class CostPanel(QWidget):
         self._smoothed = cost.plot(pen=SMOOTH_PEN, name="moving average", skipFiniteCheck=True)
         self._test_cost = cost.plot(pen=pg.mkPen(TEST_COLOUR, width=1), symbol="o",
                                     symbolSize=7, symbolBrush=TEST_COLOUR, name="test cost")
+        return cost
+
+    def _build_accuracy_plot(self) -> pg.PlotItem:
         accuracy = self._accuracy_plot = self._graphics.addPlot(row=1, col=0)
         accuracy.setTitle("test accuracy")
         accuracy.setLabel("left", "accuracy")
@@ -223,17 +242,9 @@ class CostPanel(QWidget):
         accuracy.setYRange(0, 1, padding=0.05)
         accuracy.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
         accuracy.setMouseEnabled(y=False)
-        accuracy.setXLink(cost)
         self._accuracy = accuracy.plot(pen=pg.mkPen(ACCURACY_COLOUR, width=2), symbol="o",
                                        symbolSize=7, symbolBrush=ACCURACY_COLOUR)
-        self._graphics.ci.layout.setRowStretchFactor(0, 3)
-        self._graphics.ci.layout.setRowStretchFactor(1, 1)
-        cursor_pen = pg.mkPen((200, 200, 200, 120))
-        self._cursors = [pg.InfiniteLine(angle=90, movable=False, pen=cursor_pen) for _ in range(2)]
-        for plot, line in zip((cost, accuracy), self._cursors):
-            line.hide()
-            plot.addItem(line, ignoreBounds=True)
-        self._set_x_label()
+        return accuracy
 
     def _set_x_label(self) -> None:
         for plot in (self._cost_plot, self._accuracy_plot):

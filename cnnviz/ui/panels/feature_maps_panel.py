@@ -58,6 +58,7 @@ def receptive_field(layers_config: Sequence[dict[str, Any]], layer_name: str, ro
 
 
 def layer_tooltip(layer: LayerTrace) -> str:
+    """What a layer's output is and which seed equation made it."""
     equation = colors.LAYER_EQUATIONS.get(layer.kind, layer.kind)
     shape = "×".join(str(n) for n in layer.output.shape[1:])
     return f"{layer.name} ({layer.kind}) output for the chosen sample, {shape}: {equation}."
@@ -74,6 +75,8 @@ class _MapLayer:
 
 @dataclass
 class _BarLayer:
+    """A 2-D layer output (or the probabilities) drawn as one bar per unit."""
+
     plot: pg.PlotItem
     bars: pg.BarGraphItem
     levels: colors.LevelTracker
@@ -121,10 +124,12 @@ class FeatureMapsPanel(QWidget):
         self.pixel_selected.emit(layer, channel, row, col)
 
     def clear_selection(self) -> None:
+        """Forget the selected unit (no signal)."""
         self._selection = None
         self._show_selection()
 
     def selection_text(self) -> str:
+        """The value label's text, e.g. "conv2[3] (row 5, col 7) = 0.4312"."""
         return self._value.text()
 
     def map_image(self, layer: str) -> np.ndarray | None:
