@@ -114,6 +114,7 @@ def run_train(args: argparse.Namespace) -> int:
     result = evaluate(trainer.model, preset, data.test)
     save_model(args.out, trainer.model, preset=preset.name, optimizer=trainer.optimizer.state_dict(),
                info={"settings": vars(settings), "data": data.source, "steps": trainer.step_count,
+                     "train_size": trainer.train_size,
                      "test_accuracy": result.accuracy, "train_seconds": round(elapsed, 2)},
                extras={"cost_history": costs})
     print(f"trained {trainer.step_count} steps in {elapsed:.1f} s "

@@ -24,9 +24,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-WIDE = True
-CHUNK_BYTES = 1 << 20       # scratch budget per chunk: columns + products of one chunk ≈ L2
-CHUNK_BYTES_MAX_SAMPLES = 16
+CHUNK_SAMPLES = 8           # samples a convolution processes at a time (measured best here)
+CHUNK_BYTES = 2 << 20       # ... fewer if their columns and products would outgrow this
 FULL_IM2COL_MIN_DEPTH = 16  # row im2col from this many (kernel column, channel) pairs up
 
 
@@ -67,7 +66,7 @@ class Workspace:
 
 def chunks(n: int, bytes_per_sample: int) -> list[slice]:
     """Consecutive slices of a batch of `n`, each small enough for its scratch to stay in cache."""
-    size = max(1, min(CHUNK_BYTES_MAX_SAMPLES, CHUNK_BYTES // max(1, bytes_per_sample)))
+    size = max(1, min(CHUNK_SAMPLES, CHUNK_BYTES // max(1, bytes_per_sample)))
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
@@ -84,12 +83,6 @@ def chunks(n: int, bytes_per_sample: int) -> list[slice]:
 # Backward reuses the same matrices: dL/dW is the output gradient times the (recomputed, cheap)
 # columns; dL/dx is the filters times the gradient, added back through the very strided view the
 # columns were copied from (k or k² adds of whole arrays, never an element-wise scatter).
-#
-# "Wide" rows: with stride 1, windows are taken at every column of the padded input, also the
-# last k − 1 that overhang the row (their results are dropped, their gradients are zero). Then a
-# row of windows is a *contiguous* run of the flattened map, so every copy and add above moves
-# runs of H·W values instead of OW-value snippets (the adds ran ~4× faster). The input buffer
-# has one spare zero row at the bottom for the last overhanging windows to read.
 
 class _Geometry(NamedTuple):
     """Sizes of one convolution: kernel, stride, padding, input and output maps."""
@@ -107,13 +100,8 @@ class _Geometry(NamedTuple):
         """Input rows some window reads (with stride > 1 the last few may be left unread)."""
         return self.stride * (self.out_h - 1) + self.k
 
-    @property
-    def width(self) -> int:
-        """Windows per row: every padded column with stride 1 ("wide"), else just OW."""
-        return self.w + 2 * self.padding if (self.stride == 1 and WIDE) else self.out_w
-
     def buffer_shape(self, channels: int, n: int) -> tuple[int, int, int, int]:
-        return (channels, n, self.h + 2 * self.padding + 1, self.w + 2 * self.padding)
+        return (channels, n, self.h + 2 * self.padding, self.w + 2 * self.padding)
 
 
 def uses_row_im2col(in_channels: int, kernel: int) -> bool:
@@ -126,9 +114,11 @@ def _geometry(x_shape: tuple[int, ...], k: int, stride: int, padding: int) -> _G
                      conv_output_size(w, k, stride, padding))
 
 
-def _load(x: np.ndarray, g: _Geometry, workspace: Workspace, name: str = "input") -> np.ndarray:
-    """A (C, n, H, W) chunk copied into a zero-bordered, reused buffer (C, n, Hp + 1, Wp)."""
-    buffer = workspace.get(name, g.buffer_shape(*x.shape[:2]), x.dtype)
+def _load(x: np.ndarray, g: _Geometry, workspace: Workspace) -> np.ndarray:
+    """A (C, n, H, W) chunk, zero-padded in a reused buffer (C, n, Hp, Wp) whose border stays 0."""
+    if g.padding == 0:
+        return x
+    buffer = workspace.get("input", g.buffer_shape(*x.shape[:2]), x.dtype)
     buffer[:, :, g.padding:g.padding + g.h, g.padding:g.padding + g.w] = x
     return buffer
 
@@ -136,15 +126,15 @@ def _load(x: np.ndarray, g: _Geometry, workspace: Workspace, name: str = "input"
 def _windows(buffer: np.ndarray, g: _Geometry, row: bool) -> np.ndarray:
     """Strided view of every window of a loaded chunk, kernel offsets first.
 
-    Row im2col: (k, C, n, rows, width), element [j, c, m, r, i] = buffer[c, m, r, i·s + j].
-    Full im2col: (k, k, C, n, OH, width), element [a, j, c, m, o, i] = buffer[c, m, o·s + a, i·s + j].
+    Row im2col: (k, C, n, rows, OW), element [j, c, m, r, i] = buffer[c, m, r, i·s + j].
+    Full im2col: (k, k, C, n, OH, OW), element [a, j, c, m, o, i] = buffer[c, m, o·s + a, i·s + j].
     """
     c, n = buffer.shape[:2]
     s_c, s_n, s_h, s_w = buffer.strides
     if row:
-        return as_strided(buffer, (g.k, c, n, g.rows, g.width),
+        return as_strided(buffer, (g.k, c, n, g.rows, g.out_w),
                           (s_w, s_c, s_n, s_h, g.stride * s_w))
-    return as_strided(buffer, (g.k, g.k, c, n, g.out_h, g.width),
+    return as_strided(buffer, (g.k, g.k, c, n, g.out_h, g.out_w),
                       (s_h, s_w, s_c, s_n, g.stride * s_h, g.stride * s_w))
 
 
@@ -177,12 +167,14 @@ def _filters_grad(d_matrix: np.ndarray, shape: tuple[int, ...], row: bool) -> np
     return np.ascontiguousarray(d_matrix.reshape(o, k, k, c).transpose(0, 3, 1, 2))
 
 
-def _kept(products: np.ndarray, g: _Geometry, row: bool, r: int = 0) -> np.ndarray:
-    """The cells of the products (k or 1, O, n, rows or OH, width) that are real outputs
-    (O, n, OH, OW), for kernel row r."""
-    if row:
-        return products[r, :, :, r:r + g.stride * (g.out_h - 1) + 1:g.stride, :g.out_w]
-    return products[0, :, :, :, :g.out_w]
+def _kept(products: np.ndarray, g: _Geometry, r: int) -> np.ndarray:
+    """Kernel row r's partial sums (O, n, OH, OW) within the products (k or 1, O, n, rows, OW).
+
+    Row im2col: output row i takes kernel row r's products from input row i·stride + r.
+    """
+    if len(products) == 1:                       # full im2col: already the whole sum
+        return products[0]
+    return products[r, :, :, r:r + g.stride * (g.out_h - 1) + 1:g.stride]
 
 
 def conv_forward(x: np.ndarray, weights: np.ndarray, bias: np.ndarray, stride: int,
@@ -194,16 +186,16 @@ def conv_forward(x: np.ndarray, weights: np.ndarray, bias: np.ndarray, stride: i
     matrix = _filters(weights, row)
     dtype = np.result_type(x, weights)
     out = np.empty((out_channels, x.shape[1], g.out_h, g.out_w), dtype)
-    for part in chunks(x.shape[1], _bytes_per_sample(channels, g, row, dtype)):
+    for part in chunks(x.shape[1], _bytes_per_sample(channels, out_channels, g, row, dtype)):
         cols = _columns(_load(x[:, part], g, workspace), g, row, workspace)
         products = workspace.get("products", (matrix.shape[0], cols.shape[1]), dtype)
         np.matmul(matrix, cols, out=products)
         products = products.reshape(k if row else 1, out_channels, -1,
-                                    g.rows if row else g.out_h, g.width)
+                                    g.rows if row else g.out_h, g.out_w)
         target = out[:, part]
-        np.add(_kept(products, g, row), bias.reshape(-1, 1, 1, 1), out=target)
+        np.add(_kept(products, g, 0), bias.reshape(-1, 1, 1, 1), out=target)
         for r in range(1, k if row else 1):          # the sum over kernel rows
-            target += _kept(products, g, row, r)
+            target += _kept(products, g, r)
     return out
 
 
@@ -219,9 +211,9 @@ def conv_backward(x: np.ndarray, weights: np.ndarray, dy: np.ndarray, stride: in
     row = uses_row_im2col(channels, k)
     dtype = np.result_type(x, weights, dy)
     matrix = _filters(weights, row).astype(dtype, copy=False)
-    dx = np.empty(x.shape, dtype) if input_grad else None
+    dx = np.zeros(x.shape, dtype) if input_grad else None
     d_matrix = np.zeros(matrix.shape, dtype)
-    for part in chunks(x.shape[1], _bytes_per_sample(channels, g, row, dtype)):
+    for part in chunks(x.shape[1], _bytes_per_sample(channels, out_channels, g, row, dtype)):
         cols = _columns(_load(x[:, part], g, workspace), g, row, workspace)
         grad = _spread(dy[:, part], g, row, workspace)          # laid out like the products
         grad_2d = grad.reshape(matrix.shape[0], -1)
@@ -229,35 +221,40 @@ def conv_backward(x: np.ndarray, weights: np.ndarray, dy: np.ndarray, stride: in
         if input_grad:                                            # eq. 10
             d_cols = workspace.get("d_cols", cols.shape, dtype)
             np.matmul(matrix.T, grad_2d, out=d_cols)
-            d_buffer = workspace.get("d_input", g.buffer_shape(channels, grad.shape[-3]), dtype)
-            d_buffer[...] = 0
-            d_windows = _windows(d_buffer, g, row)
+            d_input = dx[:, part]
+            if padding:
+                d_input = workspace.get("d_input", g.buffer_shape(*d_input.shape[:2]), dtype)
+                d_input[...] = 0
+            d_windows = _windows(d_input, g, row)
             d_cols = d_cols.reshape(d_windows.shape)
             for offset in np.ndindex(d_windows.shape[:1 if row else 2]):
                 d_windows[offset] += d_cols[offset]               # windows never overlap themselves
-            dx[:, part] = d_buffer[:, :, padding:padding + g.h, padding:padding + g.w]
+            if padding:
+                dx[:, part] = d_input[:, :, padding:padding + g.h, padding:padding + g.w]
     return dx, _filters_grad(d_matrix, weights.shape, row), dy.sum(axis=(1, 2, 3))   # eq. 12
 
 
 def _spread(dy: np.ndarray, g: _Geometry, row: bool, workspace: Workspace) -> np.ndarray:
     """dL/dy laid out like the forward products: the adjoint of `_kept` (and of the row sum).
 
-    Row: (k, O, n, rows, width) with dy at each kernel row's shift; full: (1, O, n, OH, width).
+    Row: (k, O, n, rows, OW) with dy at each kernel row's shift; full: (1, O, n, OH, OW).
     All other cells stay zero: the buffer is reused and only these cells are ever written.
     """
     o, n = dy.shape[:2]
-    shape = (g.k, o, n, g.rows, g.width) if row else (1, o, n, g.out_h, g.width)
+    shape = (g.k, o, n, g.rows, g.out_w) if row else (1, o, n, g.out_h, g.out_w)
     spread = workspace.get("spread", shape, dy.dtype)
     for r in range(shape[0]):
-        _kept(spread, g, row, r)[...] = dy
+        _kept(spread, g, r)[...] = dy
     return spread
 
 
-def _bytes_per_sample(channels: int, g: _Geometry, row: bool, dtype: np.dtype) -> int:
+def _bytes_per_sample(channels: int, out_channels: int, g: _Geometry, row: bool,
+                      dtype: np.dtype) -> int:
     """Scratch one sample needs: its columns plus its products."""
     depth = g.k * channels if row else g.k * g.k * channels
-    positions = (g.rows if row else g.out_h) * g.width
-    return 2 * depth * positions * np.dtype(dtype).itemsize
+    products = g.k * out_channels if row else out_channels
+    positions = (g.rows if row else g.out_h) * g.out_w
+    return (depth + products) * positions * np.dtype(dtype).itemsize
 
 
 # --- max-pooling ------------------------------------------------------------------------------
@@ -270,25 +267,32 @@ def pool_views(x: np.ndarray, size: int, stride: int) -> list[np.ndarray]:
             for i in range(size) for j in range(size)]
 
 
-def max_pool_forward(x: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """Eq. 29 on (N, C, H, W): the maxima (N, C, OH, OW) and which offset won each window.
+def max_pool_forward(x: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Eq. 29 on (N, C, H, W) → (N, C, OH, OW): a running maximum over the size² offset views.
 
-    The winners are (size², N, C, OH, OW) booleans with exactly one True per window: the first
-    maximum in row-major order (MNIST's flat backgrounds make exact ties common). A running
-    maximum over the size² offset views costs size² passes over the small output, where
-    `argmax` over a windowed view (the old way) crawled through 4-element rows.
+    Those are size² passes over the small output, where `argmax` over a windowed view (the old
+    way) crawled through 4-element rows. Which cell won is worked out only when asked for.
     """
     views = pool_views(x, size, stride)
     out = views[0].copy()
     for view in views[1:]:
         np.maximum(out, view, out=out)
-    winners = np.empty((len(views), *out.shape), bool)
-    unclaimed = np.ones(out.shape, bool)
-    for view, won in zip(views, winners):
-        np.equal(view, out, out=won)
+    return out
+
+
+def max_pool_winners(x: np.ndarray, y: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Which offset won each window: (size², N, C, OH, OW) bools, exactly one True per window.
+
+    The winner is the first maximum in row-major order (MNIST's flat backgrounds make exact
+    ties common): each offset claims the windows it holds the maximum of that are unclaimed.
+    """
+    winners = np.empty((size * size, *y.shape), bool)
+    unclaimed = np.ones(y.shape, bool)
+    for view, won in zip(pool_views(x, size, stride), winners):
+        np.equal(view, y, out=won)
         won &= unclaimed
         unclaimed ^= won
-    return out, winners
+    return winners
 
 
 def max_pool_backward(dy: np.ndarray, winners: np.ndarray, x: np.ndarray, size: int,

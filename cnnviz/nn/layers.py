@@ -107,6 +107,7 @@ class MaxPool2D(Layer):
         if size < 1 or stride < 1:
             raise ValueError(f"MaxPool2D size and stride must be ≥ 1, got size={size}, stride={stride}")
         self.size, self.stride = int(size), int(stride)
+        self._x: np.ndarray | None = None
         self._winners: np.ndarray | None = None
         self._mask: np.ndarray | None = None
 
@@ -123,22 +124,27 @@ class MaxPool2D(Layer):
     @property
     def mask(self) -> np.ndarray | None:
         """(N, C, H, W) bool of the last forward: True on the one cell each window selected."""
-        if self._mask is None and self._winners is not None:     # built only when asked for
-            self._mask = kernels.pool_mask(self._winners, self._input_shape, self.size,
+        if self._mask is None and self._x is not None:           # built only when asked for
+            self._mask = kernels.pool_mask(self._winning(), self._x.shape, self.size,
                                            self.stride)
         return self._mask
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.output_shape(x.shape[1:])
-        # Ties go to the first maximum in row-major order: MNIST's flat backgrounds make
-        # exact ties common, and the gradient must go to exactly one cell per window.
-        y, self._winners = kernels.max_pool_forward(x, self.size, self.stride)
-        self._x, self._input_shape, self._mask = x, x.shape, None
+        y = kernels.max_pool_forward(x, self.size, self.stride)
+        self._x, self._y, self._winners, self._mask = x, y, None, None
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         # dx takes x's memory layout, so the layers below never need to transpose it.
-        return kernels.max_pool_backward(dy, self._winners, self._x, self.size, self.stride)
+        return kernels.max_pool_backward(dy, self._winning(), self._x, self.size, self.stride)
+
+    def _winning(self) -> np.ndarray:
+        # Ties go to the first maximum in row-major order: MNIST's flat backgrounds make
+        # exact ties common, and the gradient must go to exactly one cell per window.
+        if self._winners is None:                 # not needed for inference: made on demand
+            self._winners = kernels.max_pool_winners(self._x, self._y, self.size, self.stride)
+        return self._winners
 
 
 class ReLU(Layer):

@@ -6,11 +6,17 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from cnnviz.nn import kernels
+
 NamedArrays = Iterable[tuple[str, np.ndarray]]
 
 
 class Optimizer:
     kind = "Optimizer"
+    # Moments of units whose gradient stays 0 decay through float32's subnormal range, which is
+    # slow to compute with; zeroing them is what flush-to-zero hardware does, and doing it every
+    # FLUSH_EVERY steps costs next to nothing (they take hundreds of steps to cross that range).
+    FLUSH_EVERY = 64
 
     def __init__(self, lr: float) -> None:
         if not np.isfinite(lr) or lr <= 0:
@@ -18,6 +24,7 @@ class Optimizer:
         self.lr = float(lr)
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self._scratch: dict[str, np.ndarray] = {}       # temporaries, reused; never saved
 
     def config(self) -> dict[str, Any]:
         return {"lr": self.lr}
@@ -28,6 +35,10 @@ class Optimizer:
         grads = dict(model.named_gradients())
         for name, param in model.named_parameters():
             self._update(name, param, grads[name])
+        if self.t % self.FLUSH_EVERY == 0:
+            for slots in self.state.values():
+                for moment in slots.values():
+                    kernels.flush_subnormals(moment)
 
     def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError
@@ -37,6 +48,12 @@ class Optimizer:
         if name not in slots:
             slots[name] = np.zeros_like(like)
         return slots[name]
+
+    def _temporary(self, name: str, like: np.ndarray) -> np.ndarray:
+        scratch = self._scratch.get(name)
+        if scratch is None or scratch.shape != like.shape or scratch.dtype != like.dtype:
+            scratch = self._scratch[name] = np.empty_like(like)
+        return scratch
 
     def state_dict(self) -> dict[str, Any]:
         """Settings, step count and every moment array (copied), for model files."""
@@ -87,14 +104,20 @@ class Adam(Optimizer):
     def _update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
         m = self._slot("m", name, param)
         v = self._slot("v", name, param)
+        tmp = self._temporary(name, param)     # in-place ufuncs: no temporaries per step
         m *= self.beta1
-        m += (1 - self.beta1) * grad
+        m += np.multiply(grad, 1 - self.beta1, out=tmp)
         v *= self.beta2
-        v += (1 - self.beta2) * grad * grad
+        np.multiply(grad, grad, out=tmp)
+        v += np.multiply(tmp, 1 - self.beta2, out=tmp)
         # Bias correction: early moments are biased towards their zero start.
-        m_hat = m / (1 - self.beta1 ** self.t)
-        v_hat = v / (1 - self.beta2 ** self.t)
-        param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        # p −= lr · m̂ / (√v̂ + ε), with m̂ = m / (1 − β1ᵗ) and v̂ = v / (1 − β2ᵗ).
+        np.sqrt(v, out=tmp)
+        tmp *= 1 / np.sqrt(1 - self.beta2 ** self.t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / (1 - self.beta1 ** self.t)
+        param -= tmp
 
 
 OPTIMIZER_TYPES = {cls.kind: cls for cls in (SGD, Adam)}

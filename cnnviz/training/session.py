@@ -62,6 +62,21 @@ class TrainingSession:
         self.reset(replace(self.settings, preset=preset.name), checkpoint.model, label)
         if checkpoint.optimizer and checkpoint.optimizer["kind"] == self.trainer.optimizer.kind:
             self.trainer.optimizer.load_state_dict(checkpoint.optimizer)
+        self._restore_history(checkpoint)
+
+    def _restore_history(self, checkpoint: Checkpoint) -> None:
+        """Put a saved model's cost history on the curve, so training it further continues it."""
+        costs = checkpoint.extras.get("cost_history")
+        if costs is None or costs.ndim != 1 or not np.isfinite(costs).all():
+            return
+        settings = checkpoint.info.get("settings", {})
+        batch = int(settings.get("batch_size") or self.trainer.batch_size)
+        per_epoch = -(-int(checkpoint.info.get("train_size", 0) or self.trainer.train_size)
+                      // batch)
+        steps = np.arange(1, len(costs) + 1)
+        self._pending_costs = [CostPoint(int(s), int(s) * batch, s / per_epoch, float(c))
+                               for s, c in zip(steps, costs)]
+        self._offset = CostPoint(len(costs), len(costs) * batch, len(costs) / per_epoch, 0.0)
 
     def set_learning_rate(self, lr: float) -> None:
         if not (np.isfinite(lr) and lr > 0):

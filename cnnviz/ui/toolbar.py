@@ -6,10 +6,14 @@ from dataclasses import replace
 
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QToolBar, QWidget
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QStyle, QToolBar,
+                             QWidget)
 
 from cnnviz.nn import PRESETS
 from cnnviz.training import TrainSettings
+
+Icon = QStyle.StandardPixmap
 
 
 class TrainingToolbar(QToolBar):
@@ -22,11 +26,16 @@ class TrainingToolbar(QToolBar):
     def __init__(self, settings: TrainSettings, parent: QWidget | None = None) -> None:
         super().__init__("Training", parent)
         self.setObjectName("training-toolbar")
-        self.train_action = self._action("▶ Train", "Space", "Start or resume training (Space)")
-        self.step_action = self._action("⏭ Step", "N", "Train on one batch, then pause (N)")
-        self.stop_action = self._action("⏹ Stop", "", "End this run, keep the weights")
-        self.reset_action = self._action("⟲ Reset", "Ctrl+R",
-                                         "New random weights from the seed, empty history (Ctrl+R)")
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.train_action = self._action("Train", "Space", "Start or resume training (Space)",
+                                         Icon.SP_MediaPlay)
+        self.step_action = self._action("Step", "N", "Train on one batch, then pause (N)",
+                                        Icon.SP_MediaSkipForward)
+        self.stop_action = self._action("Stop", "", "End this run, keep the weights",
+                                        Icon.SP_MediaStop)
+        self.reset_action = self._action(
+            "Reset", "Ctrl+R", "New random weights from the seed, empty history (Ctrl+R)",
+            Icon.SP_BrowserReload)
         self.addSeparator()
         self.preset_box = self._combo("preset", [p.title for p in PRESETS.values()],
                                       "Network preset from the seeds; changing it resets")
@@ -47,8 +56,8 @@ class TrainingToolbar(QToolBar):
         self.lr_box.valueChanged.connect(self.learning_rate_changed)
         self.data_box.activated.connect(self.data_chosen)
 
-    def _action(self, text: str, shortcut: str, tip: str) -> QAction:
-        action = QAction(text, self)
+    def _action(self, text: str, shortcut: str, tip: str, icon: QStyle.StandardPixmap) -> QAction:
+        action = QAction(self.style().standardIcon(icon), text, self)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
         action.setToolTip(tip)
@@ -94,7 +103,9 @@ class TrainingToolbar(QToolBar):
     def show_state(self, state: str) -> None:
         """Running fixes the run's settings; the lr stays live."""
         training = state == "training"
-        self.train_action.setText("⏸ Pause" if training else "▶ Train")
+        self.train_action.setText("Pause" if training else "Train")
+        self.train_action.setIcon(self.style().standardIcon(
+            Icon.SP_MediaPause if training else Icon.SP_MediaPlay))
         self.train_action.setToolTip("Pause training (Space)" if training else
                                      "Start or resume training (Space)")
         in_run = state in ("training", "paused")

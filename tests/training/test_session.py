@@ -98,3 +98,18 @@ def test_a_new_run_continues_the_cost_curve(data):
     assert [p.step for p in points] == [1, 2, 3]
     assert [p.samples for p in points] == [32, 64, 96]
     assert points[-1].epoch == 1.5
+
+
+def test_a_loaded_model_brings_its_cost_history_and_training_continues_it(data, tmp_path):
+    from cnnviz.nn import PRESETS, load_checkpoint, save_model
+    model = PRESETS["reference"].create(seed=1)
+    path = save_model(tmp_path / "m.npz", model, preset="reference",
+                      info={"settings": {"batch_size": 32}, "train_size": 320},
+                      extras={"cost_history": np.linspace(2.3, 0.5, 25)})
+    session = TrainingSession(data)
+    session.load(load_checkpoint(path), "m.npz", PRESETS["reference"])
+    session.step()
+    points = session.snapshot().new_costs
+    assert [p.step for p in points] == list(range(1, 27))
+    assert points[24].cost == np.float32(0.5) or abs(points[24].cost - 0.5) < 1e-9
+    assert points[24].epoch == 2.5 and points[25].samples == 26 * 32

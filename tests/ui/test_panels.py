@@ -223,7 +223,8 @@ def test_feature_maps_show_the_trace_and_follow_training_and_sample(qtbot, run):
     output = run["early"].trace.layer("conv1").output[0]
     first = panel.map_image("conv1").copy()
     for channel in range(8):
-        np.testing.assert_array_equal(tile(first, 0, channel, 24, 24), output[channel])
+        row, col = divmod(channel, colors.MAX_MOSAIC_COLUMNS)
+        np.testing.assert_array_equal(tile(first, row, col, 24, 24), output[channel])
     assert panel.map_image("flatten") is None                     # a reshape adds nothing
     item = panel.map_item("conv1")
     panel.show_snapshot(run["later"])

@@ -21,7 +21,7 @@ SIGNED_CMAP = "CET-D1A"       # blue–white–red (colorcet): zero is white, si
 UNSIGNED_CMAP = "inferno"     # black → yellow: zero activation is dark, strong is bright
 GAP_BACKGROUND = (90, 90, 90)  # between tiles: neither inferno's black nor D1A's white
 GAP = 1                       # pixels between tiles in a mosaic
-MAX_MOSAIC_COLUMNS = 8
+MAX_MOSAIC_COLUMNS = 4          # 8 maps as 2×4: each map large enough to read
 
 # Seed equations quoted in tooltips ("paper" = the seed paper on CNN mechanics).
 LAYER_EQUATIONS: dict[str, str] = {
