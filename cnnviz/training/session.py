@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 
-from cnnviz.data import MnistData, normalize_images
+from cnnviz.data import MnistData, Split, normalize_images
 from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset
-from cnnviz.training.snapshot import CostPoint, EvalPoint, Progress, SampleRef, Snapshot
-from cnnviz.training.trainer import Trainer, TrainSettings, evaluate, make_optimizer_for
+from cnnviz.training.snapshot import (CostPoint, EvalPoint, GradStat, Progress, SampleRef,
+                                      Snapshot)
+from cnnviz.training.trainer import (Evaluation, Trainer, TrainSettings, evaluate,
+                                     make_optimizer_for)
 
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
 EVALS_PER_EPOCH = 2
@@ -51,6 +54,7 @@ class TrainingSession:
         self.state = "idle"
         self._pending_costs: list[CostPoint] = []
         self._pending_evals: list[EvalPoint] = []
+        self._pending_grad_stats: list[GradStat] = []
         self._train_seconds = 0.0
         self._good_params = self.trainer.model.state_dict()
         self._first_cost: float | None = None
@@ -120,12 +124,24 @@ class TrainingSession:
         point = self._offset_point(result.step, result.samples_seen, result.epoch_progress,
                                    result.cost)
         self._pending_costs.append(point)
+        self._pending_grad_stats.append(self._grad_stat(point, before))
         interval = max(1, self.trainer.batches_per_epoch // EVALS_PER_EPOCH)
         if result.step % interval == 0 or self.trainer.finished:
             self._pending_evals.append(self.evaluate_subset(point))
         if self.trainer.finished:
             self.state = "finished"
         return point
+
+    def _grad_stat(self, point: CostPoint, before: dict[str, np.ndarray]) -> GradStat:
+        """Gradient norms and update ratios: vanishing, exploding and dead layers show here."""
+        grads = dict(self.trainer.model.named_gradients())
+        norms, ratios = {}, {}
+        for name, value in self.trainer.model.named_parameters():
+            norms[name] = float(np.linalg.norm(grads[name]))
+            weight_norm = float(np.linalg.norm(before[name]))
+            ratios[name] = float(np.linalg.norm(value - before[name])) / weight_norm \
+                if weight_norm > 0 else 0.0
+        return GradStat(point.step, point.samples, point.epoch, norms, ratios)
 
     def _offset_point(self, step: int, samples: int, epoch: float, cost: float = 0.0
                       ) -> CostPoint:
@@ -186,12 +202,36 @@ class TrainingSession:
         trace = capture(self.trainer.model, self.preset.make_loss(), x, targets)
         self._snapshot_id += 1
         costs, evals = tuple(self._pending_costs), tuple(self._pending_evals)
-        self._pending_costs, self._pending_evals = [], []
+        grad_stats = tuple(self._pending_grad_stats)
+        self._pending_costs, self._pending_evals, self._pending_grad_stats = [], [], []
+        # The optimizer's moments are only worth copying when someone may step through them.
+        optimizer_state = None if self.state == "training" else \
+            self.trainer.optimizer.state_dict()
         return Snapshot(self._snapshot_id, self.model_label, self.preset.name,
                         self.preset.class_names, self.progress(), self.trainer.model.state_dict(),
                         self.sample, image.copy(), label, trace, costs, evals,
                         self.trainer.model.layer_shapes(),
-                        tuple(self.trainer.model.config()["layers"]))
+                        tuple(self.trainer.model.config()["layers"]), grad_stats,
+                        optimizer_state)
+
+    def evaluate_split(self, split: str,
+                       progress: Callable[[int, int], None] | None = None) -> Evaluation:
+        """The model on a whole split, in chunks, reporting (done, total) after each."""
+        data = getattr(self.data, split)
+        results, chunk = [], 1000
+        for start in range(0, len(data), chunk):
+            part = Split(data.images[start:start + chunk], data.labels[start:start + chunk],
+                         data.name)
+            results.append(evaluate(self.trainer.model, self.preset, part))
+            if progress is not None:
+                progress(min(start + chunk, len(data)), len(data))
+        sizes = [len(r.predictions) for r in results]
+        return Evaluation(
+            accuracy=float(np.average([r.accuracy for r in results], weights=sizes)),
+            cost=float(np.average([r.cost for r in results], weights=sizes)),
+            predictions=np.concatenate([r.predictions for r in results]),
+            probabilities=np.concatenate([r.probabilities for r in results]),
+            classes=np.concatenate([r.classes for r in results]))
 
     def next_mistake(self, split: str, after: int, label_filter: int | None = None) -> int | None:
         """Index of the next sample (cyclically after `after`) that the model gets wrong."""

@@ -48,6 +48,17 @@ class EvalPoint:
 
 
 @dataclass(frozen=True)
+class GradStat:
+    """Per-parameter gradient L2 norms and update/weight ratios ‖Δw‖/‖w‖ of one training step."""
+
+    step: int
+    samples: int
+    epoch: float
+    grad_norms: dict[str, float]
+    update_ratios: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Progress:
     """Where training stands, for the status bar."""
 
@@ -80,6 +91,8 @@ class Snapshot:
     new_evals: tuple[EvalPoint, ...] = ()
     layer_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     architecture: tuple[dict, ...] = ()   # the model's layer configs, as Sequential.config()
+    new_grad_stats: tuple[GradStat, ...] = ()
+    optimizer_state: dict | None = None   # Optimizer.state_dict() copy; only while not training
 
     @property
     def prediction(self) -> int:

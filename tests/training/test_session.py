@@ -113,3 +113,25 @@ def test_a_loaded_model_brings_its_cost_history_and_training_continues_it(data, 
     assert [p.step for p in points] == list(range(1, 27))
     assert points[24].cost == np.float32(0.5) or abs(points[24].cost - 0.5) < 1e-9
     assert points[24].epoch == 2.5 and points[25].samples == 26 * 32
+
+
+def test_grad_stats_and_optimizer_state_reach_the_snapshot(data):
+    session = TrainingSession(data)
+    session.step()
+    grads = {k: v.copy() for k, v in session.trainer.model.named_gradients()}
+    snapshot = session.snapshot()               # (its trace overwrites the layers' grads)
+    (stat,) = snapshot.new_grad_stats
+    assert stat.grad_norms["conv1.W"] == pytest.approx(float(np.linalg.norm(grads["conv1.W"])))
+    assert 0 < stat.update_ratios["dense1.W"] < 1
+    assert snapshot.optimizer_state["t"] == 1
+    assert snapshot.optimizer_state["slots"]["m"]["conv1.W"].shape == (8, 1, 5, 5)
+
+
+def test_evaluate_split_reports_progress_and_matches_evaluate(data):
+    session = TrainingSession(data)
+    reports = []
+    result = session.evaluate_split("test", lambda done, total: reports.append((done, total)))
+    assert reports[-1] == (10_000, 10_000) and len(reports) == 10
+    direct = evaluate(session.trainer.model, session.preset, data.test)
+    np.testing.assert_array_equal(result.predictions, direct.predictions)
+    assert result.accuracy == pytest.approx(direct.accuracy)
