@@ -6,6 +6,12 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path, monkeypatch):
+    """Autosaves go to a fresh folder per test, never to the user's data folder."""
+    monkeypatch.setenv("CNNVIZ_DATA_DIR", str(tmp_path / "cnnviz-data"))
+
+
+@pytest.fixture(autouse=True)
 def _isolated_qt_settings(tmp_path_factory):
     """QSettings (window geometry, recent files) must never touch the user's real config."""
     try:

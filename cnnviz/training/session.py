@@ -15,6 +15,7 @@ import numpy as np
 
 from cnnviz.data import MnistData, Split, normalize_images
 from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset
+from cnnviz.training.history import history_from_extras
 from cnnviz.training.snapshot import (CostPoint, EvalPoint, GradStat, Progress, SampleRef,
                                       Snapshot)
 from cnnviz.training.trainer import (Evaluation, Trainer, TrainSettings, evaluate,
@@ -70,17 +71,15 @@ class TrainingSession:
 
     def _restore_history(self, checkpoint: Checkpoint) -> None:
         """Put a saved model's cost history on the curve, so training it further continues it."""
-        costs = checkpoint.extras.get("cost_history")
-        if costs is None or costs.ndim != 1 or not np.isfinite(costs).all():
-            return
         settings = checkpoint.info.get("settings", {})
         batch = int(settings.get("batch_size") or self.trainer.batch_size)
         per_epoch = -(-int(checkpoint.info.get("train_size", 0) or self.trainer.train_size)
                       // batch)
-        steps = np.arange(1, len(costs) + 1)
-        self._pending_costs = [CostPoint(int(s), int(s) * batch, s / per_epoch, float(c))
-                               for s, c in zip(steps, costs)]
-        self._offset = CostPoint(len(costs), len(costs) * batch, len(costs) / per_epoch, 0.0)
+        costs, evals = history_from_extras(checkpoint.extras, batch, per_epoch)
+        self._pending_costs, self._pending_evals = costs, evals
+        if costs:
+            last = costs[-1]
+            self._offset = CostPoint(last.step, last.samples, last.epoch, 0.0)
 
     def set_learning_rate(self, lr: float) -> None:
         if not (np.isfinite(lr) and lr > 0):

@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import QApplication
 
 from cnnviz.data import load_bundled_mnist, resource_path
 from cnnviz.nn import ModelFileError, load_checkpoint
+from cnnviz.ui import persistence
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.main_window import MainWindow
 
@@ -39,4 +40,7 @@ def run_app(argv: list[str]) -> int:
         pass                                   # a missing icon is no reason not to start
     window = create_window()
     window.show()
+    crashed = persistence.crashed_autosave()
+    if crashed is not None:
+        window.offer_crash_restore(crashed)
     return app.exec()

@@ -14,6 +14,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from cnnviz.data import MnistData
 from cnnviz.nn import Checkpoint, Preset, load_checkpoint, preset_for, save_model
 from cnnviz.training import TrainSettings
+from cnnviz.training.history import history_arrays
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import SampleRef, Snapshot
 from cnnviz.ui.worker import TrainingWorker
@@ -41,6 +42,7 @@ class Controller(QObject):
             self.settings = session.settings
         self.snapshot: Snapshot | None = None
         self.state = "idle"
+        self.trained_since_save = False
         self.worker = TrainingWorker(session)
         self.worker.snapshot_ready.connect(self._on_snapshot)
         self.worker.state_changed.connect(self._on_state)
@@ -116,13 +118,24 @@ class Controller(QObject):
         self.worker.submit("open", lambda s: s.load(checkpoint, Path(path).name, preset))
         self.worker.submit("state", lambda s: self._announce_state(s))
 
-    def save_model(self, path: str | Path) -> None:
-        def write(session: TrainingSession) -> str:
+    def save_model(self, path: str | Path, history: tuple | None = None,
+                   announce: bool = True, autosave: dict | None = None) -> None:
+        """Save the live model with its optimizer state and the cost curve (atomic write).
+
+        `autosave` marks a checkpoint written by the window itself ({"clean_exit": bool}).
+        """
+        extras = history_arrays(*history) if history is not None else {}
+        if announce:
+            self.trained_since_save = False
+
+        def write(session: TrainingSession) -> str | None:
             trainer = session.trainer
             save_model(path, trainer.model, preset=session.preset.name,
-                       optimizer=trainer.optimizer.state_dict(),
-                       info={"steps": trainer.step_count, "label": session.model_label})
-            return str(path)
+                       optimizer=trainer.optimizer.state_dict(), extras=extras,
+                       info={"steps": trainer.step_count, "label": session.model_label,
+                             "settings": {"batch_size": trainer.batch_size},
+                             "train_size": trainer.train_size, **(autosave or {})})
+            return str(path) if announce else None
         self.worker.submit("save", write)
 
     @staticmethod
@@ -144,6 +157,8 @@ class Controller(QObject):
 
     def _on_state(self, state: str) -> None:
         self.state = state
+        if state in ("training", "paused"):
+            self.trained_since_save = True
         self.state_changed.emit(state)
 
     def _on_result(self, name: str, value: object) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                              QProgressBar, QScrollArea, QSplitter, QTabWidget, QWidget)
 
 from cnnviz.data import available_datasets, load_bundled_mnist, load_mnist_folder
 from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui import persistence
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.panels.cost_panel import CostPanel
@@ -48,6 +49,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_layout()
+        self._start_autosave()
 
     # --- construction -------------------------------------------------------------------------
     def _build_panels(self) -> None:
@@ -84,7 +86,10 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._menu_action(file_menu, "&Open model…", "Ctrl+O", self.open_model_dialog)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._menu_action(file_menu, "&Save model…", "Ctrl+S", self.save_model_dialog)
+        self._menu_action(file_menu, "Restore &last session", "", self.restore_autosave)
         file_menu.addSeparator()
         self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.close)
         sample_menu = self.menuBar().addMenu("&Sample")
@@ -96,7 +101,8 @@ class MainWindow(QMainWindow):
 
     def _menu_action(self, menu, text: str, shortcut: str, slot) -> QAction:
         action = QAction(text, self)
-        action.setShortcut(QKeySequence(shortcut))
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
         action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         action.triggered.connect(slot)
         menu.addAction(action)
@@ -237,11 +243,47 @@ class MainWindow(QMainWindow):
             return
         self.cost_panel.clear()
         self.toolbar.show_settings(self.controller.settings)
+        if Path(path) != persistence.autosave_path():
+            persistence.remember_file(path)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in persistence.recent_files():
+            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_model(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(no recent models)").setEnabled(False)
+
+    def restore_autosave(self) -> None:
+        """Open the checkpoint the window wrote while training (or when it last closed)."""
+        path = persistence.autosave_path()
+        if not path.is_file():
+            self.show_error("there is no autosaved session to restore")
+            return
+        self.open_model(str(path))
+
+    def offer_crash_restore(self, path: Path) -> None:
+        """After a crash: ask (without blocking) whether to restore the autosaved model."""
+        box = self._show_dialog(QMessageBox.Icon.Question, "Restore training?",
+                                f"cnnviz did not close cleanly last time. Restore the model and "
+                                f"cost history autosaved in {path}?")
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Discard", QMessageBox.ButtonRole.RejectRole)
+        restore.clicked.connect(self.restore_autosave)
 
     def save_model_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.npz", MODEL_FILTER)
         if path:
-            self.controller.save_model(path if path.endswith(".npz") else path + ".npz")
+            self.save_model(path if path.endswith(".npz") else path + ".npz")
+
+    def save_model(self, path: str) -> None:
+        """Save the model with the cost curve, so reopening it shows the curves where they were."""
+        self.controller.save_model(path, history=self.cost_panel.history())
+        persistence.remember_file(path)
+
+    def _autosave(self, clean_exit: bool = False) -> None:
+        if self.controller.trained_since_save:
+            self.controller.save_model(persistence.autosave_path(), self.cost_panel.history(),
+                                       announce=False, autosave={"clean_exit": clean_exit})
 
     def show_shortcuts(self) -> None:
         self._show_dialog(QMessageBox.Icon.Information, "Keyboard shortcuts",
@@ -250,8 +292,14 @@ class MainWindow(QMainWindow):
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------
+    def _start_autosave(self) -> None:
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(int(persistence.autosave_minutes() * 60_000))
+        self._autosave_timer.timeout.connect(self._autosave)
+        self._autosave_timer.start()
+
     def _restore_layout(self) -> None:
-        settings = QSettings("cnnviz", "cnnviz")
+        settings = persistence.settings()
         geometry = settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -265,6 +313,8 @@ class MainWindow(QMainWindow):
         self.tabs.setFocus()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        QSettings("cnnviz", "cnnviz").setValue("window/geometry", self.saveGeometry())
-        self.controller.shutdown()
+        persistence.settings().setValue("window/geometry", self.saveGeometry())
+        self._autosave_timer.stop()
+        self._autosave(clean_exit=True)         # nothing trained is lost by closing
+        self.controller.shutdown()              # the worker saves first, then stops
         super().closeEvent(event)
