@@ -23,6 +23,7 @@ from cnnviz.training.trainer import (Evaluation, Trainer, TrainSettings, evaluat
 
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
 EVALS_PER_EPOCH = 2
+MISTAKE_CHUNK = 256
 # A cost this many times the run's first one means the weights are exploding even while it is
 # still finite (a huge learning rate can overshoot into dead ReLUs and a large finite cost).
 EXPLODING_FACTOR = 50.0
@@ -41,7 +42,6 @@ class TrainingSession:
         self.data = data
         self.sample = SampleRef("test", 0)
         self._snapshot_id = 0
-        self._mistakes: tuple[int, str, np.ndarray] | None = None   # (model version, split, idx)
         self.reset(settings or TrainSettings(), model, model_label)
 
     # --- building -------------------------------------------------------------------------
@@ -60,7 +60,6 @@ class TrainingSession:
         self._good_params = self.trainer.model.state_dict()
         self._first_cost: float | None = None
         self._offset = CostPoint(0, 0, 0.0, 0.0)     # where this run starts on the cost curve
-        self.model_version = 0
 
     def load(self, checkpoint: Checkpoint, label: str, preset: Preset) -> None:
         """Look at (and train further) a model from a file, with its optimizer state if saved."""
@@ -110,7 +109,6 @@ class TrainingSession:
         with np.errstate(over="ignore", invalid="ignore"):
             result = self.trainer.step()
         self._train_seconds += time.perf_counter() - started
-        self.model_version += 1
         if self._first_cost is None:
             self._first_cost = result.cost
         if self._diverging(result.cost):
@@ -233,16 +231,20 @@ class TrainingSession:
             classes=np.concatenate([r.classes for r in results]))
 
     def next_mistake(self, split: str, after: int, label_filter: int | None = None) -> int | None:
-        """Index of the next sample (cyclically after `after`) that the model gets wrong."""
-        if self._mistakes is None or self._mistakes[:2] != (self.model_version, split):
-            result = evaluate(self.trainer.model, self.preset, getattr(self.data, split))
-            wrong = np.flatnonzero(result.predictions != result.classes)
-            self._mistakes = (self.model_version, split, wrong)
-        wrong_indices = self._mistakes[2]
+        """Index of the next sample (cyclically after `after`) that the model gets wrong.
+
+        Scans forward in chunks and stops at the first mistake, so the answer usually takes a
+        few milliseconds rather than a pass over the whole split.
+        """
+        data = getattr(self.data, split)
+        order = np.roll(np.arange(len(data)), -(after + 1))
         if label_filter is not None:
-            labels = getattr(self.data, split).labels[wrong_indices]
-            wrong_indices = wrong_indices[labels == label_filter]
-        if len(wrong_indices) == 0:
-            return None
-        later = wrong_indices[wrong_indices > after]
-        return int(later[0] if len(later) else wrong_indices[0])
+            order = order[data.labels[order] == label_filter]
+        for start in range(0, len(order), MISTAKE_CHUNK):
+            chunk = order[start:start + MISTAKE_CHUNK]
+            part = Split(data.images[chunk], data.labels[chunk], data.name)
+            result = evaluate(self.trainer.model, self.preset, part)
+            wrong = np.flatnonzero(result.predictions != result.classes)
+            if len(wrong):
+                return int(chunk[wrong[0]])
+        return None
