@@ -109,11 +109,15 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         if unpacked > MAX_UNPACKED_BYTES:
             raise ModelFileError(f"{path}: unpacks to {unpacked:,} bytes, too large for a model")
         with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
+            arrays = {key: npz[key] for key in npz.files}
     except ModelFileError:
         raise
     except Exception as error:   # zip, CRC, header or pickle refusals all mean "bad file"
         raise ModelFileError(f"{path}: unreadable model file: {error}") from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):    # NumPy hands non-.npy members back as bytes
+            raise ModelFileError(f"{path}: archive member {key!r} is not a NumPy array")
+    return arrays
 
 
 def _read_meta(path: Path, raw: np.ndarray | None) -> dict[str, Any]:
