@@ -8,9 +8,21 @@ printed is `ratio_train32=<x> ratio_train128=<x> ratio_infer256=<x>` (cnnviz ÷ 
 of the per-round ratios). Without it the last line is `train32=<x> train128=<x> infer256=<x>`.
 
     python benchmarks/engine.py --compare-torch --rounds 7 --seconds-per-round 1.5
+
+Other processes skew the figures badly on a small machine (torch's two threads fall to a tenth
+of their speed when a core is busy), so the load average is printed before and after.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+
+if "--compare-torch" in sys.argv:
+    # In one process numpy's OpenBLAS threads and torch's OpenMP threads spin against each other
+    # (measured: both engines fell to under a tenth of their speed), so numpy gets one BLAS
+    # thread; it must be set before numpy loads. cnnviz alone is ~5 % faster with two.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import statistics
@@ -71,7 +83,7 @@ def torch_network(model: Sequential):
 
 
 def torch_train_step(model: Sequential, batch_size: int) -> Step:
-    """The same training step in PyTorch: shuffled batches, cross-entropy, Adam with the preset's settings."""
+    """The same step in PyTorch: shuffled batches, cross-entropy, Adam with the preset's settings."""
     import torch
     net = torch_network(model)
     train = load_bundled_mnist().train
@@ -140,8 +152,9 @@ def torch_available() -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compare-torch", action="store_true",
-                        help="also time PyTorch (CPU, 2 threads) and print cnnviz ÷ PyTorch ratios")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds (default 5)")
+                        help="also time PyTorch (CPU, 2 threads); print cnnviz ÷ PyTorch ratios")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating timing rounds (default 5)")
     parser.add_argument("--seconds-per-round", type=float, default=1.0,
                         help="seconds each engine runs each metric per round (default 1.0)")
     args = parser.parse_args()
@@ -152,33 +165,48 @@ def main() -> None:
             engines.append("torch")
         else:
             print("torch is not importable: timing cnnviz only (pip install torch to compare)")
-    steps = {engine: make_steps(engine) for engine in engines}
-    for engine_steps in steps.values():          # warm up: caches, buffers, BLAS threads
-        for step in engine_steps.values():
-            throughput(step, min(0.3, args.seconds_per_round))
+    print(f"load average {os.getloadavg()[0]:.2f}; OPENBLAS_NUM_THREADS="
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}", flush=True)
+    results = time_rounds({engine: make_steps(engine) for engine in engines}, args.rounds,
+                          args.seconds_per_round)
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    report(results)
 
-    results = {engine: {metric: [] for metric, _, _ in METRICS} for engine in engines}
-    for round_ in range(args.rounds):
+
+Results = dict[str, dict[str, list[float]]]       # engine → metric → samples/s of each round
+
+
+def time_rounds(steps: dict[str, dict[str, Step]], rounds: int, seconds: float) -> Results:
+    """Samples/s of every engine and metric, round after round, engines alternating first."""
+    for engine_steps in steps.values():          # warm up: caches, buffers, thread pools
+        for step in engine_steps.values():
+            throughput(step, min(0.3, seconds))
+    engines = list(steps)
+    results: Results = {engine: {metric: [] for metric, _, _ in METRICS} for engine in engines}
+    for round_ in range(rounds):
         order = engines if round_ % 2 == 0 else engines[::-1]
         for metric, _, _ in METRICS:
             for engine in order:
-                results[engine][metric].append(throughput(steps[engine][metric],
-                                                          args.seconds_per_round))
+                results[engine][metric].append(throughput(steps[engine][metric], seconds))
         print(f"round {round_ + 1}: " + "  ".join(
             f"{engine} {metric} {results[engine][metric][-1]:,.0f}/s"
             for metric, _, _ in METRICS for engine in engines), flush=True)
+    return results
 
-    for engine in engines:
+
+def report(results: Results) -> None:
+    """Medians per engine; last line the cnnviz ÷ torch ratios, or cnnviz's own figures."""
+    for engine, by_metric in results.items():
         print(f"{engine:>6} median samples/s: " + "  ".join(
-            f"{metric} {statistics.median(results[engine][metric]):,.0f}" for metric, _, _ in METRICS))
-    if "torch" in engines:
+            f"{metric} {statistics.median(values):,.0f}" for metric, values in by_metric.items()))
+    if "torch" in results:
         ratios = {metric: statistics.median(a / b for a, b in zip(results["cnnviz"][metric],
                                                                      results["torch"][metric]))
                   for metric, _, _ in METRICS}
         print(" ".join(f"ratio_{metric}={ratio:.3f}" for metric, ratio in ratios.items()))
     else:
-        print(" ".join(f"{metric}={statistics.median(results['cnnviz'][metric]):.0f}"
-                       for metric, _, _ in METRICS))
+        print(" ".join(f"{metric}={statistics.median(values):.0f}"
+                       for metric, values in results["cnnviz"].items()))
 
 
 if __name__ == "__main__":

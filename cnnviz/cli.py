@@ -1,4 +1,5 @@
-"""`cnnviz` command line: the GUI by default; train / evaluate / data sub-commands headless."""
+"""`cnnviz` command line: the GUI by default; train / evaluate / export / predict / data
+sub-commands headless."""
 
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     _add_data_option(export)
 
+    predict = commands.add_parser("predict", help="classify a digit image (PNG/JPEG)")
+    predict.add_argument("image", type=Path, help="a picture of one digit, either polarity")
+    predict.add_argument("--model", type=Path, default=None,
+                         help="model file (default: the shipped trained model)")
+
     data = commands.add_parser("data", help="manage data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     download = data_commands.add_parser("download", help="download the full 60k MNIST")
@@ -67,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cnnviz.ui.launch import launch_gui     # Qt is imported only for the window
         return launch_gui()
     handlers = {"train": run_train, "evaluate": run_evaluate, "data": run_data,
-                "export": run_export}
+                "export": run_export, "predict": run_predict}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
@@ -157,6 +163,23 @@ def run_export(args: argparse.Namespace) -> int:
     written = export_views(snapshot, args.out, list(snapshot.architecture))
     for path in written:
         print(path)
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Preprocess an image like a drawn digit and print the model's class probabilities."""
+    from cnnviz.data import normalize_images, resource_path
+    from cnnviz.data.drawing import load_digit_image
+    from cnnviz.nn import load_checkpoint, preset_for
+
+    image = load_digit_image(args.image)
+    checkpoint = load_checkpoint(args.model or resource_path("models", "reference.npz"))
+    names = preset_for(checkpoint.preset, checkpoint.model).class_names
+    probabilities = checkpoint.model.predict_proba(normalize_images(image[None]))[0]
+    for name, p in zip(names, probabilities):
+        print(f"{name}: {p:.4f}")
+    best = int(probabilities.argmax())
+    print(f"predicted: {names[best]} p={probabilities[best]:.4f}")
     return 0
 
 

@@ -1,5 +1,9 @@
 """The NumPy engine: layers, losses, optimizers, models, presets and model files. No Qt here."""
 
+from cnnviz.nn.threads import use_single_blas_thread
+
+use_single_blas_thread()
+
 from cnnviz.nn.files import Checkpoint, ModelFileError, load_checkpoint, load_model, save_model
 from cnnviz.nn.init import initialize
 from cnnviz.nn.layers import (Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU, Sigmoid, Tanh)

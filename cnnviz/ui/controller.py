@@ -6,6 +6,7 @@ them as commands, and every panel redraws from the one snapshot it publishes (DE
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from cnnviz.training.snapshot import SampleRef, Snapshot
 from cnnviz.ui.worker import TrainingWorker
 
 
+class EvaluationCancelled(Exception):
+    """Raised inside the worker's evaluation when the user cancels it."""
+
+
 class Controller(QObject):
     """Commands in, snapshots out."""
 
@@ -29,6 +34,9 @@ class Controller(QObject):
     diverged = pyqtSignal(str, int)
     mistake_found = pyqtSignal(str, int)      # split, index
     saved = pyqtSignal(str)                   # path
+    evaluation_progress = pyqtSignal(int, int)        # done, total
+    evaluation_ready = pyqtSignal(str, object)        # split, Evaluation
+    evaluation_stopped = pyqtSignal(str)              # why
 
     def __init__(self, data: MnistData, settings: TrainSettings | None = None,
                  checkpoint: Checkpoint | None = None, model_label: str | None = None,
@@ -43,6 +51,7 @@ class Controller(QObject):
         self.snapshot: Snapshot | None = None
         self.state = "idle"
         self.trained_since_save = False
+        self._cancel_evaluation = threading.Event()
         self.worker = TrainingWorker(session)
         self.worker.snapshot_ready.connect(self._on_snapshot)
         self.worker.state_changed.connect(self._on_state)
@@ -108,6 +117,27 @@ class Controller(QObject):
     def find_next_mistake(self, split: str, after: int, label: int | None) -> None:
         self.worker.submit("next mistake", lambda s: (split, s.next_mistake(split, after, label)))
 
+    def evaluate(self, split: str) -> None:
+        """Score the whole split in the worker, with progress; `cancel_evaluation` stops it."""
+        cancel = self._cancel_evaluation = threading.Event()
+        report = self.worker.result_ready.emit      # queued to the GUI thread
+
+        def run(session: TrainingSession) -> tuple:
+            def progress(done: int, total: int) -> None:
+                if cancel.is_set():
+                    raise EvaluationCancelled
+                report("evaluation progress", (done, total))
+            try:
+                return ("done", split, session.evaluate_split(split, progress))
+            except EvaluationCancelled:
+                return ("stopped", "cancelled")
+            except Exception as error:               # the panel must leave its busy state
+                return ("stopped", f"evaluation failed: {error}")
+        self.worker.submit("evaluate", run)
+
+    def cancel_evaluation(self) -> None:
+        self._cancel_evaluation.set()
+
     # --- files -------------------------------------------------------------------------------
     def open_model(self, path: str | Path) -> None:
         """Load in the GUI thread (a small file) so a bad file is reported before anything changes."""
@@ -170,6 +200,12 @@ class Controller(QObject):
                 self.mistake_found.emit(split, index)
         elif name == "save":
             self.saved.emit(value)
+        elif name == "evaluation progress":
+            self.evaluation_progress.emit(*value)
+        elif name == "evaluate" and value[0] == "done":
+            self.evaluation_ready.emit(value[1], value[2])
+        elif name == "evaluate":
+            self.evaluation_stopped.emit(value[1])
 
     def shutdown(self) -> None:
         """Stop the worker cleanly (it finishes its current step first)."""

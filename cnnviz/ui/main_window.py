@@ -14,11 +14,13 @@ from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMes
                              QProgressBar, QScrollArea, QSplitter, QTabWidget, QWidget)
 
 from cnnviz.data import available_datasets, load_bundled_mnist, load_mnist_folder
-from cnnviz.training.snapshot import Snapshot
+from cnnviz.training.snapshot import SampleRef, Snapshot
 from cnnviz.ui import persistence
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.panels.cost_panel import CostPanel
+from cnnviz.ui.panels.draw_panel import DrawPanel
+from cnnviz.ui.panels.evaluate_panel import EvaluatePanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
 from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
@@ -72,11 +74,15 @@ class MainWindow(QMainWindow):
         overview.addWidget(left)
         overview.addWidget(scrollable(self.feature_maps_panel, 560, 640))
         overview.setSizes([600, 700])
+        self.draw_panel = DrawPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Overview")
+        self.tabs.addTab(self.draw_panel, "Draw")
+        self.evaluate_panel = EvaluatePanel()
+        self.tabs.addTab(self.evaluate_panel, "Evaluate")
         self.setCentralWidget(self.tabs)
         self.panels = [self.input_panel, self.cost_panel, self.filters_panel,
-                       self.feature_maps_panel]
+                       self.feature_maps_panel, self.draw_panel, self.evaluate_panel]
 
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
@@ -141,6 +147,36 @@ class MainWindow(QMainWindow):
         self.input_panel.sample_requested.connect(c.set_sample)
         self.input_panel.next_mistake_requested.connect(c.find_next_mistake)
         self.feature_maps_panel.pixel_selected.connect(self._show_receptive_field)
+        self.draw_panel.digit_drawn.connect(self._use_drawing)
+        e = self.evaluate_panel
+        e.evaluate_requested.connect(c.evaluate)
+        e.cancel_requested.connect(c.cancel_evaluation)
+        e.sample_chosen.connect(self._choose_sample)
+        c.evaluation_progress.connect(e.show_progress)
+        c.evaluation_stopped.connect(e.show_evaluation_stopped)
+        c.evaluation_ready.connect(self._show_evaluation)
+        self.draw_panel.error.connect(self.show_error)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+    def _show_evaluation(self, split: str, evaluation) -> None:
+        snapshot = self.controller.snapshot
+        names = snapshot.class_names if snapshot else tuple(str(d) for d in range(10))
+        self.evaluate_panel.show_evaluation(split, evaluation,
+                                            getattr(self.controller.data, split).images, names)
+
+    def _choose_sample(self, split: str, index: int) -> None:
+        """A sample picked in a gallery becomes the input; the Overview shows it."""
+        self.input_panel.select(split, index)
+        self.tabs.setCurrentIndex(0)
+
+    def _use_drawing(self, image) -> None:
+        """The drawn digit becomes the input every view shows."""
+        self.controller.set_sample(SampleRef("drawn", 0, image=image))
+
+    def _on_tab_changed(self, index: int) -> None:
+        # Back on the Draw tab, the drawing (if any) is the input again.
+        if self.tabs.widget(index) is self.draw_panel and self.draw_panel.preprocessed().any():
+            self._use_drawing(self.draw_panel.preprocessed())
 
     # --- controller → views --------------------------------------------------------------------
     def show_snapshot(self, snapshot: Snapshot) -> None:

@@ -149,3 +149,40 @@ def test_app_opens_with_the_shipped_trained_model(qtbot):
     assert snapshot.prediction == snapshot.label         # test sample 0, a clear 7
     assert "shipped reference model" in main.model_label.text()
     main.close()
+
+
+def test_drawing_a_digit_makes_it_the_input_of_every_view(window, qtbot):
+    """Strokes on the Draw tab's canvas → the worker traces the drawn digit for all views."""
+    window.tabs.setCurrentWidget(window.draw_panel)
+    canvas = window.draw_panel.canvas
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    qtbot.mousePress(canvas, left, none, canvas.widget_point(140, 40))
+    for y in range(50, 250, 10):
+        qtbot.mouseMove(canvas, canvas.widget_point(140, y))
+    qtbot.mouseRelease(canvas, left, none, canvas.widget_point(140, 240))
+    qtbot.waitUntil(lambda: window.controller.snapshot.sample.split == "drawn", timeout=10_000)
+    snapshot = window.controller.snapshot
+    np.testing.assert_array_equal(snapshot.sample_image, window.draw_panel.preprocessed())
+    assert "drawn digit" in window.input_panel.caption.text()
+
+
+def test_evaluation_runs_in_the_worker_and_its_mistakes_lead_to_samples(window, qtbot):
+    """Evaluate → progress → confusion matrix summing to 10,000; a mistake click selects it."""
+    window.tabs.setCurrentWidget(window.evaluate_panel)
+    with qtbot.waitSignal(window.controller.evaluation_ready, timeout=60_000):
+        window.evaluate_panel.evaluate_requested.emit("test")
+    assert window.evaluate_panel.matrix_counts().sum() == 10_000
+    index = int(window.evaluate_panel.mistake_indices()[0])
+    window.evaluate_panel.sample_chosen.emit("test", index)
+    qtbot.waitUntil(lambda: window.controller.snapshot.sample.index == index, timeout=10_000)
+    assert window.tabs.currentIndex() == 0
+    snapshot = window.controller.snapshot
+    assert snapshot.prediction != snapshot.label
+
+
+def test_evaluation_can_be_cancelled(window, qtbot):
+    window.controller.cancel_evaluation()
+    with qtbot.waitSignal(window.controller.evaluation_stopped, timeout=60_000) as stopped:
+        window.controller.evaluate("test")
+        window.controller.cancel_evaluation()
+    assert stopped.args == ["cancelled"]

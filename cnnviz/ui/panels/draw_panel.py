@@ -1,0 +1,461 @@
+"""The Draw tab: draw a digit (or load a picture of one) and see what the network makes of it.
+
+The canvas is a NumPy array inked by a round soft brush (`cnnviz.data.drawing.stamp_segment`),
+so what is drawn and what is preprocessed are the same numbers. Each change is preprocessed the
+way MNIST was made and published as `digit_drawn` at most ~10 times a second; the controller
+makes it the current input, and the snapshot that comes back (prediction, saliency) is drawn
+here like in every other view.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import (QColor, QImage, QKeySequence, QMouseEvent, QPainter, QPaintEvent, QPen,
+                         QShortcut, QShowEvent)
+from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
+                             QVBoxLayout, QWidget)
+
+from cnnviz.data.drawing import (DrawingError, load_digit_image, preprocess_drawing,
+                                 save_drawing_png, stamp_segment)
+from cnnviz.training.snapshot import Snapshot
+
+CANVAS_SIZE = 280                 # 10 canvas pixels per MNIST pixel
+DEFAULT_RADIUS = 12               # ≈ MNIST's 2–3 px strokes on a digit that fills the canvas
+RADIUS_RANGE = (4, 30)
+MAX_UNDO = 50
+PUBLISH_INTERVAL_MS = 100         # at most ~10 traces a second while drawing
+NEUTRAL_BAR, PREDICTED_BAR = "#9a9a9a", "#3cb44b"
+SALIENCY_CMAP = "CET-L3"          # black → red → yellow → white ("hot")
+HINT = "draw a digit to see what the network predicts"
+SALIENCY_TIP = ("Saliency: the gradient of the class score with respect to each input pixel "
+                "(the engine's backward, chain rule through every layer). Precisely |∂L/∂x| for "
+                "the cross-entropy L = −log p(class) of the predicted class, scaled so its "
+                "largest pixel is 1: bright pixels are those whose change would move the "
+                "prediction most. Drawn over the digit in grey.")
+INPUT_TIP = ("What the network sees: the drawing cropped to its ink, scaled to fit 20×20 with "
+             "anti-aliasing, and placed in 28×28 with its centre of mass in the middle — the "
+             "way MNIST's digits were made. Grey levels 0–255; the network gets "
+             "(x/255 − 0.1307)/0.3081.")
+
+
+class DrawCanvas(QWidget):
+    """A square 280×280 ink canvas for mouse or pen: round soft brush, undo per stroke."""
+
+    changed = pyqtSignal()            # the ink changed (many times per stroke)
+    stroke_finished = pyqtSignal()    # a stroke ended, or the canvas was cleared/undone/loaded
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ink = np.zeros((CANVAS_SIZE, CANVAS_SIZE), np.float32)
+        self._history: list[np.ndarray] = []
+        self._last: tuple[float, float] | None = None     # previous point of the stroke
+        self._cursor: QPointF | None = None
+        self._image: QImage | None = None
+        self.radius = float(DEFAULT_RADIUS)
+        self.setMinimumSize(200, 200)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(True)                       # to draw the brush outline
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)   # so Ctrl+Z reaches the panel
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setToolTip("Draw a digit with the mouse or a pen. It is scaled and centred like "
+                        "MNIST's digits, so any size and place will do. Ctrl+Z undoes a stroke.")
+
+    # --- state ------------------------------------------------------------------------------
+    def ink(self) -> np.ndarray:
+        """A copy of the canvas: float32 (280, 280), ink = 1."""
+        return self._ink.copy()
+
+    def set_ink(self, ink: np.ndarray) -> None:
+        """Replace the canvas (undoable) with a float (280, 280) array in [0, 1]."""
+        if ink.shape != self._ink.shape:
+            raise ValueError(f"canvas ink must be {self._ink.shape}, got {ink.shape}")
+        self._remember()
+        self._ink = np.clip(ink, 0, 1).astype(np.float32)
+        self._refresh()
+        self.stroke_finished.emit()
+
+    def clear(self) -> None:
+        if self._ink.any():
+            self.set_ink(np.zeros_like(self._ink))
+
+    def undo(self) -> bool:
+        """Go back to before the last stroke, clear or load; False when there is nothing to undo."""
+        if not self._history:
+            return False
+        self._last = None
+        self._ink = self._history.pop()
+        self._refresh()
+        self.stroke_finished.emit()
+        return True
+
+    def can_undo(self) -> bool:
+        return bool(self._history)
+
+    def _remember(self) -> None:
+        self._history.append(self._ink.copy())
+        del self._history[:-MAX_UNDO]
+
+    # --- geometry ---------------------------------------------------------------------------
+    def canvas_rect(self) -> QRectF:
+        """Where the canvas is drawn in the widget: the largest centred square."""
+        side = min(self.width(), self.height()) - 2
+        return QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+
+    def to_canvas(self, pos: QPointF) -> tuple[float, float]:
+        """Widget position → canvas (x, y) in canvas pixels."""
+        rect = self.canvas_rect()
+        scale = CANVAS_SIZE / rect.width()
+        return (pos.x() - rect.left()) * scale, (pos.y() - rect.top()) * scale
+
+    def widget_point(self, x: float, y: float) -> QPoint:
+        """Canvas (x, y) → the nearest widget pixel (for scripted strokes)."""
+        rect = self.canvas_rect()
+        scale = rect.width() / CANVAS_SIZE
+        return QPoint(round(rect.left() + x * scale), round(rect.top() + y * scale))
+
+    # --- strokes ----------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return super().mousePressEvent(event)
+        self._remember()
+        point = self.to_canvas(event.position())
+        self._last = point
+        self._stamp(point, point)
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self._cursor = event.position()
+        if self._last is None:
+            self.update()                    # only the brush outline moved
+            return
+        point = self.to_canvas(event.position())
+        self._stamp(self._last, point)       # a segment, so fast strokes stay continuous
+        self._last = point
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or self._last is None:
+            return super().mouseReleaseEvent(event)
+        self._stamp(self._last, self.to_canvas(event.position()))
+        self._last = None
+        event.accept()
+        self.stroke_finished.emit()
+
+    def leaveEvent(self, event) -> None:
+        self._cursor = None
+        self.update()
+        super().leaveEvent(event)
+
+    def _stamp(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        if stamp_segment(self._ink, start, end, self.radius) is not None:
+            self._refresh()
+            self.changed.emit()
+
+    # --- painting ---------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        paper = np.ascontiguousarray(255 - np.rint(self._ink * 255).astype(np.uint8))
+        self._image = QImage(paper.data, CANVAS_SIZE, CANVAS_SIZE, CANVAS_SIZE,
+                             QImage.Format.Format_Grayscale8).copy()   # own the pixels
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self._image is None:
+            self._refresh()
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = self.canvas_rect()
+        painter.drawImage(rect, self._image)
+        painter.setPen(QPen(QColor(150, 150, 150), 1))
+        painter.drawRect(rect)
+        if self._cursor is not None and rect.contains(self._cursor):
+            radius = self.radius * rect.width() / CANVAS_SIZE
+            painter.setPen(QPen(QColor(230, 80, 40, 160), 1))
+            painter.drawEllipse(self._cursor, radius, radius)
+        painter.end()
+
+
+class DrawPanel(QWidget):
+    """Canvas and controls on the left; what the network sees, predicts and heeds on the right."""
+
+    digit_drawn = pyqtSignal(object)      # uint8 (28, 28), preprocessed like MNIST
+    error = pyqtSignal(str)               # a one-line message for the error dialog
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._preprocessed = np.zeros((28, 28), np.uint8)
+        self._version = 0                 # bumped by every canvas change
+        self._published = 0               # the version last sent as digit_drawn
+        self._pending: Snapshot | None = None
+        self._top_plain = HINT
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(PUBLISH_INTERVAL_MS)
+        self._timer.timeout.connect(self._publish)
+        self._build()
+        self._show_hint()
+
+    # --- construction -----------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QHBoxLayout(self)
+        layout.addLayout(self._build_canvas_column(), stretch=1)
+        layout.addLayout(self._build_result_column(), stretch=1)
+        self.canvas.changed.connect(self._on_drawing)
+        self.canvas.stroke_finished.connect(self._on_stroke_finished)
+        undo = QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), self)
+        undo.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        undo.activated.connect(self.canvas.undo)
+
+    def _build_canvas_column(self) -> QVBoxLayout:
+        column = QVBoxLayout()
+        column.addWidget(QLabel("<b>Draw a digit</b>"))
+        self.canvas = DrawCanvas()
+        column.addWidget(self.canvas, stretch=1)
+        self.brush_slider = QSlider(Qt.Orientation.Horizontal)
+        self.brush_slider.setRange(*RADIUS_RANGE)
+        self.brush_slider.setValue(DEFAULT_RADIUS)
+        self.brush_slider.setToolTip("Brush radius in canvas pixels (the canvas is 280×280, "
+                                     "10 per pixel of the 28×28 the network sees)")
+        self.brush_value = QLabel(str(DEFAULT_RADIUS))
+        self.brush_slider.valueChanged.connect(self._on_brush_changed)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("brush"))
+        row.addWidget(self.brush_slider, stretch=1)
+        row.addWidget(self.brush_value)
+        column.addLayout(row)
+        buttons = [("Clear", "Wipe the canvas (undoable)", self.canvas.clear),
+                   ("Undo", "Take back the last stroke (Ctrl+Z)", self.canvas.undo),
+                   ("Load image…", "Read a digit from a PNG or JPEG (dark on light or light on "
+                                   "dark); it is preprocessed like a drawing", self._ask_load),
+                   ("Save drawing…", "Save the 28×28 the network sees as a PNG", self._ask_save)]
+        row = QHBoxLayout()
+        for text, tip, slot in buttons:
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        column.addLayout(row)
+        return column
+
+    def _build_result_column(self) -> QVBoxLayout:
+        column = QVBoxLayout()
+        self.top_label = QLabel()
+        self.top_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.top_label.setToolTip("The predicted class (argmax of the softmax, paper eq. 33) "
+                                  "and its probability")
+        column.addWidget(self.top_label)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumSize(320, 340)
+        column.addWidget(self.graphics, stretch=1)
+        root = self.graphics.ci
+        self.input_item = self._image_plot(root.addPlot(row=0, col=0), "what the network sees",
+                                           INPUT_TIP)
+        self.input_item.setLookupTable(pg.colormap.get("CET-L1").getLookupTable(nPts=256))
+        saliency_plot = root.addPlot(row=0, col=1)
+        self.digit_item = self._image_plot(saliency_plot, "saliency", SALIENCY_TIP)
+        self.digit_item.setLookupTable(_dim_grey_lut())
+        self.saliency_item = pg.ImageItem(axisOrder="row-major")
+        self.saliency_item.setLookupTable(_saliency_lut())
+        self.saliency_item.setLevels((0.0, 1.0))
+        saliency_plot.addItem(self.saliency_item)
+        self.saliency_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=SALIENCY_CMAP, width=12,
+                                            interactive=False, colorMapMenu=False,
+                                            label="relative |∂L/∂x|")
+        self.saliency_bar.setToolTip(SALIENCY_TIP)
+        root.addItem(self.saliency_bar, row=0, col=2)
+        self.bars_plot = root.addPlot(row=1, col=0, colspan=3)
+        self._build_bars(self.bars_plot)
+        root.layout.setRowStretchFactor(0, 3)         # the 28×28 images are what matter
+        root.layout.setRowStretchFactor(1, 2)
+        self.saliency_caption = QLabel()
+        self.saliency_caption.setWordWrap(True)
+        self.saliency_caption.setToolTip(SALIENCY_TIP)
+        column.addWidget(self.saliency_caption)
+        return column
+
+    @staticmethod
+    def _image_plot(plot: pg.PlotItem, title: str, tooltip: str) -> pg.ImageItem:
+        plot.setTitle(title)
+        plot.setToolTip(tooltip)
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.hideAxis("left")
+        plot.hideAxis("bottom")
+        plot.getViewBox().setAspectLocked(True)
+        plot.getViewBox().invertY(True)
+        item = pg.ImageItem(np.zeros((28, 28), np.uint8), axisOrder="row-major")
+        item.setLevels((0, 255))
+        plot.addItem(item)
+        plot.getViewBox().setRange(xRange=(0, 28), yRange=(0, 28), padding=0.02)
+        return item
+
+    def _build_bars(self, plot: pg.PlotItem) -> None:
+        plot.setTitle("class probabilities")
+        plot.setLabel("bottom", "class")
+        plot.setLabel("left", "probability")
+        plot.setToolTip("The network's class probabilities for the drawn digit: the softmax of "
+                        "the last layer's output (paper eq. 33). Green: the predicted class.")
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.showGrid(y=True, alpha=0.2)
+        self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.8,
+                                    brush=NEUTRAL_BAR, pen=pg.mkPen(None))
+        plot.addItem(self.bars)
+        self._set_classes(tuple(str(d) for d in range(10)))
+        plot.setYRange(0, 1, padding=0.02)
+
+    def _set_classes(self, names: tuple[str, ...]) -> None:
+        self._class_names = names
+        self.bars_plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        self.bars_plot.setXRange(-0.5, len(names) - 0.5, padding=0.02)
+
+    # --- public helpers ---------------------------------------------------------------------
+    def canvas_array(self) -> np.ndarray:
+        """The canvas: float32 (280, 280), ink = 1."""
+        return self.canvas.ink()
+
+    def preprocessed(self) -> np.ndarray:
+        """The uint8 (28, 28) the network sees (as last published)."""
+        return self._preprocessed.copy()
+
+    def probability_heights(self) -> np.ndarray:
+        """The heights of the class-probability bars (zeros while showing the hint)."""
+        return np.asarray(self.bars.opts["height"], dtype=float)
+
+    def top_text(self) -> str:
+        """The verdict in plain text, e.g. "7 (p = 0.9812)", or the hint."""
+        return self._top_plain
+
+    def saliency_image(self) -> np.ndarray | None:
+        """The relative saliency (28, 28) in [0, 1] drawn over the digit, or None."""
+        return self.saliency_item.image
+
+    def load_file(self, path: str) -> bool:
+        """Put a digit image on the canvas; errors go to `error`. True when loaded."""
+        try:
+            digit = load_digit_image(path)
+        except DrawingError as failure:
+            self.error.emit(str(failure))
+            return False
+        scale = CANVAS_SIZE // 28      # blocky, but exactly what will be preprocessed again
+        self.canvas.set_ink(np.kron(digit / 255.0, np.ones((scale, scale))))
+        return True
+
+    def save_file(self, path: str) -> bool:
+        """Save the 28×28 the network sees as a PNG; errors go to `error`."""
+        try:
+            save_drawing_png(path, self._preprocessed)
+        except (OSError, ValueError) as failure:
+            reason = getattr(failure, "strerror", None) or failure
+            self.error.emit(f"could not save {path}: {reason}")
+            return False
+        return True
+
+    # --- user intents -----------------------------------------------------------------------
+    def _ask_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a digit image", "",
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.gif);;"
+                                              "All files (*)")
+        if path:
+            self.load_file(path)
+
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the 28×28 drawing", "digit.png",
+                                              "PNG images (*.png)")
+        if path:
+            self.save_file(path)
+
+    def _on_brush_changed(self, value: int) -> None:
+        self.canvas.radius = float(value)
+        self.brush_value.setText(str(value))
+
+    def _on_drawing(self) -> None:
+        self._version += 1
+        if not self._timer.isActive():       # coalesce: one publish per interval at most
+            self._timer.start()
+
+    def _on_stroke_finished(self) -> None:
+        self._version += 1
+        self._timer.stop()
+        self._publish()
+
+    def _publish(self) -> None:
+        if self._version == self._published:
+            return
+        self._published = self._version
+        self._preprocessed = preprocess_drawing(self.canvas.ink())
+        self.input_item.setImage(self._preprocessed, autoLevels=False)
+        self.digit_drawn.emit(self._preprocessed.copy())
+
+    # --- drawing snapshots ------------------------------------------------------------------
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Show the prediction for a drawn digit (the hint otherwise); while hidden, remember it."""
+        if not self.isVisible():
+            self._pending = snapshot
+            return
+        self._pending = None
+        self._draw(snapshot)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            snapshot, self._pending = self._pending, None
+            self._draw(snapshot)
+
+    def _draw(self, snapshot: Snapshot) -> None:
+        if snapshot.sample.split != "drawn" or not snapshot.sample_image.any():
+            self._show_hint()
+            return
+        probabilities = np.asarray(snapshot.trace.probabilities[0], dtype=float)
+        if snapshot.class_names != self._class_names:
+            self._set_classes(snapshot.class_names)
+        predicted = snapshot.prediction
+        brushes = [NEUTRAL_BAR] * len(probabilities)
+        brushes[predicted] = PREDICTED_BAR
+        self.bars.setOpts(x=np.arange(len(probabilities)), height=probabilities, brushes=brushes)
+        name, p = snapshot.class_names[predicted], probabilities[predicted]
+        self._top_plain = f"{name} (p = {p:.4f})"
+        self.top_label.setText(f"<span style='font-size:40pt; font-weight:bold'>{name}</span>"
+                               f"<span style='font-size:16pt'>&nbsp;&nbsp;p = {p:.4f}</span>")
+        self._draw_saliency(snapshot)
+
+    def _draw_saliency(self, snapshot: Snapshot) -> None:
+        gradient = np.abs(np.asarray(snapshot.trace.input_grad, dtype=float)[0, 0])
+        peak = float(gradient.max())
+        relative = gradient / peak if peak > 0 else np.zeros_like(gradient)
+        self.digit_item.setImage(snapshot.sample_image, autoLevels=False)
+        self.saliency_item.setImage(relative.astype(np.float32), autoLevels=False)
+        target = snapshot.sample.target if snapshot.sample.target is not None \
+            else snapshot.prediction
+        if peak > 0:
+            text = (f"saliency towards class {snapshot.class_names[target]}: colours are "
+                    f"|∂L/∂x| relative to its largest value, {peak:.3g}")
+        else:
+            text = "no saliency: the gradient is zero (the network is certain to float precision)"
+        self.saliency_caption.setText(text)
+
+    def _show_hint(self) -> None:
+        self._top_plain = HINT
+        self.top_label.setText(f"<span style='font-size:14pt; color:#888'>{HINT}</span>")
+        self.bars.setOpts(height=np.zeros(len(self._class_names)), brushes=None,
+                          brush=NEUTRAL_BAR)
+        self.digit_item.setImage(np.zeros((28, 28), np.uint8), autoLevels=False)
+        self.saliency_item.setImage(np.zeros((28, 28), np.float32), autoLevels=False)
+        self.saliency_caption.setText("")
+
+
+def _dim_grey_lut() -> np.ndarray:
+    """Black to mid-grey: the digit stays readable under the saliency colours."""
+    grey = np.linspace(0, 140, 256).astype(np.uint8)
+    return np.stack([grey, grey, grey], axis=1)
+
+
+def _saliency_lut() -> np.ndarray:
+    """The hot colour map with opacity rising with the value, so weak saliency shows the digit."""
+    lut = pg.colormap.get(SALIENCY_CMAP).getLookupTable(0.0, 1.0, 256, alpha=True)
+    lut[:, 3] = np.clip(np.linspace(0, 1, 256) * 2.0, 0, 1) * 255
+    return lut

@@ -1,0 +1,69 @@
+"""Abuse of the controls: hundreds of seeded random clicks while training, answered promptly."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+
+from cnnviz.data import resource_path
+
+
+def _ping(window, qtbot) -> float:
+    """Seconds until the worker answers a no-op command queued behind everything clicked."""
+    started = time.perf_counter()
+    with qtbot.waitSignal(window.controller.worker.result_ready, timeout=5_000,
+                          check_params_cb=lambda name, value: name == "ping"):
+        window.controller.worker.submit("ping", lambda session: "pong")
+    return time.perf_counter() - started
+
+
+def test_random_clicks_while_training_keep_the_app_consistent(window, qtbot):
+    """300 seeded random clicks while training: no exception, every click answered within 1 s,
+    and afterwards the network still trains."""
+    rng = random.Random(1234)
+    toolbar, panel = window.toolbar, window.input_panel
+    shipped = str(resource_path("models", "reference.npz"))
+    actions = {
+        "train/pause": toolbar.train_action.trigger,
+        "step": toolbar.step_action.trigger,
+        "stop": toolbar.stop_action.trigger,
+        "reset": toolbar.reset_action.trigger,
+        "preset": lambda: toolbar.preset_chosen.emit(rng.choice(["reference", "paper"])),
+        "lr": lambda: toolbar.lr_box.setValue(rng.choice([0.0005, 0.001, 0.002, 0.003])),
+        "batch": lambda: toolbar.batch_box.setValue(rng.choice([16, 32, 64])),
+        "sample": lambda: panel.index_box.setValue(rng.randrange(10_000)),
+        "split": lambda: panel.split_box.setCurrentText(rng.choice(["test", "train"])),
+        "browse": lambda: panel.browse(rng.choice([-1, 1])),
+        "mistake": panel.mistake_button.click,
+        "pixel": lambda: window.feature_maps_panel.select_pixel(
+            "conv1", rng.randrange(8), rng.randrange(24), rng.randrange(24)),
+        "open": lambda: window.open_model(shipped),
+        "data": lambda: window._choose_data(0),
+    }
+    toolbar.train_action.trigger()
+    slowest_click, slowest_answer, clicks = 0.0, 0.0, 0
+    for _ in range(300):
+        name = rng.choice(sorted(actions))
+        started = time.perf_counter()
+        actions[name]()
+        slowest_click = max(slowest_click, time.perf_counter() - started)
+        qtbot.wait(rng.choice([0, 1, 5, 20]))
+        clicks += 1
+        if clicks % 10 == 0:
+            slowest_answer = max(slowest_answer, _ping(window, qtbot))
+    assert slowest_click < 1.0, f"a click took {slowest_click:.2f} s in the GUI thread"
+    assert slowest_answer < 1.0, f"the worker took {slowest_answer:.2f} s to answer"
+    if window._dialog is not None:
+        window._dialog.close()
+    # Still consistent: a fresh run trains, and its cost falls below chance (ln 10 ≈ 2.30).
+    toolbar.reset_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step == 0, timeout=10_000)
+    if window.controller.state == "training":
+        toolbar.train_action.trigger()
+    toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step >= 60, timeout=60_000)
+    toolbar.train_action.trigger()
+    costs = [p.cost for p in window.cost_panel.history()[0]]
+    assert np.isfinite(costs).all() and np.mean(costs[-10:]) < 2.0
