@@ -151,6 +151,7 @@ def run_export(args: argparse.Namespace) -> int:
     from cnnviz.nn import load_checkpoint, preset_for
     from cnnviz.training.session import TrainingSession
     from cnnviz.training.snapshot import SampleRef
+    from cnnviz.ui.panels.inside_panel import export_inside_views
     from cnnviz.ui.render import export_views
 
     model_path = args.model or resource_path("models", "reference.npz")
@@ -161,6 +162,7 @@ def run_export(args: argparse.Namespace) -> int:
     session.set_sample(SampleRef(args.split, args.sample, target=args.target))
     snapshot = session.snapshot()
     written = export_views(snapshot, args.out, list(snapshot.architecture))
+    written += export_inside_views(snapshot, args.out)
     for path in written:
         print(path)
     return 0

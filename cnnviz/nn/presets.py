@@ -66,6 +66,14 @@ class Preset:
         """A freshly initialized model; the same seed gives the same weights bit for bit."""
         return initialize(self.build(), init or self.init, seed)
 
+    def class_targets(self, classes: np.ndarray) -> np.ndarray:
+        """What the loss compares against for given class indices (not digits): the class
+        itself for ten-class presets, a (N, 1) float for a single sigmoid output."""
+        classes = np.asarray(classes)
+        if self.class_names == DIGITS:
+            return classes.astype(np.int64)
+        return classes.astype(np.float32)[:, None]
+
     def optimizer_settings(self, lr: float | None = None) -> dict[str, float]:
         if self.optimizer == "Adam":
             return {"lr": lr or self.lr, "beta1": self.beta1, "beta2": self.beta2}

@@ -195,7 +195,7 @@ class TrainingSession:
         x = normalize_images(image[None])
         if target is None:     # a drawn digit: show gradients towards the predicted class
             target = int(self.trainer.model.predict_proba(x)[0].argmax())
-        targets = self.preset.make_targets(np.array([target]))
+        targets = self.preset.class_targets(np.array([target]))
         trace = capture(self.trainer.model, self.preset.make_loss(), x, targets)
         self._snapshot_id += 1
         costs, evals = tuple(self._pending_costs), tuple(self._pending_evals)

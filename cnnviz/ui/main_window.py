@@ -6,6 +6,7 @@ The window only wires signals: panels draw the controller's snapshot, intents go
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, QTimer
@@ -24,6 +25,8 @@ from cnnviz.ui.panels.evaluate_panel import EvaluatePanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
 from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
+from cnnviz.ui.panels.inside_panel import InsidePanel
+from cnnviz.ui.panels.stepper_panel import StepperPanel
 from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
@@ -75,14 +78,19 @@ class MainWindow(QMainWindow):
         overview.addWidget(scrollable(self.feature_maps_panel, 560, 640))
         overview.setSizes([600, 700])
         self.draw_panel = DrawPanel()
+        self.inside_panel = InsidePanel()
+        self.stepper_panel = StepperPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Overview")
+        self.tabs.addTab(scrollable(self.inside_panel, 1000, 750), "Inside")
+        self.tabs.addTab(self.stepper_panel, "Step through")
         self.tabs.addTab(self.draw_panel, "Draw")
         self.evaluate_panel = EvaluatePanel()
         self.tabs.addTab(self.evaluate_panel, "Evaluate")
         self.setCentralWidget(self.tabs)
         self.panels = [self.input_panel, self.cost_panel, self.filters_panel,
-                       self.feature_maps_panel, self.draw_panel, self.evaluate_panel]
+                       self.feature_maps_panel, self.inside_panel, self.stepper_panel,
+                       self.draw_panel, self.evaluate_panel]
 
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
@@ -148,6 +156,7 @@ class MainWindow(QMainWindow):
         self.input_panel.next_mistake_requested.connect(c.find_next_mistake)
         self.feature_maps_panel.pixel_selected.connect(self._show_receptive_field)
         self.draw_panel.digit_drawn.connect(self._use_drawing)
+        self.inside_panel.target_chosen.connect(self._choose_target)
         e = self.evaluate_panel
         e.evaluate_requested.connect(c.evaluate)
         e.cancel_requested.connect(c.cancel_evaluation)
@@ -168,6 +177,12 @@ class MainWindow(QMainWindow):
         """A sample picked in a gallery becomes the input; the Overview shows it."""
         self.input_panel.select(split, index)
         self.tabs.setCurrentIndex(0)
+
+    def _choose_target(self, target: int | None) -> None:
+        """Gradients for another class: the same sample, traced towards `target`."""
+        snapshot = self.controller.snapshot
+        if snapshot is not None:
+            self.controller.set_sample(replace(snapshot.sample, target=target))
 
     def _use_drawing(self, image) -> None:
         """The drawn digit becomes the input every view shows."""

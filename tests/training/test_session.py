@@ -135,3 +135,15 @@ def test_evaluate_split_reports_progress_and_matches_evaluate(data):
     direct = evaluate(session.trainer.model, session.preset, data.test)
     np.testing.assert_array_equal(result.predictions, direct.predictions)
     assert result.accuracy == pytest.approx(direct.accuracy)
+
+
+def test_tutorial_traces_use_the_true_class_as_target(data):
+    """Binary task: a digit > 4 is class 1, and its trace's target must be 1.0, not 0.0."""
+    session = TrainingSession(data, TrainSettings(preset="tutorial"))
+    nine = int(np.flatnonzero(data.test.labels == 9)[0])
+    session.set_sample(SampleRef("test", nine))
+    snapshot = session.snapshot()
+    assert snapshot.label == 1
+    np.testing.assert_array_equal(snapshot.trace.targets, [[1.0]])
+    session.set_sample(SampleRef("test", nine, target=0))
+    np.testing.assert_array_equal(session.snapshot().trace.targets, [[0.0]])

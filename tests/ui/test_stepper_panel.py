@@ -207,6 +207,7 @@ def test_while_training_runs_the_panel_asks_to_pause(panel, run):
     panel.forward_step()
     panel.show_snapshot(replace(run["later"], optimizer_state=None))
     assert "pause" in panel.message()
+    assert panel.highlighted_box() is None
     assert not panel.buttons["Forward"].isEnabled()
     panel.forward_step()                                  # ignored while training runs
     panel.show_snapshot(run["later"])
@@ -278,3 +279,20 @@ def test_shortcuts_act_only_while_the_tab_is_shown(qtbot, run):
     field.setFocus()                                       # typing in a text field types
     qtbot.keyClick(field, Qt.Key.Key_F)
     assert field.text() == "f" and widget.current_operation().index == 1
+
+
+def test_buttons_and_diagram_boxes_move_through_the_ops(panel, qtbot):
+    """The Forward/Back buttons step; clicking a box goes to that layer in the same direction."""
+    qtbot.mouseClick(panel.buttons["Forward"], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.buttons["Forward"], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.buttons["Back"], Qt.MouseButton.LeftButton)
+    assert panel.current_operation().index == 1
+    panel.diagram.box_clicked.emit("dense1")
+    assert (panel.current_operation().direction, panel.current_operation().layer) == \
+        ("forward", "dense1")
+    qtbot.mouseClick(panel.buttons["Run to end"], Qt.MouseButton.LeftButton)
+    panel.diagram.box_clicked.emit("pool")
+    assert (panel.current_operation().direction, panel.current_operation().layer) == \
+        ("backward", "pool")
+    qtbot.mouseClick(panel.buttons["Restart"], Qt.MouseButton.LeftButton)
+    assert panel.current_operation().index == 0

@@ -186,3 +186,27 @@ def test_evaluation_can_be_cancelled(window, qtbot):
         window.controller.evaluate("test")
         window.controller.cancel_evaluation()
     assert stopped.args == ["cancelled"]
+
+
+def test_choosing_a_gradient_target_retraces_the_same_sample(window, qtbot):
+    """Inside tab: pick class 3 → the trace's gradients are for class 3, same sample."""
+    window.tabs.setCurrentIndex(1)
+    window.inside_panel.pages.setCurrentWidget(window.inside_panel.gradients)
+    qtbot.waitUntil(lambda: len(window.inside_panel.gradients.target_items()) == 11,
+                    timeout=10_000)
+    window.inside_panel.choose_target(3)
+    qtbot.waitUntil(lambda: window.controller.snapshot.sample.target == 3, timeout=10_000)
+    snapshot = window.controller.snapshot
+    assert snapshot.sample.index == 0 and int(snapshot.trace.targets[0]) == 3
+
+
+def test_stepper_walks_the_current_sample_in_the_window(window, qtbot):
+    """Step-through tab, training paused: Forward-steps follow the network's operations."""
+    window.tabs.setCurrentWidget(window.stepper_panel)
+    qtbot.waitUntil(lambda: window.stepper_panel.current_operation() is not None, timeout=10_000)
+    first = window.stepper_panel.current_operation()
+    window.stepper_panel.forward_step()
+    second = window.stepper_panel.current_operation()
+    assert (first.layer, second.layer) == ("conv1", "relu1")
+    window.stepper_panel.run_to_end()
+    assert window.stepper_panel.current_operation().direction == "update"

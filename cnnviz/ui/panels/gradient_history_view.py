@@ -11,6 +11,7 @@ and filled histograms cost tens of milliseconds a frame.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -27,6 +28,10 @@ MAX_POINTS = 20_000
 REDRAW_INTERVAL = 0.25         # s: curves over thousands of steps need no 20 Hz
 BINS = 61                      # odd: one bin is centred on zero
 HISTOGRAM_KINDS = ("gradient", "weight")
+# Log-axis ticks (in log10 units): labelled decades, unlabelled 2× and 5×. pyqtgraph's own
+# label every 1…9 on short ranges, in a pile.
+LOG_TICKS = [[(float(e), f"{10.0 ** e:g}") for e in range(-15, 8)],
+             [(e + math.log10(m), "") for e in range(-15, 8) for m in (2, 5)]]
 LAYER_COLOURS = ("#4363d8", "#e6194b", "#3cb44b", "#f58231", "#911eb4", "#42d4f4",
                  "#f032e6", "#9a6324", "#808000", "#469990")
 
@@ -170,10 +175,8 @@ class GradientHistoryView(QWidget):
         plot.setLabel("bottom", "training samples seen")
         plot.setToolTip(tooltip)
         plot.setLogMode(x=False, y=True)
-        # Grid lines at the decades only: the 2…9 minor lines of a log axis make up most of
-        # the view's drawing time.
         plot.showGrid(x=False, y=True, alpha=0.25)
-        plot.getAxis("left").setStyle(maxTickLevel=0)
+        plot.getAxis("left").setTicks(LOG_TICKS)
         for axis in ("bottom", "left"):
             plot.getAxis(axis).enableAutoSIPrefix(False)     # "(x0.001)" on a log axis: no
         plot.hideButtons()

@@ -184,8 +184,9 @@ class GradientsView(QWidget):
         super().__init__(parent)
         self._target = QComboBox()
         self._target.addItem(TRUE_CLASS)
-        self._target.setToolTip("The class whose loss the gradients are of: the true class, "
-                                "or any other, to see what would push the network towards it")
+        self._target.setToolTip("The class whose loss the gradients are of: the true class "
+                                "(for a drawn digit, the predicted one), or any other, to see "
+                                "what would push the network towards it")
         self._target.activated.connect(self._on_target_activated)
         self._about = QLabel("")
         self._about.setToolTip("Which target class the drawn gradients are for, and the loss "

@@ -72,7 +72,8 @@ class InsidePanel(QWidget):
 def export_inside_views(snapshot: Snapshot, out_dir: str | Path) -> list[Path]:
     """Save pooling.png (the max-pool selections, with the strongest pooled cell of channel 0
     hovered) and gradients.png (every layer's gradients) for `snapshot` in `out_dir`."""
-    from cnnviz.ui.render import ensure_application     # render imports every panel module
+    # Imported here, not at the top: render.py may well import this module for `cnnviz export`.
+    from cnnviz.ui.render import ensure_application
 
     ensure_application()
     out = Path(out_dir)

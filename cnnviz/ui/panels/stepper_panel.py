@@ -34,7 +34,7 @@ DIRECTION_COLOURS = {"forward": "#3b7dd8", "backward": "#e8862a", "update": "#3c
 IDLE_BOX, IDLE_EDGE = "#eeeeee", "#9a9a9a"
 MARK_COLOUR = "#00e060"
 BAR_COLOURS = {"positive": "#e0604a", "negative": "#5a78e0", "marked": MARK_COLOUR}
-BOX_W, BOX_H, GAP = 92.0, 58.0, 22.0
+BOX_W, BOX_H, GAP = 86.0, 56.0, 14.0
 WAITING = "Waiting for a snapshot of the network…"
 TRAINING = ("Training is running — pause it (Space) to step through one sample, operation by "
             "operation, with the optimizer's state frozen.")
@@ -71,7 +71,7 @@ class NetworkDiagram(QGraphicsView):
         scene.clear()
         self._boxes, self._heads, self._names = {}, [], [b[0] for b in boxes]
         font = QFont()
-        font.setPointSizeF(8.5)
+        font.setPointSizeF(9.0)
         for i, (name, kind, shape) in enumerate(boxes):
             x = i * (BOX_W + GAP)
             box = scene.addRect(QRectF(x, 0, BOX_W, BOX_H), QPen(QColor(IDLE_EDGE)),
@@ -134,8 +134,14 @@ class NetworkDiagram(QGraphicsView):
         self._fit()
 
     def _fit(self) -> None:
-        if self._boxes:
-            self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        """Shrink the diagram to fit the view, but never enlarge it (short networks)."""
+        if not self._boxes:
+            return
+        rect, port = self.sceneRect(), self.viewport().rect()
+        scale = min(1.0, port.width() / rect.width(), port.height() / rect.height())
+        self.resetTransform()
+        self.scale(scale, scale)
+        self.centerOn(rect.center())
 
     def mousePressEvent(self, event: Any) -> None:
         item = self.itemAt(event.position().toPoint())
@@ -483,7 +489,7 @@ class StepperPanel(QWidget):
         splitter.addWidget(self._build_arithmetic())
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 6)
-        splitter.setSizes([400, 600])      # the arithmetic's grids need the width
+        splitter.setSizes([350, 650])      # the arithmetic's grids need the width
         column.addWidget(splitter, stretch=1)
         return body
 
@@ -573,7 +579,8 @@ class StepperPanel(QWidget):
             return
         index = tuple(int(i) for i in index)
         if op.direction == "update":
-            self._parameter = (self._parameter or self._default_parameter(op))[0], index
+            name = (self._parameter or stepper.default_parameter(self._snapshot, op))[0]
+            self._parameter = name, index
         else:
             self._position = index
         self._refresh()
@@ -616,6 +623,7 @@ class StepperPanel(QWidget):
 
     def _show_message(self, message: str) -> None:
         self._message.setText(message)
+        self.diagram.highlight(None, "forward")        # no op is current until paused
         self._pages.setCurrentIndex(0)
         self._set_buttons_enabled(False)
         self._status.setText("")
@@ -637,13 +645,6 @@ class StepperPanel(QWidget):
         self._explain(op)
         self._draw(op)
 
-    def _default_parameter(self, op: stepper.Operation) -> tuple[str, tuple[int, ...]]:
-        if op.direction == "update":
-            name = next(iter(self._snapshot.params))
-            grad = np.abs(stepper.optimizer_step(self._snapshot, name)["g"])
-            return name, tuple(int(i) for i in np.unravel_index(int(grad.argmax()), grad.shape))
-        return stepper.default_parameter(self._snapshot, op)
-
     def _settle_selection(self, op: stepper.Operation) -> None:
         """Default or clamp the position and parameter so that they fit the op's arrays."""
         if op.direction != "update":
@@ -652,7 +653,7 @@ class StepperPanel(QWidget):
         if op.parameters:
             name = None if self._parameter is None else self._parameter[0]
             if name not in op.parameters:
-                self._parameter = self._default_parameter(op)
+                self._parameter = stepper.default_parameter(self._snapshot, op)
             elif not _fits(self._parameter[1], self._snapshot.params[name].shape):
                 self._parameter = name, tuple(0 for _ in self._snapshot.params[name].shape)
 
@@ -691,6 +692,9 @@ class StepperPanel(QWidget):
         self._title.setText(f"<b style='color:{colour}'>{op.title}</b><br>"
                             f"<span style='font-family:monospace'>{op.equation}</span>")
         self._title.setToolTip(f"The equation this operation applies: {op.equation}")
+        self._text.setToolTip(f"The engine's numbers for the selected element, taken apart: "
+                              f"{op.equation}.\n✓ means the arithmetic shown adds up to the "
+                              f"value the engine computed (to float32 rounding).")
         if op.direction == "update":
             self._draw_update(op)
         else:
@@ -698,12 +702,12 @@ class StepperPanel(QWidget):
         self._configure_pickers(op)
 
     def _draw_arrays(self, op: stepper.Operation) -> None:
-        where = "∂ℓ/∂" if op.direction == "backward" else ""
         self.input_view.show_array(op.input, f"{op.input_label} · {_shape(op.input)}",
-                                   f"What {op.layer} {op.direction} receives: {op.input_label}"
-                                   f"{' (gradient)' if where else ''}, the engine's numbers")
-        self.output_view.show_array(op.output, f"{op.output_label} · {_shape(op.output)} — "
-                                    f"click to explain an element",
+                                   f"What {op.layer} {op.direction} receives: {op.input_label}, "
+                                   f"the engine's numbers")
+        # Short titles: a plot is never narrower than its title, which would push the
+        # colour bar out of a narrow view.
+        self.output_view.show_array(op.output, f"{op.output_label} · {_shape(op.output)}",
                                     f"What {op.layer} {op.direction} produces: "
                                     f"{op.output_label}. Click an element to see its arithmetic")
         self.output_view.mark([(self._position, 1, 1)])
@@ -715,7 +719,7 @@ class StepperPanel(QWidget):
         arrays = self._update_arrays
         self.input_view.show_array(arrays["g"], f"g = ∂ℓ/∂{name} · {_shape(arrays['g'])}",
                                    f"The gradient of {name} for this sample (from the trace)")
-        self.output_view.show_array(arrays["delta"], f"w′ − w of {name} — click a weight",
+        self.output_view.show_array(arrays["delta"], f"w′ − w · {name}",
                                     f"How one {op.kind} step on this sample alone would change "
                                     f"{name}. Click a weight to see its update")
         self.output_view.mark([(index, 1, 1)])
