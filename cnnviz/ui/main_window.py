@@ -340,6 +340,8 @@ class MainWindow(QMainWindow):
         self._show_dialog(QMessageBox.Icon.Information, "Keyboard shortcuts",
                           "Space  train / pause\nN  one training step\nCtrl+R  reset\n"
                           "← / →  previous / next sample\nM  next mistake\n"
+                          "F / B / E  forward / back / run to end (Step through tab)\n"
+                          "Ctrl+Z  undo a stroke (Draw tab)\n"
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------

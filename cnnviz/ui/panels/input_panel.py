@@ -154,12 +154,13 @@ class InputPanel(QWidget):
         names = snapshot.class_names
         predicted = snapshot.prediction
         p = snapshot.trace.probabilities[0, predicted]
-        truth = "drawn digit" if snapshot.label is None else f"true {names[snapshot.label]}"
+        parts = [snapshot.sample.describe()]
+        if snapshot.label is not None:
+            parts.append(f"true {names[snapshot.label]}")
         ok = snapshot.label is None or snapshot.label == predicted
         colour = "#2a7" if ok else "#d33"
-        self.caption.setText(f"<span style='font-size:14pt'>{snapshot.sample.describe()} · {truth}"
-                             f" · <b style='color:{colour}'>predicted {names[predicted]}</b>"
-                             f" (p={p:.2f})</span>")
+        parts.append(f"<b style='color:{colour}'>predicted {names[predicted]}</b> (p={p:.2f})")
+        self.caption.setText(f"<span style='font-size:14pt'>{' · '.join(parts)}</span>")
 
     def show_receptive_field(self, box: tuple[int, int, int, int] | None, text: str = "") -> None:
         """Outline the input pixels (row0, col0, row1, col1), end-exclusive, that a unit sees."""
