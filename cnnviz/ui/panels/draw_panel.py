@@ -13,13 +13,14 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import (QColor, QImage, QKeySequence, QMouseEvent, QPainter, QPaintEvent, QPen,
-                         QShortcut, QShowEvent)
+                         QShortcut)
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
                              QVBoxLayout, QWidget)
 
 from cnnviz.data.drawing import (DrawingError, load_digit_image, preprocess_drawing,
                                  save_drawing_png, stamp_segment)
 from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.panels.deferred import DrawnWhenShown
 
 CANVAS_SIZE = 280                 # 10 canvas pixels per MNIST pixel
 DEFAULT_RADIUS = 12               # ≈ MNIST's 2–3 px strokes on a digit that fills the canvas
@@ -177,7 +178,7 @@ class DrawCanvas(QWidget):
         painter.end()
 
 
-class DrawPanel(QWidget):
+class DrawPanel(DrawnWhenShown, QWidget):
     """Canvas and controls on the left; what the network sees, predicts and heeds on the right."""
 
     digit_drawn = pyqtSignal(object)      # uint8 (28, 28), preprocessed like MNIST
@@ -188,7 +189,6 @@ class DrawPanel(QWidget):
         self._preprocessed = np.zeros((28, 28), np.uint8)
         self._version = 0                 # bumped by every canvas change
         self._published = 0               # the version last sent as digit_drawn
-        self._pending: Snapshot | None = None
         self._top_plain = HINT
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -392,20 +392,6 @@ class DrawPanel(QWidget):
         self.digit_drawn.emit(self._preprocessed.copy())
 
     # --- drawing snapshots ------------------------------------------------------------------
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Show the prediction for a drawn digit (the hint otherwise); while hidden, remember it."""
-        if not self.isVisible():
-            self._pending = snapshot
-            return
-        self._pending = None
-        self._draw(snapshot)
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending is not None:
-            snapshot, self._pending = self._pending, None
-            self._draw(snapshot)
-
     def _draw(self, snapshot: Snapshot) -> None:
         if snapshot.sample.split != "drawn" or not snapshot.sample_image.any():
             self._show_hint()

@@ -14,12 +14,12 @@ from typing import Any, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtGui import QShowEvent
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.deferred import DrawnWhenShown
 
 INPUT_SIZE = (28, 28)
 POSITIVE_BAR, NEGATIVE_BAR, NEUTRAL_BAR = "#e0604a", "#5a78e0", "#9a9a9a"
@@ -83,7 +83,7 @@ class _BarLayer:
     y_range: tuple[float, float] | None = None
 
 
-class FeatureMapsPanel(QWidget):
+class FeatureMapsPanel(DrawnWhenShown, QWidget):
     """Every layer's output for the current sample; click a map pixel to read its value."""
 
     pixel_selected = pyqtSignal(str, int, int, int)     # layer name, channel, row, col
@@ -103,20 +103,11 @@ class FeatureMapsPanel(QWidget):
         self._verdict = ""
         self._probability_title = ""
         self._architecture: tuple = ()
-        self._pending: Snapshot | None = None
         self._current: Snapshot | None = None
         self._selection: tuple[str, int, int, int] | None = None
         self._graphics.scene().sigMouseClicked.connect(self._on_click)
 
     # --- public -----------------------------------------------------------------------------
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Draw every layer of the snapshot's trace; while hidden, only remember it."""
-        if not self.isVisible():
-            self._pending = snapshot
-            return
-        self._pending = None
-        self._draw(snapshot)
-
     def select_pixel(self, layer: str, channel: int, row: int, col: int) -> None:
         """Select one unit of a map layer: mark it, show its value, emit `pixel_selected`."""
         self._selection = (layer, channel, row, col)
@@ -163,12 +154,6 @@ class FeatureMapsPanel(QWidget):
         return self._probabilities.plot
 
     # --- drawing ----------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending is not None:
-            snapshot, self._pending = self._pending, None
-            self._draw(snapshot)
-
     def _draw(self, snapshot: Snapshot) -> None:
         layers = [layer for layer in snapshot.trace.layers if layer.kind != "Flatten"]
         architecture = (tuple((l.name, l.kind, l.output.shape[1:]) for l in layers),

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF
-from PyQt6.QtGui import QShowEvent
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.deferred import DrawnWhenShown
 
 
 def conv_weights(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -48,7 +48,7 @@ def _layer_view(layout: pg.GraphicsLayout, row: int, name: str,
     return view
 
 
-class FiltersPanel(QWidget):
+class FiltersPanel(DrawnWhenShown, QWidget):
     """Every conv layer's kernels as one mosaic each, with a shared diverging colour scale."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -63,19 +63,10 @@ class FiltersPanel(QWidget):
         layout.addWidget(self._hover)
         self._views: dict[str, colors.MosaicView] = {}
         self._architecture: tuple = ()
-        self._pending: Snapshot | None = None
         self._current: Snapshot | None = None
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     # --- public -----------------------------------------------------------------------------
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Draw the snapshot's conv kernels; while hidden, only remember it (drawn on show)."""
-        if not self.isVisible():
-            self._pending = snapshot
-            return
-        self._pending = None
-        self._draw(snapshot)
-
     def image_of(self, layer: str) -> np.ndarray | None:
         """The mosaic currently drawn for `layer` (NaN in the gaps), or None."""
         view = self._views.get(layer)
@@ -86,12 +77,6 @@ class FiltersPanel(QWidget):
         return tuple(self._views[layer].bar.levels())
 
     # --- drawing ----------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending is not None:
-            snapshot, self._pending = self._pending, None
-            self._draw(snapshot)
-
     def _draw(self, snapshot: Snapshot) -> None:
         weights = conv_weights(snapshot.params)
         architecture = tuple((name, w.shape) for name, w in weights.items())

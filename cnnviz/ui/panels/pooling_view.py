@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF
-from PyQt6.QtGui import QShowEvent
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.deferred import DrawnWhenShown
 from cnnviz.ui.panels.gradients_view import (BAR_AXIS_WIDTH, label_colour_bar,
                                              reset_colour_bar_ticks)
 
@@ -92,7 +92,7 @@ def _boxes(x: np.ndarray, y: np.ndarray, inset: float = BOX_INSET
     return xs, ys, connect
 
 
-class PoolingView(QWidget):
+class PoolingView(DrawnWhenShown, QWidget):
     """A pool layer's input with its windows and selections, and its pooled output."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -123,21 +123,12 @@ class PoolingView(QWidget):
         layout.addWidget(self._hover)
         self._plots: _PoolPlots | None = None
         self._architecture: tuple = ()
-        self._pending: Snapshot | None = None
         self._current: Snapshot | None = None
         self._hovered: tuple[int, int, int] | None = None
         self._highlighted: tuple[int, int] | None = None
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     # --- public -----------------------------------------------------------------------------
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Draw the pool layer of the snapshot's trace; while hidden, only remember it."""
-        if not self.isVisible():
-            self._pending = snapshot
-            return
-        self._pending = None
-        self._draw(snapshot)
-
     def hover_pooled(self, channel: int, row: int, col: int) -> tuple[int, int]:
         """Highlight pooled cell (channel, row, col), its window and the input cell it selected
         (as hovering it does); returns that input cell (row, col)."""
@@ -187,12 +178,6 @@ class PoolingView(QWidget):
         return np.concatenate(points) - BOX_INSET
 
     # --- drawing ----------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending is not None:
-            snapshot, self._pending = self._pending, None
-            self._draw(snapshot)
-
     def _draw(self, snapshot: Snapshot) -> None:
         self._current = snapshot
         pools = [l.name for l in snapshot.trace.layers if l.kind == "MaxPool2D"]
