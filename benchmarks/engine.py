@@ -7,24 +7,21 @@ cnnviz's initial weights, both are timed in alternating rounds in one process, a
 printed is `ratio_train32=<x> ratio_train128=<x> ratio_infer256=<x>` (cnnviz ÷ PyTorch, medians
 of the per-round ratios). Without it the last line is `train32=<x> train128=<x> infer256=<x>`.
 
-    python benchmarks/engine.py --compare-torch --rounds 7 --seconds-per-round 1.5
+    python benchmarks/engine.py --compare-torch --rounds 9 --seconds-per-round 0.7
 
-Other processes skew the figures badly on a small machine (torch's two threads fall to a tenth
-of their speed when a core is busy), so the load average is printed before and after.
+cnnviz runs as in the app, with one BLAS thread (importing cnnviz.nn sets that); torch gets
+two threads.
+
+Other processes skew the figures badly on a small machine (torch's two threads fall to a
+hundredth of their speed when a core is busy), so every measurement also records how busy other
+processes kept the CPU (Linux); rounds where they used more than a quarter of a core are marked
+* and left out of the medians unless every round was.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-if "--compare-torch" in sys.argv:
-    # In one process numpy's OpenBLAS threads and torch's OpenMP threads spin against each other
-    # (measured: both engines fell to under a tenth of their speed), so numpy gets one BLAS
-    # thread; it must be set before numpy loads. cnnviz alone is ~5 % faster with two.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import argparse
+import os
 import statistics
 import time
 from typing import Callable
@@ -40,6 +37,9 @@ SEED = 0
 METRICS = (("train32", "train", 32), ("train128", "train", 128), ("infer256", "infer", 256))
 
 Step = Callable[[], int]        # runs one batch, returns how many samples it processed
+BUSY_NEIGHBOURS = 0.25          # a measurement is contended when others used this many cores
+
+Results = dict[str, dict[str, list[tuple[float, float]]]]   # engine → metric → (rate, busy)
 
 
 def cnnviz_train_step(model: Sequential, batch_size: int) -> Step:
@@ -83,7 +83,7 @@ def torch_network(model: Sequential):
 
 
 def torch_train_step(model: Sequential, batch_size: int) -> Step:
-    """The same step in PyTorch: shuffled batches, cross-entropy, Adam with the preset's settings."""
+    """The same step in PyTorch: shuffled batches, cross-entropy, Adam as the preset says."""
     import torch
     net = torch_network(model)
     train = load_bundled_mnist().train
@@ -129,6 +129,31 @@ def throughput(step: Step, seconds: float) -> float:
     return samples / elapsed
 
 
+def others_cpu_seconds() -> float | None:
+    """CPU time every other process on the machine has used so far (Linux), else None."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(field) for field in stat.readline().split()[1:9]]
+    except OSError:
+        return None
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")   # less idle, iowait
+    own = os.times()
+    return busy - own.user - own.system
+
+
+def measure(step: Step, seconds: float) -> tuple[float, float]:
+    """Samples/s of `step` and how many cores other processes kept busy meanwhile (0 if unknown).
+
+    On a shared 2-core machine a busy neighbour wrecks torch's two spinning threads (its rate
+    fell from ~7,000 to ~80 samples/s), so such rounds are left out of the ratios.
+    """
+    before, start = others_cpu_seconds(), time.perf_counter()
+    rate = throughput(step, seconds)
+    after = others_cpu_seconds()
+    busy = 0.0 if before is None or after is None else (after - before)
+    return rate, max(0.0, busy / (time.perf_counter() - start))
+
+
 def make_steps(engine: str) -> dict[str, Step]:
     """One step function per metric, each on its own fresh copy of the seeded reference network."""
     makers = {"cnnviz": (cnnviz_train_step, cnnviz_infer_step),
@@ -149,33 +174,6 @@ def torch_available() -> bool:
     return True
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--compare-torch", action="store_true",
-                        help="also time PyTorch (CPU, 2 threads); print cnnviz ÷ PyTorch ratios")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="alternating timing rounds (default 5)")
-    parser.add_argument("--seconds-per-round", type=float, default=1.0,
-                        help="seconds each engine runs each metric per round (default 1.0)")
-    args = parser.parse_args()
-
-    engines = ["cnnviz"]
-    if args.compare_torch:
-        if torch_available():
-            engines.append("torch")
-        else:
-            print("torch is not importable: timing cnnviz only (pip install torch to compare)")
-    print(f"load average {os.getloadavg()[0]:.2f}; OPENBLAS_NUM_THREADS="
-          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}", flush=True)
-    results = time_rounds({engine: make_steps(engine) for engine in engines}, args.rounds,
-                          args.seconds_per_round)
-    print(f"load average {os.getloadavg()[0]:.2f}")
-    report(results)
-
-
-Results = dict[str, dict[str, list[float]]]       # engine → metric → samples/s of each round
-
-
 def time_rounds(steps: dict[str, dict[str, Step]], rounds: int, seconds: float) -> Results:
     """Samples/s of every engine and metric, round after round, engines alternating first."""
     for engine_steps in steps.values():          # warm up: caches, buffers, thread pools
@@ -187,26 +185,69 @@ def time_rounds(steps: dict[str, dict[str, Step]], rounds: int, seconds: float) 
         order = engines if round_ % 2 == 0 else engines[::-1]
         for metric, _, _ in METRICS:
             for engine in order:
-                results[engine][metric].append(throughput(steps[engine][metric], seconds))
+                results[engine][metric].append(measure(steps[engine][metric], seconds))
         print(f"round {round_ + 1}: " + "  ".join(
-            f"{engine} {metric} {results[engine][metric][-1]:,.0f}/s"
+            f"{engine} {metric} {results[engine][metric][-1][0]:,.0f}/s"
+            + ("*" if results[engine][metric][-1][1] > BUSY_NEIGHBOURS else "")
             for metric, _, _ in METRICS for engine in engines), flush=True)
     return results
 
 
+def clean(measurements: list[list[tuple[float, float]]]) -> list[tuple[float, ...]]:
+    """The rounds (rates of each engine) no other process disturbed; all of them if none was."""
+    rounds = list(zip(*measurements))
+    quiet = [r for r in rounds if all(busy <= BUSY_NEIGHBOURS for _, busy in r)]
+    return [tuple(rate for rate, _ in r) for r in (quiet or rounds)]
+
+
 def report(results: Results) -> None:
     """Medians per engine; last line the cnnviz ÷ torch ratios, or cnnviz's own figures."""
-    for engine, by_metric in results.items():
+    engines = list(results)
+    rounds = {metric: clean([results[engine][metric] for engine in engines])
+              for metric, _, _ in METRICS}
+    for metric, kept in rounds.items():
+        total = len(results[engines[0]][metric])
+        if len(kept) < total:
+            print(f"{metric}: {total - len(kept)} of {total} rounds left out (*: other processes "
+                  f"kept > {BUSY_NEIGHBOURS} core busy)")
+        elif any(busy > BUSY_NEIGHBOURS for engine in engines
+                 for _, busy in results[engine][metric]):
+            print(f"WARNING {metric}: other processes disturbed every round; its figures mean "
+                  "little (torch's threads are hit hardest)")
+    for index, engine in enumerate(engines):
         print(f"{engine:>6} median samples/s: " + "  ".join(
-            f"{metric} {statistics.median(values):,.0f}" for metric, values in by_metric.items()))
-    if "torch" in results:
-        ratios = {metric: statistics.median(a / b for a, b in zip(results["cnnviz"][metric],
-                                                                     results["torch"][metric]))
-                  for metric, _, _ in METRICS}
+            f"{metric} {statistics.median(r[index] for r in kept):,.0f}"
+            for metric, kept in rounds.items()))
+    if "torch" in engines:
+        ratios = {metric: statistics.median(r[0] / r[1] for r in kept)
+                  for metric, kept in rounds.items()}
         print(" ".join(f"ratio_{metric}={ratio:.3f}" for metric, ratio in ratios.items()))
     else:
-        print(" ".join(f"{metric}={statistics.median(values):.0f}"
-                       for metric, values in results["cnnviz"].items()))
+        print(" ".join(f"{metric}={statistics.median(r[0] for r in kept):.0f}"
+                       for metric, kept in rounds.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--compare-torch", action="store_true",
+                        help="also time PyTorch (CPU, 2 threads); print cnnviz ÷ PyTorch ratios")
+    parser.add_argument("--rounds", type=int, default=9,
+                        help="alternating timing rounds (default 9)")
+    parser.add_argument("--seconds-per-round", type=float, default=0.7,
+                        help="seconds each engine runs each metric per round (default 0.7)")
+    args = parser.parse_args()
+
+    engines = ["cnnviz"]
+    if args.compare_torch:
+        if torch_available():
+            engines.append("torch")
+        else:
+            print("torch is not importable: timing cnnviz only (pip install torch to compare)")
+    print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    results = time_rounds({engine: make_steps(engine) for engine in engines}, args.rounds,
+                          args.seconds_per_round)
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    report(results)
 
 
 if __name__ == "__main__":
