@@ -7,10 +7,11 @@ them as commands, and every panel redraws from the one snapshot it publishes (DE
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from cnnviz.data import MnistData
 from cnnviz.nn import Checkpoint, Preset, load_checkpoint, preset_for, save_model
@@ -52,6 +53,12 @@ class Controller(QObject):
         self.state = "idle"
         self.trained_since_save = False
         self._cancel_evaluation = threading.Event()
+        # A view that draws in stages sets this and calls snapshot_drawn itself.
+        self.view_acknowledges = False
+        self._received = 0.0
+        self._ack_timer = QTimer(self, singleShot=True, interval=0)
+        self._ack_timer.timeout.connect(
+            lambda: self.snapshot_drawn(time.perf_counter() - self._received))
         self.worker = TrainingWorker(session)
         self.worker.snapshot_ready.connect(self._on_snapshot)
         self.worker.state_changed.connect(self._on_state)
@@ -177,13 +184,24 @@ class Controller(QObject):
         self.worker.state_changed.emit(session.state)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
+        if self.snapshot is not None and snapshot.snapshot_id <= self.snapshot.snapshot_id:
+            self.worker.snapshot_drawn()            # stale: a newer one is already shown
+            return
+        self.snapshot = snapshot
+        if self.view_acknowledges:
+            self.snapshot_changed.emit(snapshot)    # the view calls snapshot_drawn when done
+            return
+        self._received = time.perf_counter()
         try:
-            if self.snapshot is not None and snapshot.snapshot_id <= self.snapshot.snapshot_id:
-                return                              # stale: a newer one is already shown
-            self.snapshot = snapshot
             self.snapshot_changed.emit(snapshot)
         finally:
-            self.worker.snapshot_drawn()
+            # Acknowledged from a zero timer: it fires once the repaints the views just asked
+            # for are done, so the worker learns what a snapshot really costs the window.
+            self._ack_timer.start()
+
+    def snapshot_drawn(self, cost_s: float = 0.0) -> None:
+        """The views have drawn the current snapshot in `cost_s` seconds; send the next."""
+        self.worker.snapshot_drawn(cost_s)
 
     def _on_state(self, state: str) -> None:
         self.state = state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PyQt6 import sip
 from PyQt6.QtWidgets import QGraphicsItem, QWidget
 
 _CACHED = QGraphicsItem.CacheMode.DeviceCoordinateCache
@@ -18,7 +19,8 @@ def cache_axes(root: QWidget) -> int:
     switched = 0
     for view in root.findChildren(pg.GraphicsView):
         for item in view.scene().items():
-            if isinstance(item, pg.AxisItem) and item.cacheMode() != _CACHED:
+            if isinstance(item, pg.AxisItem) and not sip.isdeleted(item) \
+                    and item.cacheMode() != _CACHED:
                 item.setCacheMode(_CACHED)
                 switched += 1
     return switched

@@ -6,6 +6,7 @@ The window only wires signals: panels draw the controller's snapshot, intents go
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,6 +49,15 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.setWindowTitle("cnnviz — watch a CNN learn")
         self._dialog: QMessageBox | None = None
+        self._cached_architecture: tuple = ()
+        # Zero-delay timers owned by the window, so nothing fires after it is gone.
+        self._stage_timer = QTimer(self, singleShot=True, interval=0)
+        self._stage_timer.timeout.connect(self._draw_next_panel)
+        self._ack_timer = QTimer(self, singleShot=True, interval=0)
+        self._ack_timer.timeout.connect(self._acknowledge)
+        self._axes_timer = QTimer(self, singleShot=True, interval=0)
+        self._axes_timer.timeout.connect(lambda: cache_axes(self))
+        controller.view_acknowledges = True       # show_snapshot tells it when drawing is done
         self._build_panels()
         self._build_toolbar()
         self._build_menus()
@@ -189,15 +199,43 @@ class MainWindow(QMainWindow):
         self.controller.set_sample(SampleRef("drawn", 0, image=image))
 
     def _on_tab_changed(self, index: int) -> None:
+        self._axes_timer.start()                     # a shown tab may have built its plots
         # Back on the Draw tab, the drawing (if any) is the input again.
         if self.tabs.widget(index) is self.draw_panel and self.draw_panel.preprocessed().any():
             self._use_drawing(self.draw_panel.preprocessed())
 
     # --- controller → views --------------------------------------------------------------------
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        for panel in self.panels:
-            panel.show_snapshot(snapshot)
-        cache_axes(self)              # panels may have built new plots for a new architecture
+        """Hand the snapshot to every panel. While training, one panel per turn of the event
+        loop, so the window answers input between them instead of freezing for the sum."""
+        self._show_status(snapshot)
+        self._staged = (snapshot, list(self.panels), time.perf_counter())
+        if snapshot.progress.state == "training":
+            self._stage_timer.start()
+            return
+        while self._staged[1]:
+            self._staged[1].pop(0).show_snapshot(snapshot)
+        self._finish_drawing()
+
+    def _draw_next_panel(self) -> None:
+        snapshot, panels, _ = self._staged
+        if panels:
+            panels.pop(0).show_snapshot(snapshot)
+            self._stage_timer.start()               # the next panel after this one's repaint
+        else:
+            self._finish_drawing()
+
+    def _finish_drawing(self) -> None:
+        snapshot = self._staged[0]
+        if snapshot.architecture != self._cached_architecture:
+            cache_axes(self)          # panels built new plots for a new architecture
+            self._cached_architecture = snapshot.architecture
+        self._ack_timer.start()                     # fires once the last repaint is done
+
+    def _acknowledge(self) -> None:
+        self.controller.snapshot_drawn(time.perf_counter() - self._staged[2])
+
+    def _show_status(self, snapshot: Snapshot) -> None:
         p = snapshot.progress
         if p.total_steps:
             rate = f"{p.samples_per_second:,.0f} samples/s" if p.samples_per_second else ""
@@ -367,7 +405,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         persistence.settings().setValue("window/geometry", self.saveGeometry())
-        self._autosave_timer.stop()
+        for timer in (self._autosave_timer, self._stage_timer, self._ack_timer, self._axes_timer):
+            timer.stop()
         self._autosave(clean_exit=True)         # nothing trained is lost by closing
         self.controller.shutdown()              # the worker saves first, then stops
         super().closeEvent(event)

@@ -18,6 +18,12 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from cnnviz.training.session import Diverged, TrainingSession
 
 SNAPSHOT_INTERVAL_S = 0.05        # ≤ 20 snapshots a second: what the eye can follow
+# While training, drawing a snapshot holds Python's GIL in the GUI thread and so slows the
+# worker down; the gap between snapshots is kept at least this many times the last drawing's
+# cost, which caps the window's share of the time at ~1/(1 + factor). Measured with
+# benchmarks/gui_latency.py: factor 9 gave 0.83–0.89 of headless speed, 14 gives ~0.9.
+DRAW_COST_FACTOR = 14.0
+MAX_SNAPSHOT_GAP_S = 1.0          # ... but the views never wait more than a second
 IDLE_POLL_S = 0.1
 AWAIT_DRAW_POLL_S = 0.01
 
@@ -44,6 +50,7 @@ class TrainingWorker(QThread):
         # slow redraw never piles snapshots up in the GUI's event queue.
         self._drawn = threading.Event()
         self._drawn.set()
+        self._draw_cost = 0.0             # GUI-thread seconds the last snapshot took to draw
 
     # --- called from the GUI thread ---------------------------------------------------------
     def submit(self, name: str, command: Command) -> None:
@@ -62,8 +69,10 @@ class TrainingWorker(QThread):
     def request_snapshot(self) -> None:
         self._commands.put(("snapshot", lambda s: self._mark_snapshot_due()))
 
-    def snapshot_drawn(self) -> None:
-        """The window has drawn the last snapshot; the next may be sent."""
+    def snapshot_drawn(self, cost_s: float = 0.0) -> None:
+        """The window has drawn the last snapshot, which took it `cost_s` seconds; the next
+        may be sent."""
+        self._draw_cost = cost_s
         self._drawn.set()
 
     def stop(self, timeout_ms: int = 5000) -> bool:
@@ -80,7 +89,7 @@ class TrainingWorker(QThread):
                 self._train_one()
             if self._snapshot_due and self._drawn.is_set() and (
                     not self._training
-                    or time.monotonic() - self._last_snapshot >= SNAPSHOT_INTERVAL_S):
+                    or time.monotonic() - self._last_snapshot >= self._snapshot_gap()):
                 self._emit_snapshot()
 
     def _drain_commands(self) -> bool:
@@ -142,6 +151,12 @@ class TrainingWorker(QThread):
 
     def _mark_snapshot_due(self) -> None:
         self._snapshot_due = True
+
+    def _snapshot_gap(self) -> float:
+        """Seconds between snapshots while training: what the eye follows, or what the window
+        can draw without taking more than its share of the time."""
+        return min(MAX_SNAPSHOT_GAP_S, max(SNAPSHOT_INTERVAL_S,
+                                           DRAW_COST_FACTOR * self._draw_cost))
 
     def _emit_snapshot(self) -> None:
         self._snapshot_due = False

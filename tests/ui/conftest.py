@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import weakref
 
 import pytest
@@ -25,6 +26,15 @@ def no_thread_or_window_outlives_the_test(monkeypatch, qapp):
         _workers.add(self)
     monkeypatch.setattr(worker_module.TrainingWorker, "__init__", tracking_init)
     yield
+    QApplication.processEvents()
+    # Destroy this test's widgets now, between tests: left to Python's garbage collector they
+    # may be torn down in the middle of a later test's event processing, with pyqtgraph
+    # signals still pointing at them.
+    for widget in QApplication.topLevelWidgets():
+        if not widget.isVisible():
+            widget.deleteLater()
+    QApplication.processEvents()
+    gc.collect()
     QApplication.processEvents()
     running = [w for w in _workers if w.isRunning()]
     for worker in running:           # clean up before failing, so one leak fails one test
