@@ -27,13 +27,8 @@ def no_thread_or_window_outlives_the_test(monkeypatch, qapp):
     monkeypatch.setattr(worker_module.TrainingWorker, "__init__", tracking_init)
     yield
     QApplication.processEvents()
-    # Destroy this test's widgets now, between tests: left to Python's garbage collector they
-    # may be torn down in the middle of a later test's event processing, with pyqtgraph
-    # signals still pointing at them.
-    for widget in QApplication.topLevelWidgets():
-        if not widget.isVisible():
-            widget.deleteLater()
-    QApplication.processEvents()
+    # Collect this test's garbage now, between tests: left to Python's collector, a closed
+    # window's widgets may be torn down in the middle of a later test's painting.
     gc.collect()
     QApplication.processEvents()
     running = [w for w in _workers if w.isRunning()]

@@ -17,6 +17,7 @@ from PyQt6.QtGui import QShowEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.training.snapshot import CostPoint, EvalPoint, Snapshot
+from cnnviz.ui.panels.decimating import DecimatingColumns
 
 MAX_POINTS = 20_000
 SMOOTHING = 0.95          # EMA factor: the bold curve averages roughly the last 20 batches
@@ -36,51 +37,33 @@ class CostHistory:
     FIELDS = ("step", "samples", "epoch", "cost", "smoothed")
 
     def __init__(self, max_points: int = MAX_POINTS) -> None:
-        if max_points < 2 or max_points % 2:
-            raise ValueError(f"max_points must be an even number ≥ 2, got {max_points}")
+        self._rows = DecimatingColumns(len(self.FIELDS), max_points)
         self.max_points = max_points
-        self._data = np.zeros((len(self.FIELDS), max_points))
         self.clear()
 
     def clear(self) -> None:
-        self._count = 0
-        self._stride = 1                       # batches averaged into each stored point
-        self._bucket: list[np.ndarray] = []
+        self._rows.clear()
         self._ema, self._seen = 0.0, 0
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._rows)
 
     @property
     def stride(self) -> int:
         """How many batches each stored point averages (1 until the history is decimated)."""
-        return self._stride
+        return self._rows.stride
 
     def column(self, name: str) -> np.ndarray:
         """A read-only view of one column ("step", "samples", "epoch", "cost", "smoothed")."""
-        view = self._data[self.FIELDS.index(name), :self._count]
-        view.flags.writeable = False
-        return view
+        return self._rows.column(self.FIELDS.index(name))
 
     def append(self, points: Sequence[CostPoint]) -> None:
         for point in points:
             self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * point.cost
             self._seen += 1
             smoothed = self._ema / (1 - SMOOTHING ** self._seen)    # bias-corrected, as in Adam
-            self._bucket.append(np.array([point.step, point.samples, point.epoch, point.cost,
-                                          smoothed]))
-            if len(self._bucket) == self._stride:
-                self._store(np.mean(self._bucket, axis=0))
-                self._bucket = []
-
-    def _store(self, row: np.ndarray) -> None:
-        self._data[:, self._count] = row
-        self._count += 1
-        if self._count == self.max_points:
-            # Average neighbouring pairs and store later batches in groups twice as big.
-            half = self.max_points // 2
-            self._data[:, :half] = self._data.reshape(len(self.FIELDS), half, 2).mean(axis=2)
-            self._count, self._stride = half, self._stride * 2
+            self._rows.append(np.array([point.step, point.samples, point.epoch, point.cost,
+                                        smoothed]))
 
     def points(self) -> list[CostPoint]:
         """The stored points: averages of `stride` batches once the history was decimated

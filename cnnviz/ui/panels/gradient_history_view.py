@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayo
 
 from cnnviz.training.snapshot import GradStat, Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.decimating import DecimatingColumns
 from cnnviz.ui.panels.gradients_view import RedrawGate
 
 MAX_POINTS = 20_000
@@ -44,24 +45,20 @@ class GradStatHistory:
     """
 
     def __init__(self, max_points: int = MAX_POINTS) -> None:
-        if max_points < 2 or max_points % 2:
-            raise ValueError(f"max_points must be an even number ≥ 2, got {max_points}")
         self.max_points = max_points
         self.names: tuple[str, ...] = ()
-        self._data = np.zeros((2, max_points))
-        self.clear()
+        self._rows = DecimatingColumns(2, max_points)
 
     def clear(self) -> None:
-        self._count, self._stride = 0, 1
-        self._bucket: list[np.ndarray] = []
+        self._rows.clear()
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._rows)
 
     @property
     def stride(self) -> int:
         """How many steps each stored point averages (1 until the history was decimated)."""
-        return self._stride
+        return self._rows.stride
 
     def append(self, stats: Sequence[GradStat]) -> None:
         """Add steps; a different set of parameters (another network) starts a new history."""
@@ -69,37 +66,25 @@ class GradStatHistory:
             names = tuple(stat.grad_norms)
             if names != self.names:
                 self.names = names
-                self._data = np.zeros((2 + 2 * len(names), self.max_points))
-                self.clear()
-            self._bucket.append(np.array(
+                self._rows = DecimatingColumns(2 + 2 * len(names), self.max_points)
+            self._rows.append(np.array(
                 [stat.step, stat.samples, *(stat.grad_norms[n] for n in names),
                  *(stat.update_ratios.get(n, 0.0) for n in names)]))
-            if len(self._bucket) == self._stride:
-                self._store(np.mean(self._bucket, axis=0))
-                self._bucket = []
-
-    def _store(self, row: np.ndarray) -> None:
-        self._data[:, self._count] = row
-        self._count += 1
-        if self._count == self.max_points:
-            half = self.max_points // 2
-            self._data[:, :half] = self._data.reshape(len(self._data), half, 2).mean(axis=2)
-            self._count, self._stride = half, self._stride * 2
 
     def samples(self) -> np.ndarray:
         """Training samples seen at each stored point (a copy)."""
-        return self._data[1, :self._count].copy()
+        return self._rows.column(1).copy()
 
     def steps(self) -> np.ndarray:
-        return self._data[0, :self._count].copy()
+        return self._rows.column(0).copy()
 
     def norms(self, name: str) -> np.ndarray:
         """‖dL/d`name`‖ at each stored point (a copy)."""
-        return self._data[2 + self.names.index(name), :self._count].copy()
+        return self._rows.column(2 + self.names.index(name)).copy()
 
     def ratios(self, name: str) -> np.ndarray:
         """‖Δ`name`‖/‖`name`‖ at each stored point (a copy)."""
-        return self._data[2 + len(self.names) + self.names.index(name), :self._count].copy()
+        return self._rows.column(2 + len(self.names) + self.names.index(name)).copy()
 
 
 def positive_or_nan(values: np.ndarray) -> np.ndarray:
