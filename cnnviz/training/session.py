@@ -31,7 +31,13 @@ MIN_EXPLODING_COST = 100.0
 
 
 class Diverged(RuntimeError):
-    """The cost became non-finite; the last finite parameters were restored."""
+    """The cost became non-finite or exploded; the last good parameters were restored.
+
+    `where` places the failed step on the cost curve (its cost field is the bad cost)."""
+
+    def __init__(self, message: str, where: CostPoint) -> None:
+        super().__init__(message)
+        self.where = where
 
 
 class TrainingSession:
@@ -114,9 +120,11 @@ class TrainingSession:
         if self._diverging(result.cost):
             self.trainer.model.load_state_dict(self._good_params)
             self.state = "paused"
-            raise Diverged(f"the cost became {result.cost:.4g} at step {result.step} with "
+            where = self._offset_point(result.step, result.samples_seen,
+                                       result.epoch_progress, result.cost)
+            raise Diverged(f"the cost became {result.cost:.4g} at step {where.step} with "
                            f"learning rate {self.trainer.optimizer.lr:g}; the last good weights "
-                           f"are restored — try a smaller learning rate")
+                           f"are restored — try a smaller learning rate", where)
         self._good_params = before
         point = self._offset_point(result.step, result.samples_seen, result.epoch_progress,
                                    result.cost)

@@ -32,7 +32,7 @@ class Controller(QObject):
     snapshot_changed = pyqtSignal(object)     # Snapshot, newest only
     state_changed = pyqtSignal(str)
     error = pyqtSignal(str)                   # one clear message for a dialog
-    diverged = pyqtSignal(str, int)
+    diverged = pyqtSignal(str, int, float)            # message, samples, epoch
     mistake_found = pyqtSignal(str, int)      # split, index
     saved = pyqtSignal(str)                   # path
     evaluation_progress = pyqtSignal(int, int)        # done, total

@@ -255,11 +255,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 10000)
         self._show_dialog(QMessageBox.Icon.Warning, "cnnviz", message)
 
-    def show_divergence(self, message: str, step: int) -> None:
+    def show_divergence(self, message: str, samples: int, epoch: float) -> None:
         self.statusBar().showMessage(message, 20000)
-        points = self.cost_panel.history()[0]
-        if points:
-            self.cost_panel.mark_divergence(points[-1].samples, points[-1].epoch)
+        self.cost_panel.mark_divergence(samples, epoch)
         box = self._show_dialog(QMessageBox.Icon.Warning, "Training diverged", message)
         lower = box.addButton("Lower learning rate ×0.1", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Close)

@@ -35,7 +35,7 @@ class TrainingWorker(QThread):
 
     snapshot_ready = pyqtSignal(object)       # Snapshot
     state_changed = pyqtSignal(str)           # "idle", "training", "paused", "finished"
-    diverged = pyqtSignal(str, int)           # message, step where it happened
+    diverged = pyqtSignal(str, int, float)    # message, samples and epoch where it happened
     failed = pyqtSignal(str)                  # a command raised: message for an error dialog
     result_ready = pyqtSignal(str, object)    # (request name, value) for one-off questions
 
@@ -134,7 +134,7 @@ class TrainingWorker(QThread):
             self._session.step()
         except Diverged as error:
             self._training = False
-            self.diverged.emit(str(error), self._session.trainer.step_count)
+            self.diverged.emit(str(error), error.where.samples, error.where.epoch)
             self.state_changed.emit(self._session.state)
         self._snapshot_due = True
         if self._session.trainer.finished:

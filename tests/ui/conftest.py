@@ -6,6 +6,7 @@ import gc
 import weakref
 
 import pytest
+from PyQt6.QtCore import QThreadPool
 from PyQt6.QtWidgets import QApplication
 
 from cnnviz.data import load_bundled_mnist
@@ -35,6 +36,7 @@ def no_thread_or_window_outlives_the_test(monkeypatch, qapp):
     for worker in running:           # clean up before failing, so one leak fails one test
         worker.stop()
     assert not running, f"{len(running)} training worker thread(s) outlived the test"
+    assert QThreadPool.globalInstance().waitForDone(1000), "a thread-pool task outlived the test"
     visible = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
     for widget in visible:
         widget.close()

@@ -41,6 +41,9 @@ def test_random_clicks_while_training_keep_the_app_consistent(window, qtbot):
             "conv1", rng.randrange(8), rng.randrange(24), rng.randrange(24)),
         "open": lambda: window.open_model(shipped),
         "data": lambda: window._choose_data(0),
+        "evaluate": lambda: window.controller.evaluate(rng.choice(["test", "train"])),
+        "cancel evaluation": window.controller.cancel_evaluation,
+        "tab": lambda: window.tabs.setCurrentIndex(rng.randrange(window.tabs.count())),
     }
     toolbar.train_action.trigger()
     slowest_click, slowest_answer, clicks = 0.0, 0.0, 0
@@ -67,3 +70,22 @@ def test_random_clicks_while_training_keep_the_app_consistent(window, qtbot):
     toolbar.train_action.trigger()
     costs = [p.cost for p in window.cost_panel.history()[0]]
     assert np.isfinite(costs).all() and np.mean(costs[-10:]) < 2.0
+
+
+def test_an_absurd_learning_rate_pauses_restores_and_offers_a_lower_one(window, qtbot):
+    """lr 10: training diverges → paused, last good weights back, the spot marked on the cost
+    curve, and a dialog whose button lowers the learning rate."""
+    window.toolbar.lr_box.setValue(10.0)
+    with qtbot.waitSignal(window.controller.diverged, timeout=60_000):
+        window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
+    session = window.controller.worker._session
+    assert all(np.isfinite(p).all() for _, p in session.trainer.model.named_parameters())
+    assert "learning rate" in window.statusBar().currentMessage()
+    box = window._dialog
+    assert box.isVisible() and box.windowTitle() == "Training diverged"
+    qtbot.waitUntil(lambda: len(window.cost_panel.divergence_positions()) == 1, timeout=5_000)
+    lower = next(b for b in box.buttons() if b.text().startswith("Lower learning rate"))
+    lower.click()
+    assert window.toolbar.lr_box.value() == 1.0
+    qtbot.waitUntil(lambda: session.trainer.optimizer.lr == 1.0, timeout=5_000)
