@@ -151,8 +151,8 @@ class CostPanel(QWidget):
         pen = pg.mkPen(DIVERGED_COLOUR, width=2, style=Qt.PenStyle.DashLine)
         line = pg.InfiniteLine(angle=90, movable=False, pen=pen, label="diverged",
                                labelOpts={"position": 0.9, "color": DIVERGED_COLOUR})
-        line.setToolTip("Training diverged here: the cost became non-finite or exploded, and the last "
-                        "good weights were restored")
+        line.setToolTip("Training diverged here: the cost became non-finite or exploded, and "
+                        "the last good weights were restored")
         self._cost_plot.addItem(line)
         self._divergences.append((samples, epoch, line))
         self._place_divergences()
