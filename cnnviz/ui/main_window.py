@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
         self._menu_action(file_menu, "&Open model…", "Ctrl+O", self.open_model_dialog)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._menu_action(file_menu, "&Save model…", "Ctrl+S", self.save_model_dialog)
+        self._menu_action(file_menu, "&Save model and curves…", "Ctrl+S", self.save_model_dialog)
         self._menu_action(file_menu, "Restore &last session", "", self.restore_autosave)
         file_menu.addSeparator()
         self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.close)
@@ -405,6 +405,7 @@ class MainWindow(QMainWindow):
         persistence.settings().setValue("window/geometry", self.saveGeometry())
         for timer in (self._autosave_timer, self._stage_timer, self._ack_timer, self._axes_timer):
             timer.stop()
+        self.statusBar().clearMessage()         # stops its timeout timer too
         self._autosave(clean_exit=True)         # nothing trained is lost by closing
         self.controller.shutdown()              # the worker saves first, then stops
         super().closeEvent(event)

@@ -6,7 +6,7 @@ import gc
 import weakref
 
 import pytest
-from PyQt6.QtCore import QThreadPool
+from PyQt6.QtCore import QThreadPool, QTimer
 from PyQt6.QtWidgets import QApplication
 
 from cnnviz.data import load_bundled_mnist
@@ -37,10 +37,22 @@ def no_thread_or_window_outlives_the_test(monkeypatch, qapp):
         worker.stop()
     assert not running, f"{len(running)} training worker thread(s) outlived the test"
     assert QThreadPool.globalInstance().waitForDone(1000), "a thread-pool task outlived the test"
+    ticking = [_owner_chain(t) for w in QApplication.topLevelWidgets()
+               for t in w.findChildren(QTimer) if t.isActive()]
+    assert not ticking, f"timers still running after the test: {ticking}"
     visible = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
     for widget in visible:
         widget.close()
     assert not visible, f"windows left open: {[type(w).__name__ for w in visible]}"
+
+
+def _owner_chain(timer: QTimer) -> str:
+    """"MainWindow > DrawPanel > QTimer(100 ms)": where a running timer lives."""
+    chain, parent = [], timer.parent()
+    while parent is not None:
+        chain.append(type(parent).__name__)
+        parent = parent.parent()
+    return " > ".join(reversed(chain)) + f" > QTimer({timer.interval()} ms)"
 
 
 @pytest.fixture(scope="session")
