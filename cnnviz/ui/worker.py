@@ -21,8 +21,9 @@ SNAPSHOT_INTERVAL_S = 0.05        # ≤ 20 snapshots a second: what the eye can 
 # While training, drawing a snapshot holds Python's GIL in the GUI thread and so slows the
 # worker down; the gap between snapshots is kept at least this many times the last drawing's
 # cost, which caps the window's share of the time at ~1/(1 + factor). Measured with
-# benchmarks/gui_latency.py: factor 9 gave 0.83–0.89 of headless speed, 14 gives ~0.9.
-DRAW_COST_FACTOR = 14.0
+# benchmarks/gui_latency.py (every Overview view visible, ~30 ms a drawing): factor 9 gave
+# 0.83–0.89 of headless speed, 14 gave 0.86–0.92, 19 gives 0.90–0.91 at ~2 redraws a second.
+DRAW_COST_FACTOR = 19.0
 MAX_SNAPSHOT_GAP_S = 1.0          # ... but the views never wait more than a second
 IDLE_POLL_S = 0.1
 AWAIT_DRAW_POLL_S = 0.01
