@@ -33,9 +33,11 @@ from cnnviz.ui.toolbar import TrainingToolbar
 MODEL_FILTER = "cnnviz model (*.npz)"
 
 
-def scrollable(panel: QWidget, min_width: int, min_height: int) -> QScrollArea:
-    """Wrap a panel so that a small window scrolls it instead of squashing its plots."""
-    panel.setMinimumSize(min_width, min_height)
+def scrollable(panel: QWidget, min_width: int = 0, min_height: int = 0) -> QScrollArea:
+    """Wrap a panel so that a small window scrolls it instead of squashing its plots (and the
+    panel's own minimum size never makes the window wider than the screen)."""
+    if min_width or min_height:
+        panel.setMinimumSize(min_width, min_height)
     area = QScrollArea()
     area.setWidgetResizable(True)
     area.setWidget(panel)
@@ -81,22 +83,22 @@ class MainWindow(QMainWindow):
         self.filters_panel = FiltersPanel()
         self.feature_maps_panel = FeatureMapsPanel()
         left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(scrollable(self.cost_panel, 420, 300))
-        left.addWidget(scrollable(self.filters_panel, 420, 360))
+        left.addWidget(scrollable(self.cost_panel, 400, 300))
+        left.addWidget(scrollable(self.filters_panel, 400, 360))
         overview = QSplitter(Qt.Orientation.Horizontal)
         overview.addWidget(left)
-        overview.addWidget(scrollable(self.feature_maps_panel, 560, 640))
-        overview.setSizes([600, 700])
+        overview.addWidget(scrollable(self.feature_maps_panel, 880, 640))
+        overview.setSizes([400, 800])
         self.draw_panel = DrawPanel()
         self.inside_panel = InsidePanel()
         self.stepper_panel = StepperPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Overview")
         self.tabs.addTab(scrollable(self.inside_panel, 1000, 750), "Inside")
-        self.tabs.addTab(self.stepper_panel, "Step through")
-        self.tabs.addTab(self.draw_panel, "Draw")
+        self.tabs.addTab(scrollable(self.stepper_panel), "Step through")
+        self.tabs.addTab(scrollable(self.draw_panel), "Draw")
         self.evaluate_panel = EvaluatePanel()
-        self.tabs.addTab(self.evaluate_panel, "Evaluate")
+        self.tabs.addTab(scrollable(self.evaluate_panel), "Evaluate")
         self.setCentralWidget(self.tabs)
         self.panels = [self.input_panel, self.cost_panel, self.filters_panel,
                        self.feature_maps_panel, self.inside_panel, self.stepper_panel,
@@ -198,10 +200,23 @@ class MainWindow(QMainWindow):
         """The drawn digit becomes the input every view shows."""
         self.controller.set_sample(SampleRef("drawn", 0, image=image))
 
+    def tab_panel(self, index: int) -> QWidget:
+        """The panel shown on tab `index` (inside its scroll area, if it has one)."""
+        page = self.tabs.widget(index)
+        return page.widget() if isinstance(page, QScrollArea) else page
+
+    def show_tab(self, panel: QWidget) -> None:
+        """Bring the tab holding `panel` to the front."""
+        for index in range(self.tabs.count()):
+            if self.tab_panel(index) is panel:
+                self.tabs.setCurrentIndex(index)
+                return
+        raise ValueError(f"no tab shows {type(panel).__name__}")
+
     def _on_tab_changed(self, index: int) -> None:
         self._axes_timer.start()                     # a shown tab may have built its plots
         # Back on the Draw tab, the drawing (if any) is the input again.
-        if self.tabs.widget(index) is self.draw_panel and self.draw_panel.preprocessed().any():
+        if self.tab_panel(index) is self.draw_panel and self.draw_panel.preprocessed().any():
             self._use_drawing(self.draw_panel.preprocessed())
 
     # --- controller → views --------------------------------------------------------------------
@@ -397,7 +412,7 @@ class MainWindow(QMainWindow):
             self.resize(min(1600, int(screen.width() * 0.92)),
                         min(1000, int(screen.height() * 0.92)))
         # The input column stays narrow: the views need the room.
-        self.resizeDocks([self.input_dock], [300], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.input_dock], [250], Qt.Orientation.Horizontal)
         # Start with focus on the views, not a spin box that would swallow Space and arrows.
         self.tabs.setFocus()
 

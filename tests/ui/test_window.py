@@ -153,7 +153,7 @@ def test_app_opens_with_the_shipped_trained_model(qtbot):
 
 def test_drawing_a_digit_makes_it_the_input_of_every_view(window, qtbot):
     """Strokes on the Draw tab's canvas → the worker traces the drawn digit for all views."""
-    window.tabs.setCurrentWidget(window.draw_panel)
+    window.show_tab(window.draw_panel)
     canvas = window.draw_panel.canvas
     left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     qtbot.mousePress(canvas, left, none, canvas.widget_point(140, 40))
@@ -168,7 +168,7 @@ def test_drawing_a_digit_makes_it_the_input_of_every_view(window, qtbot):
 
 def test_evaluation_runs_in_the_worker_and_its_mistakes_lead_to_samples(window, qtbot):
     """Evaluate → progress → confusion matrix summing to 10,000; a mistake click selects it."""
-    window.tabs.setCurrentWidget(window.evaluate_panel)
+    window.show_tab(window.evaluate_panel)
     with qtbot.waitSignal(window.controller.evaluation_ready, timeout=60_000):
         window.evaluate_panel.evaluate_requested.emit("test")
     assert window.evaluate_panel.matrix_counts().sum() == 10_000
@@ -202,7 +202,7 @@ def test_choosing_a_gradient_target_retraces_the_same_sample(window, qtbot):
 
 def test_stepper_walks_the_current_sample_in_the_window(window, qtbot):
     """Step-through tab, training paused: Forward-steps follow the network's operations."""
-    window.tabs.setCurrentWidget(window.stepper_panel)
+    window.show_tab(window.stepper_panel)
     qtbot.waitUntil(lambda: window.stepper_panel.current_operation() is not None, timeout=10_000)
     first = window.stepper_panel.current_operation()
     window.stepper_panel.forward_step()

@@ -55,6 +55,7 @@ class InputPanel(QWidget):
 
         self.caption = QLabel("")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setWordWrap(True)           # a narrow input column wraps, not widens
         self.caption.setToolTip("The sample's true digit and what the network predicts for it "
                                 "(argmax of the softmax, paper eq. 33)")
         layout.addWidget(self.caption)
