@@ -94,6 +94,17 @@ def tracker_for_kind(kind: str) -> LevelTracker:
 
 
 # --- mosaics --------------------------------------------------------------------------------
+def style_plot(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str) -> None:
+    """A fixed, labelled plot: title, axis labels, tooltip; no zoom, pan, menu or buttons."""
+    plot.setTitle(title)
+    plot.setLabel("bottom", bottom)
+    plot.setLabel("left", left)
+    plot.setToolTip(tooltip)
+    plot.setMenuEnabled(False)
+    plot.setMouseEnabled(x=False, y=False)
+    plot.hideButtons()
+
+
 def grid_shape(count: int, max_columns: int = MAX_MOSAIC_COLUMNS) -> tuple[int, int]:
     """(rows, columns) for `count` tiles laid out row by row, at most `max_columns` wide."""
     columns = max(1, min(count, max_columns))
@@ -145,13 +156,7 @@ class MosaicView:
     def __init__(self, plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str,
                  levels: LevelTracker, bar_label: str) -> None:
         self.plot, self.levels = plot, levels
-        plot.setTitle(title)
-        plot.setLabel("bottom", bottom)
-        plot.setLabel("left", left)
-        plot.setToolTip(tooltip)
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.hideButtons()
+        style_plot(plot, title, bottom, left, tooltip)
         view = plot.getViewBox()
         view.setAspectLocked(True)
         view.invertY(True)                  # row 0 at the top, as images are read

@@ -24,6 +24,7 @@ from cnnviz.training.evaluation import (by_confidence, cell_members, confident_m
                                         confusion_matrix, per_class_accuracy,
                                         predicted_probability)
 from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.panels import colors
 
 MATRIX_CMAP = "viridis"
 CELL_LIMIT = 200            # thumbnails listed for one cell; more would only slow the list down
@@ -255,13 +256,7 @@ class EvaluatePanel(QWidget):
 
     @staticmethod
     def _style(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str) -> None:
-        plot.setTitle(title)
-        plot.setLabel("bottom", bottom)
-        plot.setLabel("left", left)
-        plot.setToolTip(tooltip)
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.hideButtons()
+        colors.style_plot(plot, title, bottom, left, tooltip)
         plot.getAxis("bottom").setTicks([[]])      # no class ticks before there are classes
         plot.setXRange(0, 1, padding=0)
 

@@ -286,13 +286,7 @@ class FeatureMapsPanel(DrawnWhenShown, QWidget):
     @staticmethod
     def _style_bar_plot(plot: pg.PlotItem, title: str, bottom: str, left: str,
                         tooltip: str) -> None:
-        plot.setTitle(title)
-        plot.setLabel("bottom", bottom)
-        plot.setLabel("left", left)
-        plot.setToolTip(tooltip)
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.hideButtons()
+        colors.style_plot(plot, title, bottom, left, tooltip)
         plot.showGrid(y=True, alpha=0.2)
         for axis in ("bottom", "left"):
             plot.getAxis(axis).enableAutoSIPrefix(False)    # "unit (x0.001)" helps nobody

@@ -140,13 +140,7 @@ class _Bars:
 
 
 def _style_plot(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str) -> None:
-    plot.setTitle(title)
-    plot.setLabel("bottom", bottom)
-    plot.setLabel("left", left)
-    plot.setToolTip(tooltip)
-    plot.setMenuEnabled(False)
-    plot.setMouseEnabled(x=False, y=False)
-    plot.hideButtons()
+    colors.style_plot(plot, title, bottom, left, tooltip)
     for axis in ("bottom", "left"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
 
