@@ -122,7 +122,9 @@ def run_train(args: argparse.Namespace) -> int:
                info={"settings": vars(settings), "data": data.source, "steps": trainer.step_count,
                      "train_size": trainer.train_size,
                      "test_accuracy": result.accuracy, "train_seconds": round(elapsed, 2)},
-               extras={"cost_history": costs})
+               extras={"cost_history": costs,
+                       "eval_points": [[trainer.step_count, trainer.step_count * trainer.batch_size,
+                                        settings.epochs, result.cost, result.accuracy]]})
     print(f"trained {trainer.step_count} steps in {elapsed:.1f} s "
           f"({trainer.step_count * trainer.batch_size / elapsed:,.0f} samples/s); "
           f"saved {args.out}")

@@ -26,6 +26,8 @@ def test_train_prints_accuracy_last_and_saves_a_loadable_model(tmp_path, capsys)
     checkpoint = load_checkpoint(out)
     assert checkpoint.preset == "reference" and checkpoint.optimizer["t"] == 20
     assert len(checkpoint.extras["cost_history"]) == 20
+    (final,) = checkpoint.extras["eval_points"]          # step, samples, epoch, cost, accuracy
+    assert final[0] == 20 and f"test accuracy: {final[4]:.4f}" == last
     assert main(["evaluate", str(out)]) == 0
     assert _last_line(capsys.readouterr().out) == last
 

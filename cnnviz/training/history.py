@@ -22,21 +22,23 @@ def history_from_extras(extras: dict[str, np.ndarray], batch_size: int, steps_pe
                         ) -> tuple[list[CostPoint], list[EvalPoint]]:
     """The curve stored in a model file; a malformed history is dropped, never fatal.
 
-    Files written by the window hold `cost_points`/`eval_points`; `cnnviz train` writes only
-    `cost_history`, one cost per step, whose x positions follow from the batch size.
+    Files written by the window hold `cost_points`/`eval_points`; `cnnviz train` writes
+    `cost_history`, one cost per step, whose x positions follow from the batch size, and one
+    `eval_points` row for its final test evaluation.
     """
+    evals = extras.get("eval_points")
+    eval_points = [EvalPoint(int(s), int(n), float(e), float(c), float(a))
+                   for s, n, e, c, a in evals] if _usable(evals, 5) else []
     points = extras.get("cost_points")
     if _usable(points, 4):
-        evals = extras.get("eval_points")
         return ([CostPoint(int(s), int(n), float(e), float(c)) for s, n, e, c in points],
-                [EvalPoint(int(s), int(n), float(e), float(c), float(a))
-                 for s, n, e, c, a in evals] if _usable(evals, 5) else [])
+                eval_points)
     costs = extras.get("cost_history")
     if costs is None or costs.ndim != 1 or not np.isfinite(costs).all():
-        return [], []
+        return [], eval_points
     steps_per_epoch = max(1, steps_per_epoch)
     return [CostPoint(s, s * batch_size, s / steps_per_epoch, float(c))
-            for s, c in enumerate(costs, start=1)], []
+            for s, c in enumerate(costs, start=1)], eval_points
 
 
 def _usable(array: np.ndarray | None, columns: int) -> bool:

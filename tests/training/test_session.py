@@ -105,11 +105,14 @@ def test_a_loaded_model_brings_its_cost_history_and_training_continues_it(data, 
     model = PRESETS["reference"].create(seed=1)
     path = save_model(tmp_path / "m.npz", model, preset="reference",
                       info={"settings": {"batch_size": 32}, "train_size": 320},
-                      extras={"cost_history": np.linspace(2.3, 0.5, 25)})
+                      extras={"cost_history": np.linspace(2.3, 0.5, 25),
+                              "eval_points": [[25, 800, 2.5, 0.4, 0.9]]})
     session = TrainingSession(data)
     session.load(load_checkpoint(path), "m.npz", PRESETS["reference"])
     session.step()
-    points = session.snapshot().new_costs
+    snapshot = session.snapshot()
+    points = snapshot.new_costs
+    assert [(e.step, e.accuracy) for e in snapshot.new_evals][:1] == [(25, 0.9)]
     assert [p.step for p in points] == list(range(1, 27))
     assert points[24].cost == np.float32(0.5) or abs(points[24].cost - 0.5) < 1e-9
     assert points[24].epoch == 2.5 and points[25].samples == 26 * 32
