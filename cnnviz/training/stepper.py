@@ -706,12 +706,18 @@ class SgdArithmetic:
     w_new: float
 
 
+def _optimizer_state(snapshot: Snapshot, kind: str) -> dict:
+    """The snapshot's optimizer state, which must be of `kind` ("Adam" or "SGD")."""
+    state = snapshot.optimizer_state
+    if state is None or state["kind"] != kind:
+        raise ValueError(f"the {kind} update needs an {kind} state, got "
+                         f"{None if state is None else state['kind']!r}")
+    return state
+
+
 def adam_update(snapshot: Snapshot, name: str, index: Position) -> AdamArithmetic:
     """g, m, v, m′, v′, m̂, v̂, step, w, w′ of parameter `name` at `index` (see optimizer_step)."""
-    state = snapshot.optimizer_state
-    if state is None or state["kind"] != "Adam":
-        raise ValueError(f"adam_update needs an Adam state, got "
-                         f"{None if state is None else state['kind']!r}")
+    state = _optimizer_state(snapshot, "Adam")
     arrays = optimizer_step(snapshot, name)
     index = _check_index(arrays["w"], index, name)
     c = state["config"]
@@ -723,10 +729,7 @@ def adam_update(snapshot: Snapshot, name: str, index: Position) -> AdamArithmeti
 
 def sgd_update(snapshot: Snapshot, name: str, index: Position) -> SgdArithmetic:
     """g, velocity, new velocity, w and w′ of parameter `name` at `index`."""
-    state = snapshot.optimizer_state
-    if state is None or state["kind"] != "SGD":
-        raise ValueError(f"sgd_update needs an SGD state, got "
-                         f"{None if state is None else state['kind']!r}")
+    state = _optimizer_state(snapshot, "SGD")
     arrays = optimizer_step(snapshot, name)
     index = _check_index(arrays["w"], index, name)
     c = state["config"]
