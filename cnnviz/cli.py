@@ -7,9 +7,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from cnnviz.nn.parallel import ProcessPool
 
 
 class CliError(Exception):
@@ -33,10 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-limit", type=int, default=None, help="use only the first N samples")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, type=Path, help="model file to write (.npz)")
+    _add_processes_option(train)
 
     evaluate = commands.add_parser("evaluate", help="test accuracy of a saved model")
     evaluate.add_argument("model", type=Path)
     _add_data_option(evaluate)
+    _add_processes_option(evaluate)
 
     export = commands.add_parser("export", help="render the views for one sample to PNG files")
     export.add_argument("--model", type=Path, default=None,
@@ -65,6 +70,12 @@ def _add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="bundled",
                         help="'bundled' (5k train / 10k test, default), 'full' (after "
                              "`cnnviz data download`) or a folder in MNIST layout")
+
+
+def _add_processes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--processes", type=int, default=None,
+                        help="processes sharing each batch (default: $CNNVIZ_PROCESSES, else "
+                             "one per core, at most 4; 1 = no helper processes)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +108,13 @@ def load_data(spec: str):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from cnnviz.nn.parallel import ProcessPool
+
+    with ProcessPool(args.processes) as pool:
+        return _train(args, pool)
+
+
+def _train(args: argparse.Namespace, pool: ProcessPool) -> int:
     from cnnviz.nn import get_preset, save_model
     from cnnviz.training import Trainer, TrainSettings, evaluate
 
@@ -104,10 +122,11 @@ def run_train(args: argparse.Namespace) -> int:
                              lr=args.lr, optimizer=args.optimizer, seed=args.seed,
                              train_limit=args.train_limit, init=args.init)
     preset, data = get_preset(settings.preset), load_data(args.data)
-    trainer = Trainer.from_settings(settings, preset, data.train)
+    trainer = Trainer.from_settings(settings, preset, data.train, pool=pool)
     print(f"training {preset.title} on {trainer.train_size:,} samples ({data.source}), "
           f"{settings.epochs} epochs, batch {trainer.batch_size}, "
-          f"{trainer.optimizer.kind} lr {trainer.optimizer.lr:g}", file=sys.stderr)
+          f"{trainer.optimizer.kind} lr {trainer.optimizer.lr:g}, "
+          f"{pool.processes} process{'es' if pool.processes > 1 else ''}", file=sys.stderr)
     costs, started = [], time.perf_counter()
     with tqdm(total=trainer.total_steps * trainer.batch_size, unit="samples", unit_scale=True,
               file=sys.stderr, dynamic_ncols=True) as bar:
@@ -117,7 +136,9 @@ def run_train(args: argparse.Namespace) -> int:
             if result.step % 10 == 0 or trainer.finished:
                 bar.set_postfix(epoch=f"{result.epoch_progress:.2f}", cost=f"{result.cost:.4f}")
     elapsed = time.perf_counter() - started
-    result = evaluate(trainer.model, preset, data.test)
+    if pool.failure:
+        print(f"note: continued in one process ({pool.failure})", file=sys.stderr)
+    result = evaluate(trainer.model, preset, data.test, pool=pool)
     save_model(args.out, trainer.model, preset=preset.name, optimizer=trainer.optimizer.state_dict(),
                info={"settings": vars(settings), "data": data.source, "steps": trainer.step_count,
                      "train_size": trainer.train_size,
@@ -137,9 +158,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from cnnviz.nn import load_checkpoint, preset_for
     from cnnviz.training import evaluate
 
+    from cnnviz.nn.parallel import ProcessPool
+
     checkpoint = load_checkpoint(args.model)
     preset = preset_for(checkpoint.preset, checkpoint.model)
-    result = evaluate(checkpoint.model, preset, load_data(args.data).test)
+    data = load_data(args.data)
+    with ProcessPool(args.processes) as pool:
+        result = evaluate(checkpoint.model, preset, data.test, pool=pool)
     print(f"test cost: {result.cost:.4f}")
     print(f"test accuracy: {result.accuracy:.4f}")
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 
 from cnnviz.data import MnistData, Split, normalize_images
 from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset
+from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.history import history_from_extras
 from cnnviz.training.snapshot import (CostPoint, EvalPoint, GradStat, Progress, SampleRef,
                                       Snapshot)
@@ -44,8 +45,12 @@ class TrainingSession:
     """Owns one model and everything needed to train it and to trace a sample through it."""
 
     def __init__(self, data: MnistData, settings: TrainSettings | None = None,
-                 model: Sequential | None = None, model_label: str | None = None) -> None:
+                 model: Sequential | None = None, model_label: str | None = None,
+                 processes: int | None = None) -> None:
         self.data = data
+        # Batches are shared with helper processes (one per core by default), started on first
+        # use and kept across resets; `close()` stops them.
+        self.pool = ProcessPool(processes)
         self.sample = SampleRef("test", 0)
         self._snapshot_id = 0
         self.reset(settings or TrainSettings(), model, model_label)
@@ -56,7 +61,8 @@ class TrainingSession:
         """Start over: a fresh model from `settings.seed` (or the given model), no history."""
         self.settings = settings
         self.preset: Preset = get_preset(settings.preset)
-        self.trainer = Trainer.from_settings(settings, self.preset, self.data.train, model)
+        self.trainer = Trainer.from_settings(settings, self.preset, self.data.train, model,
+                                             self.pool)
         self.model_label = model_label or f"live (seed {settings.seed})"
         self.state = "idle"
         self._pending_costs: list[CostPoint] = []
@@ -66,6 +72,10 @@ class TrainingSession:
         self._good_params = self.trainer.model.state_dict()
         self._first_cost: float | None = None
         self._offset = CostPoint(0, 0, 0.0, 0.0)     # where this run starts on the cost curve
+
+    def close(self) -> None:
+        """Stop the helper processes; the session still works, in this process alone."""
+        self.pool.close()
 
     def load(self, checkpoint: Checkpoint, label: str, preset: Preset) -> None:
         """Look at (and train further) a model from a file, with its optimizer state if saved."""
@@ -161,7 +171,8 @@ class TrainingSession:
         return not all(np.isfinite(p).all() for _, p in self.trainer.model.named_parameters())
 
     def evaluate_subset(self, point: CostPoint) -> EvalPoint:
-        result = evaluate(self.trainer.model, self.preset, self.data.test, limit=EVAL_SUBSET)
+        result = evaluate(self.trainer.model, self.preset, self.data.test, limit=EVAL_SUBSET,
+                          pool=self.pool)
         return EvalPoint(point.step, point.samples, point.epoch, result.cost, result.accuracy)
 
     def samples_per_second(self) -> float:
@@ -227,7 +238,7 @@ class TrainingSession:
         for start in range(0, len(data), chunk):
             part = Split(data.images[start:start + chunk], data.labels[start:start + chunk],
                          data.name)
-            results.append(evaluate(self.trainer.model, self.preset, part))
+            results.append(evaluate(self.trainer.model, self.preset, part, pool=self.pool))
             if progress is not None:
                 progress(min(start + chunk, len(data)), len(data))
         sizes = [len(r.predictions) for r in results]
@@ -251,7 +262,7 @@ class TrainingSession:
         for start in range(0, len(order), MISTAKE_CHUNK):
             chunk = order[start:start + MISTAKE_CHUNK]
             part = Split(data.images[chunk], data.labels[chunk], data.name)
-            result = evaluate(self.trainer.model, self.preset, part)
+            result = evaluate(self.trainer.model, self.preset, part, pool=self.pool)
             wrong = np.flatnonzero(result.predictions != result.classes)
             if len(wrong):
                 return int(chunk[wrong[0]])

@@ -13,6 +13,7 @@ import numpy as np
 
 from cnnviz.data import Split, normalize_images
 from cnnviz.nn import Optimizer, Preset, Sequential, make_optimizer
+from cnnviz.nn.parallel import ProcessPool, local_pass
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,16 @@ def make_optimizer_for(preset: Preset, settings: TrainSettings) -> Optimizer:
 
 
 class Trainer:
-    """Mini-batch training of `model` on a data split, one `step()` at a time."""
+    """Mini-batch training of `model` on a data split, one `step()` at a time.
+
+    With a `pool`, each batch's forward and backward are shared with its helper processes
+    (the caller closes the pool); without one, everything runs in this process.
+    """
 
     def __init__(self, model: Sequential, preset: Preset, optimizer: Optimizer, train: Split,
                  *, batch_size: int, epochs: int, seed: int = 0,
-                 train_limit: int | None = None) -> None:
-        self.model, self.preset, self.optimizer = model, preset, optimizer
+                 train_limit: int | None = None, pool: ProcessPool | None = None) -> None:
+        self.model, self.preset, self.optimizer, self.pool = model, preset, optimizer, pool
         self.loss = preset.make_loss()
         self._rng = np.random.default_rng(seed)
         count = len(train) if train_limit is None else min(train_limit, len(train))
@@ -99,12 +104,13 @@ class Trainer:
 
     @classmethod
     def from_settings(cls, settings: TrainSettings, preset: Preset, train: Split,
-                      model: Sequential | None = None) -> "Trainer":
+                      model: Sequential | None = None,
+                      pool: ProcessPool | None = None) -> "Trainer":
         """A Trainer for a fresh model (or the given one) built as `settings` say."""
         model = model or preset.create(settings.seed, settings.init)
         return cls(model, preset, make_optimizer_for(preset, settings), train,
                    batch_size=settings.batch_size or preset.batch_size, epochs=settings.epochs,
-                   seed=settings.seed, train_limit=settings.train_limit)
+                   seed=settings.seed, train_limit=settings.train_limit, pool=pool)
 
     @property
     def total_steps(self) -> int:
@@ -124,8 +130,9 @@ class Trainer:
         if batch == 0 and self.step_count > 0:
             self._order = self._rng.permutation(len(self._x))   # reshuffle every epoch
         index = self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
-        cost = self.loss.forward(self.model.forward(self._x[index]), self._targets[index])
-        self.model.backward(self.loss.backward(), input_grad=False)   # no saliency needed here
+        x, targets = self._x[index], self._targets[index]
+        cost = (self.pool.train_pass(self.model, self.loss, x, targets) if self.pool else
+                local_pass(self.model, self.loss, x, targets))
         self.optimizer.step(self.model)
         self.step_count += 1
         return StepResult(step=self.step_count, epoch=epoch, batch_in_epoch=batch + 1,
@@ -139,14 +146,17 @@ class Trainer:
 
 
 def evaluate(model: Sequential, preset: Preset, split: Split, batch_size: int = 256,
-             limit: int | None = None) -> Evaluation:
-    """Accuracy and mean cost of `model` on `split` (optionally its first `limit` samples)."""
+             limit: int | None = None, pool: ProcessPool | None = None) -> Evaluation:
+    """Accuracy and mean cost of `model` on `split` (optionally its first `limit` samples).
+
+    With a `pool`, each batch is shared with its helper processes."""
     images, labels = split.images[:limit], split.labels[:limit]
     x, targets = normalize_images(images), preset.make_targets(labels)
     loss, probabilities, costs = preset.make_loss(), [], []
     for start in range(0, len(x), batch_size):
         chunk = slice(start, start + batch_size)
-        costs.append(loss.forward(model.forward(x[chunk]), targets[chunk]) * len(x[chunk]))
+        outputs = pool.forward(model, x[chunk]) if pool else model.forward(x[chunk])
+        costs.append(loss.forward(outputs, targets[chunk]) * len(x[chunk]))
         probabilities.append(np.asarray(loss.probs))
     probs = np.concatenate(probabilities)
     if probs.shape[1] == 1:                  # one sigmoid output: P(class 1)

@@ -83,15 +83,16 @@ class TrainingWorker(QThread):
 
     # --- the worker thread --------------------------------------------------------------------
     def run(self) -> None:
-        while True:
-            if not self._drain_commands():
-                return
-            if self._training:
-                self._train_one()
-            if self._snapshot_due and self._drawn.is_set() and (
-                    not self._training
-                    or time.monotonic() - self._last_snapshot >= self._snapshot_gap()):
-                self._emit_snapshot()
+        try:
+            while self._drain_commands():
+                if self._training:
+                    self._train_one()
+                if self._snapshot_due and self._drawn.is_set() and (
+                        not self._training
+                        or time.monotonic() - self._last_snapshot >= self._snapshot_gap()):
+                    self._emit_snapshot()
+        finally:
+            self._session.close()          # stops the helper processes with the thread
 
     def _drain_commands(self) -> bool:
         """Run every queued command; block briefly when idle. False means quit."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import weakref
 
 import pytest
@@ -19,7 +20,8 @@ _workers: "weakref.WeakSet[worker_module.TrainingWorker]" = weakref.WeakSet()
 
 @pytest.fixture(autouse=True)
 def no_thread_or_window_outlives_the_test(monkeypatch, qapp):
-    """Like napari's suite: a test fails when a worker thread or a visible window survives it."""
+    """Like napari's suite: a test fails when a worker thread, a helper process or a visible
+    window survives it."""
     original = worker_module.TrainingWorker.__init__
 
     def tracking_init(self, *args, **kwargs):
@@ -36,6 +38,9 @@ def no_thread_or_window_outlives_the_test(monkeypatch, qapp):
     for worker in running:           # clean up before failing, so one leak fails one test
         worker.stop()
     assert not running, f"{len(running)} training worker thread(s) outlived the test"
+    helpers = [p.name for p in multiprocessing.active_children()
+               if p.name.startswith("cnnviz-helper")]
+    assert not helpers, f"helper processes outlived the test: {helpers}"
     assert QThreadPool.globalInstance().waitForDone(1000), "a thread-pool task outlived the test"
     ticking = [_owner_chain(t) for w in QApplication.topLevelWidgets()
                for t in w.findChildren(QTimer) if t.isActive()]

@@ -1,0 +1,470 @@
+"""Data parallelism over processes: one batch's forward and backward shared between CPU cores.
+
+A training step of the reference network is a few hundred NumPy calls on arrays of a few hundred
+kB. NumPy lets go of the GIL inside each call but not between them, so two *threads* stepping
+two halves of a batch measured only 1.47× one thread here (2 cores, batch 32). Processes share
+no GIL. Each helper process builds the same architecture, reads the parameters from one block of
+shared memory, and runs the forward and backward pass of its share of the batch; this process
+runs the first share itself and sums the gradients, weighted by share size, into the model's
+`grads` — the batch mean, up to float32 rounding. The optimizer then runs here, once.
+
+Arrays only ever travel through the shared block; the pipes carry small JSON messages (no
+pickle). A helper that dies or fails is stopped and its share computed here instead, so a lost
+helper costs speed, never a step. Helpers start on first use and stop with `close()`, when this
+process exits, or by themselves when it dies (their pipe closes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import weakref
+from multiprocessing.shared_memory import SharedMemory
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from cnnviz.nn.losses import LOSS_TYPES
+from cnnviz.nn.model import Sequential
+
+log = logging.getLogger(__name__)
+
+MIN_SHARE = 8            # samples: smaller shares are not worth a round trip to a helper
+MAX_PROCESSES = 4        # batch 32 in more shares than this gives helpers too little to do
+START_TIMEOUT = 60.0     # seconds a new helper may take to import NumPy and build the model
+STEP_TIMEOUT = 60.0      # seconds one share may take before its helper counts as hung
+ALIGN = 64               # bytes: regions start on their own cache line
+
+
+def default_processes() -> int:
+    """How many processes share a batch: $CNNVIZ_PROCESSES, else one per core (at most 4)."""
+    setting = os.environ.get("CNNVIZ_PROCESSES", "").strip()
+    if setting:
+        try:
+            return max(1, int(setting))
+        except ValueError:
+            log.warning("CNNVIZ_PROCESSES=%r is not a number; using one per core", setting)
+    return max(1, min(os.cpu_count() or 1, MAX_PROCESSES))
+
+
+def local_pass(model: Sequential, loss: Any, x: np.ndarray, targets: np.ndarray) -> float:
+    """Forward, loss and backward of one batch in this process; fills `model`'s grads."""
+    cost = loss.forward(model.forward(x), targets)
+    model.backward(loss.backward(), input_grad=False)
+    return cost
+
+
+# --- the shared block ----------------------------------------------------------------------------
+
+class _Share(NamedTuple):
+    """One helper's regions of the block."""
+
+    grads: dict[str, np.ndarray]    # its gradients, by parameter name
+    x: np.ndarray                   # (capacity, input size) float32 inputs
+    targets: np.ndarray             # raw bytes of its targets
+    outputs: np.ndarray             # (capacity, output size) float32 network outputs
+    cost: np.ndarray                # (1,) float64 mean loss of its share
+
+
+class _Layout(NamedTuple):
+    """What the block holds: parameter shapes, sizes, and how many helpers' shares."""
+
+    shapes: dict[str, tuple[int, ...]]
+    input_size: int
+    output_size: int
+    capacity: int                   # samples one share may hold
+    helpers: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self._asdict(), "shapes": {k: list(v) for k, v in self.shapes.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "_Layout":
+        return cls(**{**data, "shapes": {k: tuple(v) for k, v in data["shapes"].items()}})
+
+    def _regions(self) -> list[tuple[str, tuple[int, ...], type]]:
+        """Every region in block order: (name, shape, dtype); helpers' names are prefixed."""
+        params = [(name, shape, np.float32) for name, shape in self.shapes.items()]
+        per_share = [("x", (self.capacity, self.input_size), np.float32),
+                     ("targets", (self.capacity * self.output_size * 8,), np.uint8),
+                     ("outputs", (self.capacity, self.output_size), np.float32),
+                     ("cost", (1,), np.float64)]
+        return [*params, *((f"{h}/{name}", shape, dtype) for h in range(self.helpers)
+                           for name, shape, dtype in (*params, *per_share))]
+
+    def nbytes(self) -> int:
+        return sum(_aligned(math.prod(shape) * np.dtype(dtype).itemsize)
+                   for _, shape, dtype in self._regions())
+
+    def carve(self, buffer: Any) -> tuple[dict[str, np.ndarray], list[_Share]]:
+        """The parameters and every helper's share as arrays over `buffer` (nothing copied)."""
+        arrays, offset = {}, 0
+        for name, shape, dtype in self._regions():
+            count = math.prod(shape)
+            arrays[name] = np.frombuffer(buffer, dtype, count, offset).reshape(shape)
+            offset += _aligned(count * np.dtype(dtype).itemsize)
+        params = {name: arrays[name] for name in self.shapes}
+        shares = [_Share({name: arrays[f"{h}/{name}"] for name in self.shapes}, arrays[f"{h}/x"],
+                         arrays[f"{h}/targets"], arrays[f"{h}/outputs"], arrays[f"{h}/cost"])
+                  for h in range(self.helpers)]
+        return params, shares
+
+
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // ALIGN) * ALIGN
+
+
+# --- the helper process ----------------------------------------------------------------------
+
+class _Worker:
+    """A helper's side: the model built from the architecture, its parameters in the block."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.layout = _Layout.from_json(message["layout"])
+        self.block = SharedMemory(message["block"])
+        params, shares = self.layout.carve(self.block.buf)
+        self.share = shares[message["index"]]
+        self.model = Sequential.from_config(message["architecture"])
+        for (name, _), layer_name, key in _parameter_slots(self.model):
+            self.model.layers[layer_name].params[key] = params[name]     # read in place
+        self.loss = LOSS_TYPES[message["loss"]]()
+
+    def train(self, message: dict[str, Any]) -> None:
+        n, targets = message["n"], message["targets"]
+        target_array = np.frombuffer(self.share.targets, targets["dtype"],
+                                     math.prod(targets["shape"])).reshape(targets["shape"])
+        x = self.share.x[:n].reshape(n, *self.model.input_shape)
+        self.share.cost[0] = local_pass(self.model, self.loss, x, target_array)
+        for name, grad in self.model.named_gradients():
+            self.share.grads[name][...] = grad
+
+    def forward(self, message: dict[str, Any]) -> None:
+        n = message["n"]
+        self.share.outputs[:n] = self.model.forward(
+            self.share.x[:n].reshape(n, *self.model.input_shape)).reshape(n, -1)
+
+    def close(self) -> None:
+        del self.share, self.model, self.loss   # they view the block, which cannot close under them
+        try:
+            self.block.close()
+        except BufferError:              # a view survives somewhere: the memory goes with it
+            pass
+
+
+def _parameter_slots(model: Sequential) -> list[tuple[tuple[str, np.ndarray], str, str]]:
+    """((name, array), layer name, key) for every parameter, in `named_parameters` order."""
+    return [((f"{layer_name}.{key}", value), layer_name, key)
+            for layer_name, layer in model.layers.items() for key, value in layer.params.items()]
+
+
+def _serve(connection: Any) -> None:
+    """A helper process's life: build what it is told to, compute the shares it is sent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl+C is for the main process to handle
+    worker: _Worker | None = None
+    try:
+        while True:
+            message = json.loads(connection.recv_bytes())
+            if message["op"] == "stop":
+                break
+            try:
+                if message["op"] == "build":
+                    if worker is not None:
+                        worker.close()
+                    worker = None
+                    worker = _Worker(message)
+                else:
+                    getattr(worker, message["op"])(message)
+                reply: dict[str, Any] = {"ok": True}
+            except Exception as error:           # reported to the main process, which goes on
+                reply = {"error": f"{type(error).__name__}: {error}"}
+            connection.send_bytes(json.dumps(reply).encode())
+    except (EOFError, OSError):                  # the main process is gone
+        pass
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+# --- this process's side -----------------------------------------------------------------------
+
+class HelperLost(RuntimeError):
+    """A helper process died, hung or failed; its share is computed here instead."""
+
+
+class _Helper:
+    """One helper process and the pipe to it."""
+
+    def __init__(self, context: Any, index: int) -> None:
+        self.connection, child_end = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child_end,), daemon=True,
+                                       name=f"cnnviz-helper-{index}")
+        self.process.start()
+        child_end.close()
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.connection.send_bytes(json.dumps(message).encode())
+        except OSError as error:
+            raise HelperLost(f"{self.process.name} is gone ({error})") from None
+
+    def receive(self, timeout: float) -> None:
+        """Wait for the answer to the last message; raise HelperLost unless it succeeded."""
+        waited = 0.0
+        while not self.connection.poll(0.1):      # returns at once when the answer is there
+            waited += 0.1
+            if not self.process.is_alive():
+                raise HelperLost(f"{self.process.name} stopped (exit code "
+                                 f"{self.process.exitcode})")
+            if waited > timeout:
+                raise HelperLost(f"{self.process.name} did not answer in {timeout:.0f} s")
+        try:
+            reply = json.loads(self.connection.recv_bytes())
+        except (EOFError, OSError):
+            raise HelperLost(f"{self.process.name} closed its pipe") from None
+        if "error" in reply:
+            raise HelperLost(f"{self.process.name} failed: {reply['error']}")
+
+    def stop(self) -> None:
+        try:
+            self.connection.send_bytes(b'{"op": "stop"}')
+        except OSError:
+            pass
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=2)
+        self.connection.close()
+
+
+class _Resources:
+    """What must be released however the pool ends: the helpers, the shared block, its views."""
+
+    def __init__(self) -> None:
+        self.helpers: list[_Helper] = []
+        self.block: SharedMemory | None = None
+        self.params: dict[str, np.ndarray] = {}
+        self.shares: list[_Share] = []
+
+    def release_block(self) -> None:
+        self.params, self.shares = {}, []
+        if self.block is not None:
+            try:
+                self.block.close()
+            except BufferError:     # a view of it is still alive: the memory goes with it
+                pass
+            self.block.unlink()
+            self.block = None
+
+    def stop_helpers(self) -> None:
+        for helper in self.helpers:
+            helper.stop()
+        self.helpers.clear()
+
+    def close(self) -> None:
+        self.stop_helpers()
+        self.release_block()
+
+
+class ProcessPool:
+    """Shares batches of a model in this process with `processes − 1` helper processes.
+
+    `train_pass` and `forward` take the model each time: the helpers rebuild when its
+    architecture changes. Use from one thread at a time (a lock makes sure).
+    """
+
+    def __init__(self, processes: int | None = None) -> None:
+        self.processes = default_processes() if processes is None else max(1, int(processes))
+        self.failure: str | None = None        # why the helpers were given up, if they were
+        self._resources = _Resources()
+        self._finalizer = weakref.finalize(self, self._resources.close)
+        self._lock = threading.Lock()
+        self._built: tuple[str, str, _Layout] | None = None   # (architecture, loss, layout)
+        self._built_model: weakref.ref | None = None
+
+    @property
+    def active(self) -> int:
+        """Processes that take part right now (1 after a failure or before any batch)."""
+        return 1 + len(self._resources.helpers)
+
+    def close(self) -> None:
+        """Stop the helpers and free the shared block; the pool then works in this process only."""
+        with self._lock:
+            self._finalizer()
+            self._built = self._built_model = None
+            self.processes = 1
+
+    def __enter__(self) -> "ProcessPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the work ------------------------------------------------------------------------------
+    def train_pass(self, model: Sequential, loss: Any, x: np.ndarray,
+                   targets: np.ndarray) -> float:
+        """Forward, loss and backward of a batch; the model's grads end up the batch means.
+
+        Returns the batch's mean cost, as `local_pass` would (up to float32 rounding).
+        """
+        with self._lock:
+            try:
+                return self._train_pass(model, loss, x, targets)
+            finally:
+                self._stop_if_failed()
+
+    def _train_pass(self, model: Sequential, loss: Any, x: np.ndarray,
+                    targets: np.ndarray) -> float:
+        parts = self._parts(len(x))
+        if len(parts) == 1 or not self._ready(model, loss, x, parts):
+            return local_pass(model, loss, x, targets)
+        targets = np.ascontiguousarray(targets)
+        for name, value in model.named_parameters():
+            self._resources.params[name][...] = value
+        sent = [self._send(helper, share, "train", x[part], targets[part])
+                for helper, share, part in zip(self._resources.helpers,
+                                               self._resources.shares, parts[1:])]
+        n = len(x)
+        cost = local_pass(model, loss, x[parts[0]], targets[parts[0]]) * (_size(parts[0]) / n)
+        sums = {name: grad * (_size(parts[0]) / n) for name, grad in model.named_gradients()}
+        for helper, share, part, ok in zip(list(self._resources.helpers),
+                                           self._resources.shares, parts[1:], sent):
+            weight = _size(part) / n
+            if ok and self._answered(helper):
+                cost += float(share.cost[0]) * weight
+                grads = share.grads
+            else:                                 # the helper is gone: its share here
+                cost += local_pass(model, loss, x[part], targets[part]) * weight
+                grads = dict(model.named_gradients())
+            for name in sums:
+                sums[name] += grads[name] * weight
+        for layer_name, layer in model.layers.items():
+            for key in layer.params:
+                layer.grads[key] = sums[f"{layer_name}.{key}"].astype(layer.params[key].dtype,
+                                                                       copy=False)
+        return cost
+
+    def forward(self, model: Sequential, x: np.ndarray) -> np.ndarray:
+        """The model's outputs (N, *output_shape) for a batch, computed in shares."""
+        with self._lock:
+            try:
+                return self._forward(model, x)
+            finally:
+                self._stop_if_failed()
+
+    def _forward(self, model: Sequential, x: np.ndarray) -> np.ndarray:
+        parts = self._parts(len(x))
+        if len(parts) == 1 or not self._ready(model, None, x, parts):
+            return model.forward(x)
+        for name, value in model.named_parameters():
+            self._resources.params[name][...] = value
+        sent = [self._send(helper, share, "forward", x[part])
+                for helper, share, part in zip(self._resources.helpers,
+                                               self._resources.shares, parts[1:])]
+        outputs = [model.forward(x[parts[0]])]
+        for helper, share, part, ok in zip(list(self._resources.helpers),
+                                           self._resources.shares, parts[1:], sent):
+            if ok and self._answered(helper):
+                outputs.append(share.outputs[:_size(part)].reshape(
+                    _size(part), *outputs[0].shape[1:]).copy())
+            else:
+                outputs.append(model.forward(x[part]))
+        return np.concatenate(outputs)
+
+    # --- helpers' lifecycle ------------------------------------------------------------------------
+    def _parts(self, n: int) -> list[slice]:
+        """The batch in up to `processes` near-equal slices of at least MIN_SHARE samples."""
+        count = max(1, min(self.processes, n // MIN_SHARE))
+        bounds = [round(i * n / count) for i in range(count + 1)]
+        return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+    def _ready(self, model: Sequential, loss: Any, x: np.ndarray, parts: list[slice]) -> bool:
+        """Make the helpers hold `model`'s architecture with room for these shares.
+
+        False (work here alone) for anything but float32, or once helpers have failed.
+        """
+        if self.failure is not None or x.dtype != np.float32 or any(
+                value.dtype != np.float32 for _, value in model.named_parameters()):
+            return False
+        largest = max(_size(part) for part in parts[1:])
+        built_model = self._built_model() if self._built_model else None
+        layout = self._built[2] if self._built else None
+        if (built_model is model and layout is not None and layout.capacity >= largest
+                and layout.helpers >= len(parts) - 1
+                and (loss is None or self._built[1] == loss.kind)):
+            return True
+        try:
+            self._build(model, loss, largest, len(parts) - 1)
+        except HelperLost as error:
+            self._give_up(str(error))
+            return False
+        return True
+
+    def _build(self, model: Sequential, loss: Any, largest: int, helpers: int) -> None:
+        """Start missing helpers, make a block big enough, and have every helper build the model."""
+        resources = self._resources
+        context = multiprocessing.get_context("spawn")   # fork is unsafe with threads (Qt, BLAS)
+        while len(resources.helpers) < helpers:
+            resources.helpers.append(_Helper(context, len(resources.helpers) + 1))
+        architecture = model.config()
+        loss_kind = loss.kind if loss is not None else (self._built[1] if self._built else
+                                                        "SoftmaxCrossEntropy")
+        layout = _Layout({name: value.shape for name, value in model.named_parameters()},
+                         math.prod(model.input_shape), math.prod(model.output_shape()),
+                         1 << max(8, (largest - 1).bit_length()), len(resources.helpers))
+        resources.release_block()
+        resources.block = SharedMemory(create=True, size=layout.nbytes())
+        resources.params, resources.shares = layout.carve(resources.block.buf)
+        message = {"op": "build", "block": resources.block.name, "layout": layout.to_json(),
+                   "architecture": architecture, "loss": loss_kind}
+        for index, helper in enumerate(resources.helpers):
+            helper.send({**message, "index": index})
+        for helper in resources.helpers:
+            helper.receive(START_TIMEOUT)
+        self._built = (json.dumps(architecture), loss_kind, layout)
+        self._built_model = weakref.ref(model)
+
+    def _send(self, helper: _Helper, share: _Share, op: str, x: np.ndarray,
+              targets: np.ndarray | None = None) -> bool:
+        """Put a share's inputs in the block and tell its helper; False if it is gone."""
+        n = len(x)
+        share.x[:n] = x.reshape(n, -1)
+        message: dict[str, Any] = {"op": op, "n": n}
+        if targets is not None:
+            raw = targets.view(np.uint8).reshape(-1)
+            share.targets[:raw.size] = raw
+            message["targets"] = {"dtype": targets.dtype.str, "shape": list(targets.shape)}
+        try:
+            helper.send(message)
+        except HelperLost as error:
+            self._give_up(str(error))
+            return False
+        return True
+
+    def _answered(self, helper: _Helper) -> bool:
+        try:
+            helper.receive(STEP_TIMEOUT)
+        except HelperLost as error:
+            self._give_up(str(error))
+            return False
+        return True
+
+    def _give_up(self, reason: str) -> None:
+        """Record why helpers are given up; `_stop_if_failed` stops them after the batch."""
+        if self.failure is None:
+            log.warning("cnnviz helper processes stopped; computing in one process: %s", reason)
+            self.failure = reason
+
+    def _stop_if_failed(self) -> None:
+        # The block stays until `close()`: an exception passing through may still hold views.
+        if self.failure is not None and self._resources.helpers:
+            self._resources.stop_helpers()
+            self._built = self._built_model = None
+
+
+def _size(part: slice) -> int:
+    return part.stop - part.start
