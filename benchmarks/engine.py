@@ -9,8 +9,9 @@ of the per-round ratios). Without it the last line is `train32=<x> train128=<x> 
 
     python benchmarks/engine.py --compare-torch --rounds 9 --seconds-per-round 0.7
 
-cnnviz runs as in the app, with one BLAS thread (importing cnnviz.nn sets that); torch gets
-two threads.
+cnnviz runs as in the app: one BLAS thread (importing cnnviz.nn sets that) in each of its
+processes, one per core by default (cnnviz.nn.parallel; `--processes 1` times this process
+alone); torch gets two threads.
 
 Other processes skew the figures badly on a small machine (torch's two threads fall to a
 hundredth of their speed when a core is busy), so every measurement also records how busy other
@@ -21,6 +22,7 @@ processes kept the CPU (Linux); rounds where they used more than a quarter of a 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import time
@@ -30,6 +32,7 @@ import numpy as np
 
 from cnnviz.data import load_bundled_mnist, normalize_images
 from cnnviz.nn import PRESETS, Sequential
+from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.trainer import Trainer, make_optimizer_for, TrainSettings
 
 PRESET = PRESETS["reference"]
@@ -42,11 +45,11 @@ BUSY_NEIGHBOURS = 0.25          # a measurement is contended when others used th
 Results = dict[str, dict[str, list[tuple[float, float]]]]   # engine → metric → (rate, busy)
 
 
-def cnnviz_train_step(model: Sequential, batch_size: int) -> Step:
+def cnnviz_train_step(model: Sequential, batch_size: int, pool: ProcessPool) -> Step:
     """One Trainer step on the bundled training split (forward, loss, backward, Adam)."""
     train = load_bundled_mnist().train
     trainer = Trainer(model, PRESET, make_optimizer_for(PRESET, TrainSettings()), train,
-                      batch_size=batch_size, epochs=10**9, seed=SEED)
+                      batch_size=batch_size, epochs=10**9, seed=SEED, pool=pool)
 
     def step() -> int:
         trainer.step()
@@ -54,14 +57,14 @@ def cnnviz_train_step(model: Sequential, batch_size: int) -> Step:
     return step
 
 
-def cnnviz_infer_step(model: Sequential, batch_size: int) -> Step:
+def cnnviz_infer_step(model: Sequential, batch_size: int, pool: ProcessPool) -> Step:
     """Logits for the next `batch_size` test images, cycling through the bundled test split."""
     x = normalize_images(load_bundled_mnist().test.images)
     starts = iter(range(0, 10**12, batch_size))
 
     def step() -> int:
         start = next(starts) % (len(x) - batch_size)
-        model.forward(x[start:start + batch_size])
+        pool.forward(model, x[start:start + batch_size])
         return batch_size
     return step
 
@@ -82,7 +85,7 @@ def torch_network(model: Sequential):
     return net
 
 
-def torch_train_step(model: Sequential, batch_size: int) -> Step:
+def torch_train_step(model: Sequential, batch_size: int, pool: None = None) -> Step:
     """The same step in PyTorch: shuffled batches, cross-entropy, Adam as the preset says."""
     import torch
     net = torch_network(model)
@@ -107,7 +110,7 @@ def torch_train_step(model: Sequential, batch_size: int) -> Step:
     return step
 
 
-def torch_infer_step(model: Sequential, batch_size: int) -> Step:
+def torch_infer_step(model: Sequential, batch_size: int, pool: None = None) -> Step:
     import torch
     net = torch_network(model).eval()
     x = torch.from_numpy(normalize_images(load_bundled_mnist().test.images))
@@ -130,15 +133,23 @@ def throughput(step: Step, seconds: float) -> float:
 
 
 def others_cpu_seconds() -> float | None:
-    """CPU time every other process on the machine has used so far (Linux), else None."""
+    """CPU time every other process on the machine has used so far (Linux), else None.
+
+    cnnviz's own helper processes count as this process, not as others."""
     try:
         with open("/proc/stat") as stat:
             ticks = [int(field) for field in stat.readline().split()[1:9]]
+        helpers = 0
+        for child in multiprocessing.active_children():
+            with open(f"/proc/{child.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            helpers += int(fields[11]) + int(fields[12])      # utime, stime
     except OSError:
         return None
-    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")   # less idle, iowait
+    clock = os.sysconf("SC_CLK_TCK")
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / clock             # less idle, iowait
     own = os.times()
-    return busy - own.user - own.system
+    return busy - own.user - own.system - helpers / clock
 
 
 def measure(step: Step, seconds: float) -> tuple[float, float]:
@@ -154,14 +165,14 @@ def measure(step: Step, seconds: float) -> tuple[float, float]:
     return rate, max(0.0, busy / (time.perf_counter() - start))
 
 
-def make_steps(engine: str) -> dict[str, Step]:
+def make_steps(engine: str, pool: ProcessPool | None) -> dict[str, Step]:
     """One step function per metric, each on its own fresh copy of the seeded reference network."""
     makers = {"cnnviz": (cnnviz_train_step, cnnviz_infer_step),
               "torch": (torch_train_step, torch_infer_step)}[engine]
     steps = {}
     for metric, kind, batch in METRICS:
         maker = makers[0] if kind == "train" else makers[1]
-        steps[metric] = maker(PRESET.create(SEED), batch)
+        steps[metric] = maker(PRESET.create(SEED), batch, pool)
     return steps
 
 
@@ -235,6 +246,9 @@ def main() -> None:
                         help="alternating timing rounds (default 9)")
     parser.add_argument("--seconds-per-round", type=float, default=0.7,
                         help="seconds each engine runs each metric per round (default 0.7)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="cnnviz processes sharing each batch (default: as the app, one "
+                             "per core)")
     args = parser.parse_args()
 
     engines = ["cnnviz"]
@@ -243,11 +257,15 @@ def main() -> None:
             engines.append("torch")
         else:
             print("torch is not importable: timing cnnviz only (pip install torch to compare)")
-    print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
-    results = time_rounds({engine: make_steps(engine) for engine in engines}, args.rounds,
-                          args.seconds_per_round)
-    print(f"load average {os.getloadavg()[0]:.2f}")
-    report(results)
+    with ProcessPool(args.processes) as pool:
+        print(f"load average {os.getloadavg()[0]:.2f}; cnnviz in {pool.processes} "
+              f"process{'es' if pool.processes > 1 else ''}", flush=True)
+        results = time_rounds({engine: make_steps(engine, pool) for engine in engines},
+                              args.rounds, args.seconds_per_round)
+        print(f"load average {os.getloadavg()[0]:.2f}")
+        if pool.failure:
+            print(f"WARNING cnnviz's helper processes failed: {pool.failure}")
+        report(results)
 
 
 if __name__ == "__main__":

@@ -285,6 +285,7 @@ class ProcessPool:
         self._lock = threading.Lock()
         self._built: tuple[str, str, _Layout] | None = None   # (architecture, loss, layout)
         self._built_model: weakref.ref | None = None
+        self._scratch_arrays: dict[str, np.ndarray] = {}
 
     @property
     def active(self) -> int:
@@ -330,7 +331,11 @@ class ProcessPool:
                                                self._resources.shares, parts[1:])]
         n = len(x)
         cost = local_pass(model, loss, x[parts[0]], targets[parts[0]]) * (_size(parts[0]) / n)
-        sums = {name: grad * (_size(parts[0]) / n) for name, grad in model.named_gradients()}
+        # The batch mean is the shares' means weighted by their sizes. The model's gradient
+        # arrays are fresh from its backward pass, so they can hold the sum in place.
+        total = dict(model.named_gradients())
+        for grad in total.values():
+            grad *= _size(parts[0]) / n
         for helper, share, part, ok in zip(list(self._resources.helpers),
                                            self._resources.shares, parts[1:], sent):
             weight = _size(part) / n
@@ -340,12 +345,12 @@ class ProcessPool:
             else:                                 # the helper is gone: its share here
                 cost += local_pass(model, loss, x[part], targets[part]) * weight
                 grads = dict(model.named_gradients())
-            for name in sums:
-                sums[name] += grads[name] * weight
+            for name, grad in total.items():
+                scratch = self._scratch(name, grad)
+                grad += np.multiply(grads[name], weight, out=scratch)
         for layer_name, layer in model.layers.items():
             for key in layer.params:
-                layer.grads[key] = sums[f"{layer_name}.{key}"].astype(layer.params[key].dtype,
-                                                                       copy=False)
+                layer.grads[key] = total[f"{layer_name}.{key}"]
         return cost
 
     def forward(self, model: Sequential, x: np.ndarray) -> np.ndarray:
@@ -374,6 +379,13 @@ class ProcessPool:
             else:
                 outputs.append(model.forward(x[part]))
         return np.concatenate(outputs)
+
+    def _scratch(self, name: str, like: np.ndarray) -> np.ndarray:
+        """A reused array shaped like `like` (fresh arrays of this size cost page faults)."""
+        array = self._scratch_arrays.get(name)
+        if array is None or array.shape != like.shape or array.dtype != like.dtype:
+            array = self._scratch_arrays[name] = np.empty_like(like)
+        return array
 
     # --- helpers' lifecycle ------------------------------------------------------------------------
     def _parts(self, n: int) -> list[slice]:
