@@ -12,6 +12,12 @@ def _isolated_data_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _two_processes(monkeypatch):
+    """Sessions share batches with one helper process on any machine, as on a 2-core one."""
+    monkeypatch.setenv("CNNVIZ_PROCESSES", "2")
+
+
+@pytest.fixture(autouse=True)
 def _isolated_qt_settings(tmp_path_factory):
     """QSettings (window geometry, recent files) must never touch the user's real config."""
     try:

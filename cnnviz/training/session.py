@@ -187,7 +187,8 @@ class TrainingSession:
         rate = self.samples_per_second()
         remaining = (t.total_steps - t.step_count) * t.batch_size
         return Progress(self.state, t.step_count, t.total_steps, epoch, t.epochs, batch,
-                        t.batches_per_epoch, rate, remaining / rate if rate else None)
+                        t.batches_per_epoch, rate, remaining / rate if rate else None,
+                        1 if self.pool.failure else self.pool.processes, self.pool.failure)
 
     # --- looking inside -------------------------------------------------------------------
     def set_sample(self, sample: SampleRef) -> None:

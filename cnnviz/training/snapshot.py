@@ -71,6 +71,8 @@ class Progress:
     batches_per_epoch: int = 0
     samples_per_second: float = 0.0
     eta_seconds: float | None = None
+    processes: int = 1               # processes sharing each batch (cnnviz.nn.parallel)
+    helpers_failed: str | None = None   # why helper processes were given up, if they were
 
 
 @dataclass(frozen=True)

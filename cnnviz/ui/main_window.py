@@ -31,6 +31,7 @@ from cnnviz.ui.panels.stepper_panel import StepperPanel
 from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
+PROGRESS_TIP = "Epoch, step, training speed and time left for this run"
 
 
 def scrollable(panel: QWidget, min_width: int = 0, min_height: int = 0) -> QScrollArea:
@@ -137,7 +138,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.state_label = QLabel("idle")
         self.progress_label = QLabel("")
-        self.progress_label.setToolTip("Epoch, step, training speed and time left for this run")
+        self.progress_label.setToolTip(PROGRESS_TIP)
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(220)
         self.progress_bar.setToolTip("Progress through the current epoch")
@@ -254,10 +255,18 @@ class MainWindow(QMainWindow):
         p = snapshot.progress
         if p.total_steps:
             rate = f"{p.samples_per_second:,.0f} samples/s" if p.samples_per_second else ""
+            if rate and (p.processes > 1 or p.helpers_failed):
+                rate += f" on {p.processes} processes" if p.processes > 1 else " on 1 process"
             eta = f"ETA {int(p.eta_seconds) // 60}:{int(p.eta_seconds) % 60:02d}" \
                 if p.eta_seconds is not None and p.state == "training" else ""
             self.progress_label.setText(" · ".join(filter(None, [
                 f"epoch {p.epoch + 1}/{p.epochs}", f"step {p.step}/{p.total_steps}", rate, eta])))
+            self.progress_label.setToolTip("\n".join(filter(None, [
+                PROGRESS_TIP,
+                f"Helper processes stopped ({p.helpers_failed}); training goes on in this "
+                "process alone, more slowly." if p.helpers_failed else
+                f"Each batch is shared by {p.processes} processes, one per core "
+                "(the CNNVIZ_PROCESSES variable sets how many)." if p.processes > 1 else ""])))
             self.progress_bar.setRange(0, p.batches_per_epoch)
             self.progress_bar.setValue(p.batch_in_epoch)
         self.model_label.setText(f"model: {snapshot.model_label}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 from PyQt6.QtCore import Qt
 
@@ -102,13 +105,33 @@ def test_reset_starts_over_with_fresh_weights_and_no_history(window, qtbot):
 
 
 def test_closing_the_window_mid_training_stops_the_worker(window, qtbot):
-    """Close while training: the worker thread ends promptly, no hang, no error."""
+    """Close while training: the worker thread and its helper process end promptly, no hang,
+    no error."""
     window.toolbar.train_action.trigger()
     qtbot.waitUntil(lambda: _costs(window) >= 2, timeout=30_000)
     worker = window.controller.worker
+    helpers = [helper.process for helper in worker._session.pool._resources.helpers]
+    assert len(helpers) == 1 and helpers[0].is_alive()
     window.close()
     assert worker.wait(5_000)
     assert not worker.isRunning()
+    helpers[0].join(5)
+    assert not helpers[0].is_alive()
+
+
+def test_training_goes_on_when_the_helper_process_dies(window, qtbot):
+    """Kill the helper mid-training: the run goes on in one process and the status bar says so."""
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: "on 2 processes" in window.progress_label.text(), timeout=30_000)
+    helper = window.controller.worker._session.pool._resources.helpers[0].process
+    os.kill(helper.pid, signal.SIGKILL)
+    step = window.controller.snapshot.progress.step
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step > step + 20,
+                    timeout=30_000)
+    assert "on 1 process" in window.progress_label.text()
+    assert "Helper processes stopped" in window.progress_label.toolTip()
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
 
 
 def test_keyboard_space_toggles_training(window, qtbot):
