@@ -414,6 +414,9 @@ class ProcessPool:
         except HelperLost as error:
             self._give_up(str(error))
             return False
+        except (OSError, RuntimeError, ValueError) as error:  # no processes or shared memory
+            self._give_up(f"could not start helper processes: {error}")
+            return False
         return True
 
     def _build(self, model: Sequential, loss: Any, largest: int, helpers: int) -> None:

@@ -243,3 +243,17 @@ def test_importing_the_engine_limits_blas_to_one_thread():
                          timeout=60, check=True).stdout
     counts = ast.literal_eval(out)
     assert counts and all(count == 1 for count in counts), out
+
+
+def test_no_helper_processes_at_all_still_trains(batch, monkeypatch, caplog):
+    """Where processes cannot be started (limits, no /dev/shm), batches run here alone."""
+    x, labels = batch
+    model, loss = PRESETS["reference"].create(seed=13), PRESETS["reference"].make_loss()
+
+    def refuse(self):
+        raise OSError("Resource temporarily unavailable")
+    monkeypatch.setattr(parallel.multiprocessing.get_context("spawn").Process, "start", refuse)
+    with ProcessPool(2) as pool, caplog.at_level(logging.WARNING, logger="cnnviz.nn.parallel"):
+        assert_same_pass(pool, model, loss, x[:32], labels[:32])
+        assert "could not start" in pool.failure and pool.active == 1
+        assert "Resource temporarily unavailable" in caplog.text
