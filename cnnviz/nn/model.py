@@ -10,6 +10,10 @@ from cnnviz.nn import kernels
 from cnnviz.nn.layers import LAYER_TYPES, Layer
 from cnnviz.nn.trace import TraceRecorder
 
+# Samples per slice in `infer`: at batch 256 in two processes, slices of 8 gave ~36k samples/s,
+# 16 ~33k, whole shares of 128 ~30k.
+INFER_SLICE = 8
+
 
 class Sequential:
     """Layers applied in order. Parameters are named "<layer>.<param>", e.g. "conv1.W"."""
@@ -126,10 +130,22 @@ class Sequential:
             dy = dx
         return dy if input_grad else None
 
-    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N, K) for a batch, computed in chunks to bound memory."""
-        chunks = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        logits = np.concatenate(chunks) if chunks else np.zeros((0, *self.output_shape()))
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """(N, *input_shape) → (N, *output_shape), like `forward` but only for the outputs.
+
+        The batch goes through in slices of INFER_SLICE samples, each through every layer, so
+        a slice's activations stay in the core's cache (one forward of 128 samples spills its
+        2.4 MB of conv1 output out of a 2 MB L2): ~20 % more samples/s. Nothing a backward pass
+        would need is kept for the whole batch.
+        """
+        if len(x) <= INFER_SLICE:
+            return self.forward(x)
+        return np.concatenate([self.forward(x[i:i + INFER_SLICE])
+                               for i in range(0, len(x), INFER_SLICE)])
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, K) for a batch."""
+        logits = self.infer(x) if len(x) else np.zeros((0, *self.output_shape()))
         if logits.shape[1] == 1:                 # a single sigmoid output is already P(class 1)
             return np.concatenate([1 - logits, logits], axis=1)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -145,7 +145,7 @@ class _Worker:
 
     def forward(self, message: dict[str, Any]) -> None:
         n = message["n"]
-        self.share.outputs[:n] = self.model.forward(
+        self.share.outputs[:n] = self.model.infer(
             self.share.x[:n].reshape(n, *self.model.input_shape)).reshape(n, -1)
 
     def close(self) -> None:
@@ -354,7 +354,7 @@ class ProcessPool:
         return cost
 
     def forward(self, model: Sequential, x: np.ndarray) -> np.ndarray:
-        """The model's outputs (N, *output_shape) for a batch, computed in shares."""
+        """The model's outputs (N, *output_shape) for a batch (`Sequential.infer`), in shares."""
         with self._lock:
             try:
                 return self._forward(model, x)
@@ -364,20 +364,20 @@ class ProcessPool:
     def _forward(self, model: Sequential, x: np.ndarray) -> np.ndarray:
         parts = self._parts(len(x))
         if len(parts) == 1 or not self._ready(model, None, x, parts):
-            return model.forward(x)
+            return model.infer(x)
         for name, value in model.named_parameters():
             self._resources.params[name][...] = value
         sent = [self._send(helper, share, "forward", x[part])
                 for helper, share, part in zip(self._resources.helpers,
                                                self._resources.shares, parts[1:])]
-        outputs = [model.forward(x[parts[0]])]
+        outputs = [model.infer(x[parts[0]])]
         for helper, share, part, ok in zip(list(self._resources.helpers),
                                            self._resources.shares, parts[1:], sent):
             if ok and self._answered(helper):
                 outputs.append(share.outputs[:_size(part)].reshape(
                     _size(part), *outputs[0].shape[1:]).copy())
             else:
-                outputs.append(model.forward(x[part]))
+                outputs.append(model.infer(x[part]))
         return np.concatenate(outputs)
 
     def _scratch(self, name: str, like: np.ndarray) -> np.ndarray:

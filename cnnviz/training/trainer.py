@@ -155,7 +155,7 @@ def evaluate(model: Sequential, preset: Preset, split: Split, batch_size: int = 
     loss, probabilities, costs = preset.make_loss(), [], []
     for start in range(0, len(x), batch_size):
         chunk = slice(start, start + batch_size)
-        outputs = pool.forward(model, x[chunk]) if pool else model.forward(x[chunk])
+        outputs = pool.forward(model, x[chunk]) if pool else model.infer(x[chunk])
         costs.append(loss.forward(outputs, targets[chunk]) * len(x[chunk]))
         probabilities.append(np.asarray(loss.probs))
     probs = np.concatenate(probabilities)

@@ -321,3 +321,18 @@ def test_adam_moment_flush_changes_parameters_only_by_rounding():
             assert not np.any((a != 0) & (np.abs(a) < TINY32))
     for k in flushed:
         np.testing.assert_allclose(flushed[k], plain[k], rtol=4 * EPS32, atol=0, err_msg=k)
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 100])
+def test_infer_in_slices_equals_one_forward(size):
+    """`Sequential.infer` pushes slices of the batch through; the outputs are forward's."""
+    rng = np.random.default_rng(size)
+    model = PRESETS["reference"].create(seed=2)
+    x = rng.random((size, 1, 28, 28), dtype=np.float32)
+    expected = model.forward(x)
+    outputs = model.infer(x)
+    assert outputs.shape == expected.shape and outputs.dtype == np.float32
+    scale = float(np.abs(expected).max())
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-6 * scale)
+    probabilities = model.predict_proba(x)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-6)
