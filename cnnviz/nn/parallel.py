@@ -9,7 +9,7 @@ runs the first share itself and sums the gradients, weighted by share size, into
 `grads` — the batch mean, up to float32 rounding. The optimizer then runs here, once.
 
 Arrays only ever travel through the shared block; the pipes carry small JSON messages (no
-pickle). A helper that dies or fails is stopped and its share computed here instead, so a lost
+pickle; the helpers' side is in cnnviz.nn.helper_process). A helper that dies or fails is stopped and its share computed here instead, so a lost
 helper costs speed, never a step. Helpers start on first use and stop with `close()`, when this
 process exits, or by themselves when it dies (their pipe closes).
 """
@@ -21,15 +21,14 @@ import logging
 import math
 import multiprocessing
 import os
-import signal
 import threading
 import weakref
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from cnnviz.nn.losses import LOSS_TYPES
+from cnnviz.nn.helper_process import BlockLayout, Share, local_pass, serve
 from cnnviz.nn.model import Sequential
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,6 @@ MIN_SHARE = 8            # samples: smaller shares are not worth a round trip to
 MAX_PROCESSES = 4        # batch 32 in more shares than this gives helpers too little to do
 START_TIMEOUT = 60.0     # seconds a new helper may take to import NumPy and build the model
 STEP_TIMEOUT = 60.0      # seconds one share may take before its helper counts as hung
-ALIGN = 64               # bytes: regions start on their own cache line
 
 
 def default_processes() -> int:
@@ -52,144 +50,6 @@ def default_processes() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_PROCESSES))
 
 
-def local_pass(model: Sequential, loss: Any, x: np.ndarray, targets: np.ndarray) -> float:
-    """Forward, loss and backward of one batch in this process; fills `model`'s grads."""
-    cost = loss.forward(model.forward(x), targets)
-    model.backward(loss.backward(), input_grad=False)
-    return cost
-
-
-# --- the shared block ----------------------------------------------------------------------------
-
-class _Share(NamedTuple):
-    """One helper's regions of the block."""
-
-    grads: dict[str, np.ndarray]    # its gradients, by parameter name
-    x: np.ndarray                   # (capacity, input size) float32 inputs
-    targets: np.ndarray             # raw bytes of its targets
-    outputs: np.ndarray             # (capacity, output size) float32 network outputs
-    cost: np.ndarray                # (1,) float64 mean loss of its share
-
-
-class _Layout(NamedTuple):
-    """What the block holds: parameter shapes, sizes, and how many helpers' shares."""
-
-    shapes: dict[str, tuple[int, ...]]
-    input_size: int
-    output_size: int
-    capacity: int                   # samples one share may hold
-    helpers: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self._asdict(), "shapes": {k: list(v) for k, v in self.shapes.items()}}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "_Layout":
-        return cls(**{**data, "shapes": {k: tuple(v) for k, v in data["shapes"].items()}})
-
-    def _regions(self) -> list[tuple[str, tuple[int, ...], type]]:
-        """Every region in block order: (name, shape, dtype); helpers' names are prefixed."""
-        params = [(name, shape, np.float32) for name, shape in self.shapes.items()]
-        per_share = [("x", (self.capacity, self.input_size), np.float32),
-                     ("targets", (self.capacity * self.output_size * 8,), np.uint8),
-                     ("outputs", (self.capacity, self.output_size), np.float32),
-                     ("cost", (1,), np.float64)]
-        return [*params, *((f"{h}/{name}", shape, dtype) for h in range(self.helpers)
-                           for name, shape, dtype in (*params, *per_share))]
-
-    def nbytes(self) -> int:
-        return sum(_aligned(math.prod(shape) * np.dtype(dtype).itemsize)
-                   for _, shape, dtype in self._regions())
-
-    def carve(self, buffer: Any) -> tuple[dict[str, np.ndarray], list[_Share]]:
-        """The parameters and every helper's share as arrays over `buffer` (nothing copied)."""
-        arrays, offset = {}, 0
-        for name, shape, dtype in self._regions():
-            count = math.prod(shape)
-            arrays[name] = np.frombuffer(buffer, dtype, count, offset).reshape(shape)
-            offset += _aligned(count * np.dtype(dtype).itemsize)
-        params = {name: arrays[name] for name in self.shapes}
-        shares = [_Share({name: arrays[f"{h}/{name}"] for name in self.shapes}, arrays[f"{h}/x"],
-                         arrays[f"{h}/targets"], arrays[f"{h}/outputs"], arrays[f"{h}/cost"])
-                  for h in range(self.helpers)]
-        return params, shares
-
-
-def _aligned(nbytes: int) -> int:
-    return -(-nbytes // ALIGN) * ALIGN
-
-
-# --- the helper process ----------------------------------------------------------------------
-
-class _Worker:
-    """A helper's side: the model built from the architecture, its parameters in the block."""
-
-    def __init__(self, message: dict[str, Any]) -> None:
-        self.layout = _Layout.from_json(message["layout"])
-        self.block = SharedMemory(message["block"])
-        params, shares = self.layout.carve(self.block.buf)
-        self.share = shares[message["index"]]
-        self.model = Sequential.from_config(message["architecture"])
-        for (name, _), layer_name, key in _parameter_slots(self.model):
-            self.model.layers[layer_name].params[key] = params[name]     # read in place
-        self.loss = LOSS_TYPES[message["loss"]]()
-
-    def train(self, message: dict[str, Any]) -> None:
-        n, targets = message["n"], message["targets"]
-        target_array = np.frombuffer(self.share.targets, targets["dtype"],
-                                     math.prod(targets["shape"])).reshape(targets["shape"])
-        x = self.share.x[:n].reshape(n, *self.model.input_shape)
-        self.share.cost[0] = local_pass(self.model, self.loss, x, target_array)
-        for name, grad in self.model.named_gradients():
-            self.share.grads[name][...] = grad
-
-    def forward(self, message: dict[str, Any]) -> None:
-        n = message["n"]
-        self.share.outputs[:n] = self.model.infer(
-            self.share.x[:n].reshape(n, *self.model.input_shape)).reshape(n, -1)
-
-    def close(self) -> None:
-        del self.share, self.model, self.loss   # they view the block, which cannot close under them
-        try:
-            self.block.close()
-        except BufferError:              # a view survives somewhere: the memory goes with it
-            pass
-
-
-def _parameter_slots(model: Sequential) -> list[tuple[tuple[str, np.ndarray], str, str]]:
-    """((name, array), layer name, key) for every parameter, in `named_parameters` order."""
-    return [((f"{layer_name}.{key}", value), layer_name, key)
-            for layer_name, layer in model.layers.items() for key, value in layer.params.items()]
-
-
-def _serve(connection: Any) -> None:
-    """A helper process's life: build what it is told to, compute the shares it is sent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl+C is for the main process to handle
-    worker: _Worker | None = None
-    try:
-        while True:
-            message = json.loads(connection.recv_bytes())
-            if message["op"] == "stop":
-                break
-            try:
-                if message["op"] == "build":
-                    if worker is not None:
-                        worker.close()
-                    worker = None
-                    worker = _Worker(message)
-                else:
-                    getattr(worker, message["op"])(message)
-                reply: dict[str, Any] = {"ok": True}
-            except Exception as error:           # reported to the main process, which goes on
-                reply = {"error": f"{type(error).__name__}: {error}"}
-            connection.send_bytes(json.dumps(reply).encode())
-    except (EOFError, OSError):                  # the main process is gone
-        pass
-    finally:
-        if worker is not None:
-            worker.close()
-
-
 # --- this process's side -----------------------------------------------------------------------
 
 class HelperLost(RuntimeError):
@@ -201,7 +61,7 @@ class _Helper:
 
     def __init__(self, context: Any, index: int) -> None:
         self.connection, child_end = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child_end,), daemon=True,
+        self.process = context.Process(target=serve, args=(child_end,), daemon=True,
                                        name=f"cnnviz-helper-{index}")
         self.process.start()
         child_end.close()
@@ -248,7 +108,7 @@ class _Resources:
         self.helpers: list[_Helper] = []
         self.block: SharedMemory | None = None
         self.params: dict[str, np.ndarray] = {}
-        self.shares: list[_Share] = []
+        self.shares: list[Share] = []
 
     def release_block(self) -> None:
         self.params, self.shares = {}, []
@@ -283,7 +143,7 @@ class ProcessPool:
         self._resources = _Resources()
         self._finalizer = weakref.finalize(self, self._resources.close)
         self._lock = threading.Lock()
-        self._built: tuple[str, str, _Layout] | None = None   # (architecture, loss, layout)
+        self._built: tuple[str, str, BlockLayout] | None = None   # (architecture, loss, layout)
         self._built_model: weakref.ref | None = None
         self._scratch_arrays: dict[str, np.ndarray] = {}
 
@@ -428,7 +288,7 @@ class ProcessPool:
         architecture = model.config()
         loss_kind = loss.kind if loss is not None else (self._built[1] if self._built else
                                                         "SoftmaxCrossEntropy")
-        layout = _Layout({name: value.shape for name, value in model.named_parameters()},
+        layout = BlockLayout({name: value.shape for name, value in model.named_parameters()},
                          math.prod(model.input_shape), math.prod(model.output_shape()),
                          1 << max(8, (largest - 1).bit_length()), len(resources.helpers))
         resources.release_block()
@@ -443,7 +303,7 @@ class ProcessPool:
         self._built = (json.dumps(architecture), loss_kind, layout)
         self._built_model = weakref.ref(model)
 
-    def _send(self, helper: _Helper, share: _Share, op: str, x: np.ndarray,
+    def _send(self, helper: _Helper, share: Share, op: str, x: np.ndarray,
               targets: np.ndarray | None = None) -> bool:
         """Put a share's inputs in the block and tell its helper; False if it is gone."""
         n = len(x)
