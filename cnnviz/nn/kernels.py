@@ -16,10 +16,12 @@ products stay in the core's cache (≈1 MB for conv2): its products ran 1.7× fa
 chunks than on 32, and batch-128 training unchunked was 25 % slower. Scratch arrays come from a
 `Workspace` and are reused across calls: fresh multi-megabyte arrays cost page faults.
 
-Measured on the 2-core test machine (float32, one BLAS thread, benchmarks/engine.py): training
-1,600 → ~5,500 samples/s at batch 32 and ~6,300 at 128, inference ~18,000 at batch 256. About
-two thirds of conv2's time (64 % of a step) is its three matrix products, already near one
-core's peak; the rest is the column copies and shifted adds around them.
+Measured on the 2-core test machine (float32, one BLAS thread, benchmarks/engine.py
+--processes 1): training 1,600 → ~5,500 samples/s at batch 32 and ~6,300 at 128, inference
+~18,000 at batch 256. About two thirds of conv2's time (65 % of a pass) is its three matrix
+products, already near one core's peak; the rest is the column copies and shifted adds around
+them. The second core is used by a helper process that takes half of every batch
+(cnnviz.nn.parallel): ~9,000 / ~11,000 / ~36,000 samples/s.
 """
 
 from __future__ import annotations
