@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnviz.nn.helper_process import BlockLayout, Share, local_pass, serve
+from cnnviz.nn.helper_process import BlockLayout, Share, local_pass, serve, wait_for
 from cnnviz.nn.model import Sequential
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class _Helper:
     def receive(self, timeout: float) -> None:
         """Wait for the answer to the last message; raise HelperLost unless it succeeded."""
         waited = 0.0
-        while not self.connection.poll(0.1):      # returns at once when the answer is there
+        while not wait_for(self.connection, 0.1):     # returns at once when the answer is there
             waited += 0.1
             if not self.process.is_alive():
                 raise HelperLost(f"{self.process.name} stopped (exit code "
@@ -145,7 +145,6 @@ class ProcessPool:
         self._lock = threading.Lock()
         self._built: tuple[str, str, BlockLayout] | None = None   # (architecture, loss, layout)
         self._built_model: weakref.ref | None = None
-        self._scratch_arrays: dict[str, np.ndarray] = {}
 
     @property
     def active(self) -> int:
@@ -186,16 +185,15 @@ class ProcessPool:
         targets = np.ascontiguousarray(targets)
         for name, value in model.named_parameters():
             self._resources.params[name][...] = value
-        sent = [self._send(helper, share, "train", x[part], targets[part])
+        n = len(x)
+        sent = [self._send(helper, share, "train", x[part], targets[part], _size(part) / n)
                 for helper, share, part in zip(self._resources.helpers,
                                                self._resources.shares, parts[1:])]
-        n = len(x)
-        cost = local_pass(model, loss, x[parts[0]], targets[parts[0]]) * (_size(parts[0]) / n)
-        # The batch mean is the shares' means weighted by their sizes. The model's gradient
-        # arrays are fresh from its backward pass, so they can hold the sum in place.
+        # Each share's gradients come scaled to its part of the batch mean: they just add up,
+        # in the model's gradient arrays, which are fresh from its backward pass.
+        own = _size(parts[0]) / n
+        cost = local_pass(model, loss, x[parts[0]], targets[parts[0]], own) * own
         total = dict(model.named_gradients())
-        for grad in total.values():
-            grad *= _size(parts[0]) / n
         for helper, share, part, ok in zip(list(self._resources.helpers),
                                            self._resources.shares, parts[1:], sent):
             weight = _size(part) / n
@@ -203,11 +201,10 @@ class ProcessPool:
                 cost += float(share.cost[0]) * weight
                 grads = share.grads
             else:                                 # the helper is gone: its share here
-                cost += local_pass(model, loss, x[part], targets[part]) * weight
+                cost += local_pass(model, loss, x[part], targets[part], weight) * weight
                 grads = dict(model.named_gradients())
             for name, grad in total.items():
-                scratch = self._scratch(name, grad)
-                grad += np.multiply(grads[name], weight, out=scratch)
+                grad += grads[name]
         for layer_name, layer in model.layers.items():
             for key in layer.params:
                 layer.grads[key] = total[f"{layer_name}.{key}"]
@@ -239,13 +236,6 @@ class ProcessPool:
             else:
                 outputs.append(model.infer(x[part]))
         return np.concatenate(outputs)
-
-    def _scratch(self, name: str, like: np.ndarray) -> np.ndarray:
-        """A reused array shaped like `like` (fresh arrays of this size cost page faults)."""
-        array = self._scratch_arrays.get(name)
-        if array is None or array.shape != like.shape or array.dtype != like.dtype:
-            array = self._scratch_arrays[name] = np.empty_like(like)
-        return array
 
     # --- helpers' lifecycle ------------------------------------------------------------------------
     def _parts(self, n: int) -> list[slice]:
@@ -304,7 +294,7 @@ class ProcessPool:
         self._built_model = weakref.ref(model)
 
     def _send(self, helper: _Helper, share: Share, op: str, x: np.ndarray,
-              targets: np.ndarray | None = None) -> bool:
+              targets: np.ndarray | None = None, scale: float = 1.0) -> bool:
         """Put a share's inputs in the block and tell its helper; False if it is gone."""
         n = len(x)
         share.x[:n] = x.reshape(n, -1)
@@ -313,6 +303,7 @@ class ProcessPool:
             raw = targets.view(np.uint8).reshape(-1)
             share.targets[:raw.size] = raw
             message["targets"] = {"dtype": targets.dtype.str, "shape": list(targets.shape)}
+            message["scale"] = scale
         try:
             helper.send(message)
         except HelperLost as error:
