@@ -156,9 +156,8 @@ def _train(args: argparse.Namespace, pool: ProcessPool) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from cnnviz.nn import load_checkpoint, preset_for
-    from cnnviz.training import evaluate
-
     from cnnviz.nn.parallel import ProcessPool
+    from cnnviz.training import evaluate
 
     checkpoint = load_checkpoint(args.model)
     preset = preset_for(checkpoint.preset, checkpoint.model)

@@ -66,3 +66,15 @@ def test_bad_data_folder_is_one_line_and_exit_status_2(tmp_path, capsys):
 def test_invalid_setting_is_one_line_and_exit_status_2(tmp_path, capsys):
     assert main(["train", "--epochs", "0", "--out", str(tmp_path / "m.npz")]) == 2
     assert "epochs" in capsys.readouterr().err
+
+
+def test_processes_option_changes_speed_not_results(tmp_path, capsys):
+    """`--processes 1` and `--processes 2` train the same network, to float32 rounding."""
+    costs = {}
+    for processes in (1, 2):
+        out = tmp_path / f"p{processes}.npz"
+        assert main(["train", "--epochs", "1", "--train-limit", "640", "--processes",
+                     str(processes), "--out", str(out)]) == 0
+        assert f"{processes} process" in capsys.readouterr().err
+        costs[processes] = load_checkpoint(out).extras["cost_history"]
+    assert costs[1] == pytest.approx(costs[2], rel=1e-3)

@@ -24,11 +24,12 @@ import os
 import threading
 import weakref
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from cnnviz.nn.helper_process import BlockLayout, Share, local_pass, serve, wait_for
+from cnnviz.nn.losses import SoftmaxCrossEntropy
 from cnnviz.nn.model import Sequential
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,8 @@ class ProcessPool:
         self._resources = _Resources()
         self._finalizer = weakref.finalize(self, self._resources.close)
         self._lock = threading.Lock()
-        self._built: tuple[str, str, BlockLayout] | None = None   # (architecture, loss, layout)
-        self._built_model: weakref.ref | None = None
+        # What the helpers hold: (the model, its loss kind, the block's layout).
+        self._built: tuple[weakref.ref, str, BlockLayout] | None = None
 
     @property
     def active(self) -> int:
@@ -155,7 +156,7 @@ class ProcessPool:
         """Stop the helpers and free the shared block; the pool then works in this process only."""
         with self._lock:
             self._finalizer()
-            self._built = self._built_model = None
+            self._built = None
             self.processes = 1
 
     def __enter__(self) -> "ProcessPool":
@@ -183,21 +184,16 @@ class ProcessPool:
         if len(parts) == 1 or not self._ready(model, loss, x, parts):
             return local_pass(model, loss, x, targets)
         targets = np.ascontiguousarray(targets)
-        for name, value in model.named_parameters():
-            self._resources.params[name][...] = value
-        n = len(x)
-        sent = [self._send(helper, share, "train", x[part], targets[part], _size(part) / n)
-                for helper, share, part in zip(self._resources.helpers,
-                                               self._resources.shares, parts[1:])]
+        sent = self._scatter(model, "train", x, parts, targets)
         # Each share's gradients come scaled to its part of the batch mean: they just add up,
         # in the model's gradient arrays, which are fresh from its backward pass.
+        n = len(x)
         own = _size(parts[0]) / n
         cost = local_pass(model, loss, x[parts[0]], targets[parts[0]], own) * own
         total = dict(model.named_gradients())
-        for helper, share, part, ok in zip(list(self._resources.helpers),
-                                           self._resources.shares, parts[1:], sent):
+        for share, part, answered in self._gather(parts, sent):
             weight = _size(part) / n
-            if ok and self._answered(helper):
+            if answered:
                 cost += float(share.cost[0]) * weight
                 grads = share.grads
             else:                                 # the helper is gone: its share here
@@ -222,20 +218,30 @@ class ProcessPool:
         parts = self._parts(len(x))
         if len(parts) == 1 or not self._ready(model, None, x, parts):
             return model.infer(x)
+        sent = self._scatter(model, "forward", x, parts)
+        outputs = [model.infer(x[parts[0]])]
+        for share, part, answered in self._gather(parts, sent):
+            n = _size(part)
+            outputs.append(share.outputs[:n].reshape(n, *outputs[0].shape[1:]).copy()
+                           if answered else model.infer(x[part]))
+        return np.concatenate(outputs)
+
+    def _scatter(self, model: Sequential, op: str, x: np.ndarray, parts: list[slice],
+                 targets: np.ndarray | None = None) -> list[bool]:
+        """Parameters into the block, then each helper its share (all but the first part);
+        whether each message went out."""
         for name, value in model.named_parameters():
             self._resources.params[name][...] = value
-        sent = [self._send(helper, share, "forward", x[part])
-                for helper, share, part in zip(self._resources.helpers,
-                                               self._resources.shares, parts[1:])]
-        outputs = [model.infer(x[parts[0]])]
+        return [self._send(helper, share, op, x[part],
+                           None if targets is None else targets[part], _size(part) / len(x))
+                for helper, share, part in zip(self._resources.helpers, self._resources.shares,
+                                               parts[1:])]
+
+    def _gather(self, parts: list[slice], sent: list[bool]) -> Iterator[tuple[Share, slice, bool]]:
+        """Each helper's share, its part of the batch, and whether its answer arrived."""
         for helper, share, part, ok in zip(list(self._resources.helpers),
                                            self._resources.shares, parts[1:], sent):
-            if ok and self._answered(helper):
-                outputs.append(share.outputs[:_size(part)].reshape(
-                    _size(part), *outputs[0].shape[1:]).copy())
-            else:
-                outputs.append(model.infer(x[part]))
-        return np.concatenate(outputs)
+            yield share, part, ok and self._answered(helper)
 
     # --- helpers' lifecycle ------------------------------------------------------------------------
     def _parts(self, n: int) -> list[slice]:
@@ -253,12 +259,12 @@ class ProcessPool:
                 value.dtype != np.float32 for _, value in model.named_parameters()):
             return False
         largest = max(_size(part) for part in parts[1:])
-        built_model = self._built_model() if self._built_model else None
-        layout = self._built[2] if self._built else None
-        if (built_model is model and layout is not None and layout.capacity >= largest
-                and layout.helpers >= len(parts) - 1
-                and (loss is None or self._built[1] == loss.kind)):
-            return True
+        if self._built is not None:
+            built_model, built_loss, layout = self._built
+            if (built_model() is model and layout.capacity >= largest
+                    and layout.helpers >= len(parts) - 1
+                    and (loss is None or built_loss == loss.kind)):
+                return True
         try:
             self._build(model, loss, largest, len(parts) - 1)
         except HelperLost as error:
@@ -276,11 +282,12 @@ class ProcessPool:
         while len(resources.helpers) < helpers:
             resources.helpers.append(_Helper(context, len(resources.helpers) + 1))
         architecture = model.config()
-        loss_kind = loss.kind if loss is not None else (self._built[1] if self._built else
-                                                        "SoftmaxCrossEntropy")
+        # Batches without a loss (forward only) keep the helpers' loss, if they have one.
+        loss_kind = loss.kind if loss is not None else (
+            self._built[1] if self._built else SoftmaxCrossEntropy.kind)
         layout = BlockLayout({name: value.shape for name, value in model.named_parameters()},
-                         math.prod(model.input_shape), math.prod(model.output_shape()),
-                         1 << max(8, (largest - 1).bit_length()), len(resources.helpers))
+                             math.prod(model.input_shape), math.prod(model.output_shape()),
+                             1 << max(8, (largest - 1).bit_length()), len(resources.helpers))
         resources.release_block()
         resources.block = SharedMemory(create=True, size=layout.nbytes())
         resources.params, resources.shares = layout.carve(resources.block.buf)
@@ -290,8 +297,7 @@ class ProcessPool:
             helper.send({**message, "index": index})
         for helper in resources.helpers:
             helper.receive(START_TIMEOUT)
-        self._built = (json.dumps(architecture), loss_kind, layout)
-        self._built_model = weakref.ref(model)
+        self._built = (weakref.ref(model), loss_kind, layout)
 
     def _send(self, helper: _Helper, share: Share, op: str, x: np.ndarray,
               targets: np.ndarray | None = None, scale: float = 1.0) -> bool:
@@ -329,7 +335,7 @@ class ProcessPool:
         # The block stays until `close()`: an exception passing through may still hold views.
         if self.failure is not None and self._resources.helpers:
             self._resources.stop_helpers()
-            self._built = self._built_model = None
+            self._built = None
 
 
 def _size(part: slice) -> int:
