@@ -15,7 +15,7 @@ from cnnviz.nn import PRESETS, SGD, Adam, Conv2D, MaxPool2D, SoftmaxCrossEntropy
 from cnnviz.nn.losses import MeanSquaredError
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training import TrainSettings
-from cnnviz.training import stepper
+from cnnviz.training import stepper, stepper_backward, stepper_forward
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import SampleRef
 
@@ -106,9 +106,9 @@ def test_conv_arithmetic_is_the_tutorials_worked_example():
     layer.params["W"][...] = np.array([[1, 1], [0, 1]], np.float32)
     x = np.array([[1, 7, 2], [11, 1, 23], [2, 2, 2]], np.float32)[None, None]
     trace = LayerTrace("conv", "Conv2D", x, layer.forward(x), params=layer.params)
-    totals = [[stepper.conv_arithmetic(trace, 0, r, c).total for c in range(2)] for r in range(2)]
+    totals = [[stepper_forward.conv_arithmetic(trace, 0, r, c).total for c in range(2)] for r in range(2)]
     assert totals == [[9, 32], [14, 26]]
-    first = stepper.conv_arithmetic(trace, 0, 0, 0)
+    first = stepper_forward.conv_arithmetic(trace, 0, 0, 0)
     np.testing.assert_array_equal(first.patch[0], [[1, 7], [11, 1]])
     np.testing.assert_array_equal(first.products[0], [[1, 7], [0, 1]])
     assert first.engine == 9
@@ -120,7 +120,7 @@ def test_conv_arithmetic_matches_the_engine_at_random_positions(snapshots):
         layer = snapshots["reference"].trace.layer(name)
         scale = float(np.abs(layer.output).max())
         for position in random_positions(layer.output.shape[1:], 12, seed=len(name)):
-            arithmetic = stepper.conv_arithmetic(layer, *position)
+            arithmetic = stepper_forward.conv_arithmetic(layer, *position)
             assert arithmetic.patch.shape == (layer.input.shape[1], 5, 5)
             np.testing.assert_allclose(arithmetic.products, arithmetic.patch * arithmetic.kernel)
             assert arithmetic.total == pytest.approx(arithmetic.sum + arithmetic.bias)
@@ -137,20 +137,20 @@ def test_conv_arithmetic_pads_and_strides_as_the_layer():
     x = rng.normal(size=(1, 2, 7, 7)).astype(np.float32)
     trace = LayerTrace("c", "Conv2D", x, layer.forward(x), params=layer.params)
     for position in np.ndindex(trace.output.shape[1:]):
-        arithmetic = stepper.conv_arithmetic(trace, *position, stride=2, padding=1)
+        arithmetic = stepper_forward.conv_arithmetic(trace, *position, stride=2, padding=1)
         assert_engine_close(arithmetic.total, arithmetic.engine, 1.0)
-    corner = stepper.conv_arithmetic(trace, 0, 0, 0, stride=2, padding=1)
+    corner = stepper_forward.conv_arithmetic(trace, 0, 0, 0, stride=2, padding=1)
     assert corner.origin == (-1, -1)
     assert (corner.patch[:, 0, :] == 0).all() and (corner.patch[:, :, 0] == 0).all()
     with pytest.raises(IndexError, match=r"index \(0, 4, 0\) is outside"):
-        stepper.conv_arithmetic(trace, 0, 4, 0, stride=2, padding=1)
+        stepper_forward.conv_arithmetic(trace, 0, 4, 0, stride=2, padding=1)
 
 
 def test_pool_arithmetic_selects_the_masked_cell(snapshots):
     """The window's maximum is the engine's output and sits on the cell the mask marks."""
     layer = snapshots["reference"].trace.layer("pool")
     for channel, row, col in random_positions(layer.output.shape[1:], 20, seed=3):
-        arithmetic = stepper.pool_arithmetic(layer, channel, row, col)
+        arithmetic = stepper_forward.pool_arithmetic(layer, channel, row, col)
         assert arithmetic.total == arithmetic.engine == layer.output[0, channel, row, col]
         r, c = arithmetic.selected
         assert arithmetic.window[r, c] == arithmetic.total
@@ -163,7 +163,7 @@ def test_pool_arithmetic_breaks_ties_as_the_engine():
     layer = MaxPool2D(2, 2)
     x = np.zeros((1, 1, 4, 4), np.float32)
     trace = LayerTrace("p", "MaxPool2D", x, layer.forward(x), mask=layer.mask)
-    assert stepper.pool_arithmetic(trace, 0, 1, 1).selected == (0, 0)
+    assert stepper_forward.pool_arithmetic(trace, 0, 1, 1).selected == (0, 0)
 
 
 def test_dense_arithmetic_lists_the_largest_terms_and_sums_the_rest(snapshots):
@@ -172,7 +172,7 @@ def test_dense_arithmetic_lists_the_largest_terms_and_sums_the_rest(snapshots):
         layer = snapshots["reference"].trace.layer(name)
         scale = float(np.abs(layer.output).max())
         for (unit,) in random_positions(layer.output.shape[1:], 10, seed=4):
-            arithmetic = stepper.dense_arithmetic(layer, unit, top=8)
+            arithmetic = stepper_forward.dense_arithmetic(layer, unit, top=8)
             assert len(arithmetic.terms) == 8
             assert arithmetic.rest_count == layer.input.shape[1] - 8
             magnitudes = np.abs(arithmetic.terms)
@@ -189,13 +189,13 @@ def test_softmax_and_loss_arithmetic_match_the_engine(snapshots):
         snapshot = snapshots[name]
         logits = snapshot.trace.layer("dense2").output[0]
         target = int(snapshot.trace.targets[0])
-        arithmetic = stepper.softmax_arithmetic(snapshot.trace.probabilities, logits, target)
+        arithmetic = stepper_forward.softmax_arithmetic(snapshot.trace.probabilities, logits, target)
         assert arithmetic.exps.max() == 1.0
         assert arithmetic.exp_sum == pytest.approx(arithmetic.exps.sum())
         np.testing.assert_allclose(arithmetic.probabilities, snapshot.trace.probabilities[0],
                                    rtol=1e-5, atol=1e-7)
         assert arithmetic.loss == pytest.approx(snapshot.trace.loss, rel=1e-5)
-        loss = stepper.loss_arithmetic(snapshot)
+        loss = stepper_forward.loss_arithmetic(snapshot)
         assert loss.total == pytest.approx(loss.engine, rel=1e-5)
 
 
@@ -206,9 +206,9 @@ def test_tutorial_forward_arithmetic_matches_the_engine(snapshots):
         if op.direction != "forward":
             continue
         for position in random_positions(op.output.shape, 5, seed=op.index):
-            arithmetic = stepper.forward_arithmetic(snapshot, op, position)
+            arithmetic = stepper_forward.forward_arithmetic(snapshot, op, position)
             assert_engine_close(arithmetic.total, arithmetic.engine, 1.0)
-    loss = stepper.loss_arithmetic(snapshot)
+    loss = stepper_forward.loss_arithmetic(snapshot)
     out = snapshot.trace.layer("sigmoid2").output[0, 0]
     y = float(snapshot.trace.targets[0, 0])
     assert loss.total == pytest.approx((y - out) ** 2 / 2, rel=1e-6)
@@ -217,12 +217,12 @@ def test_tutorial_forward_arithmetic_matches_the_engine(snapshots):
 def test_element_arithmetic_reads_the_right_input(snapshots):
     """ReLU keeps positive z; flatten's v[j] comes from (c, row, col) in reading order."""
     trace = snapshots["reference"].trace
-    flatten = stepper.element_arithmetic(trace.layer("flatten"), (123,))
+    flatten = stepper_forward.element_arithmetic(trace.layer("flatten"), (123,))
     assert flatten.source == (1, 2, 3)
     assert flatten.total == flatten.engine
     relu = trace.layer("relu2")
     for position in random_positions(relu.output.shape[1:], 10, seed=5):
-        arithmetic = stepper.element_arithmetic(relu, position)
+        arithmetic = stepper_forward.element_arithmetic(relu, position)
         assert arithmetic.total == arithmetic.engine == max(0.0, arithmetic.input)
 
 
@@ -237,7 +237,7 @@ def test_backward_chain_equals_the_traces_gradients(snapshots, name):
         positions = random_positions(op.output.shape, 4, seed=op.index)
         positions.append(stepper.default_position(op))
         for position in positions:
-            chain = stepper.backward_chain(snapshot, op, position)
+            chain = stepper_backward.backward_chain(snapshot, op, position)
             assert chain.position == position
             for step in chain.steps:
                 assert step.total == pytest.approx(sum(t.value for t in step.terms) + step.rest)
@@ -255,7 +255,7 @@ def test_backward_chain_weight_gradients_at_random_weights(snapshots):
             continue
         grad = snapshot.trace.layer(op.layer).param_grads["W"]
         for index in random_positions(grad.shape, 4, seed=op.index):
-            chain = stepper.backward_chain(snapshot, op, parameter=(f"{op.layer}.W", index))
+            chain = stepper_backward.backward_chain(snapshot, op, parameter=(f"{op.layer}.W", index))
             weight_step, bias_step = chain.steps[1], chain.steps[2]
             assert weight_step.engine == grad[index]
             assert_engine_close(weight_step.total, weight_step.engine, float(np.abs(grad).max()))
@@ -268,12 +268,12 @@ def test_backward_chain_for_the_loss_and_softmax(snapshots):
     ops = {(op.direction, op.layer): op for op in stepper.operations(snapshot)}
     target = int(snapshot.trace.targets[0])
     p = snapshot.trace.probabilities[0].astype(np.float64)
-    loss = stepper.backward_chain(snapshot, ops["backward", "loss"], (target,))
+    loss = stepper_backward.backward_chain(snapshot, ops["backward", "loss"], (target,))
     assert loss.result.total == pytest.approx(-1 / p[target])
     assert loss.result.engine is None             # the engine fuses softmax and loss
     other = (target + 1) % 10
-    assert stepper.backward_chain(snapshot, ops["backward", "loss"], (other,)).result.total == 0
-    softmax = stepper.backward_chain(snapshot, ops["backward", "softmax"], (other,))
+    assert stepper_backward.backward_chain(snapshot, ops["backward", "loss"], (other,)).result.total == 0
+    softmax = stepper_backward.backward_chain(snapshot, ops["backward", "softmax"], (other,))
     assert [s.total for s in softmax.steps] == pytest.approx([p[other]] * 2)
 
 
@@ -283,11 +283,11 @@ def test_pool_backward_sends_the_gradient_only_to_the_selected_cell(snapshots):
     op = next(o for o in stepper.operations(snapshot)
               if o.direction == "backward" and o.layer == "pool")
     layer = snapshot.trace.layer("pool")
-    selected = stepper.pool_arithmetic(layer, 2, 3, 4)
+    selected = stepper_forward.pool_arithmetic(layer, 2, 3, 4)
     r, c = selected.selected
     for dr in range(2):
         for dc in range(2):
-            chain = stepper.backward_chain(snapshot, op, (2, 6 + dr, 8 + dc))
+            chain = stepper_backward.backward_chain(snapshot, op, (2, 6 + dr, 8 + dc))
             expected = layer.grad_output[0, 2, 3, 4] if (dr, dc) == (r, c) else 0.0
             assert chain.result.total == expected == chain.result.engine
 
@@ -295,7 +295,7 @@ def test_pool_backward_sends_the_gradient_only_to_the_selected_cell(snapshots):
 def test_backward_chain_refuses_a_forward_op(snapshots):
     ops = stepper.operations(snapshots["reference"])
     with pytest.raises(ValueError, match="needs a backward op"):
-        stepper.backward_chain(snapshots["reference"], ops[0])
+        stepper_backward.backward_chain(snapshots["reference"], ops[0])
 
 
 # --- the update ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (QComboBox, QGraphicsRectItem, QGraphicsScene, QGrap
                              QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter,
                              QStackedWidget, QStyle, QTextBrowser, QVBoxLayout, QWidget)
 
-from cnnviz.training import stepper
+from cnnviz.training import stepper, stepper_backward, stepper_forward
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels import stepper_text as text
@@ -661,12 +661,12 @@ class StepperPanel(QWidget):
         """The arithmetic for the selection, as HTML, and the values the tests read."""
         snapshot = self._snapshot
         if op.direction == "forward":
-            arithmetic = stepper.forward_arithmetic(snapshot, op, self._position)
+            arithmetic = stepper_forward.forward_arithmetic(snapshot, op, self._position)
             shown = float(op.output[self._position])
             self._html = text.forward_html(snapshot, op, self._position, arithmetic)
             total = text.forward_total(arithmetic, self._position)
         elif op.direction == "backward":
-            arithmetic = stepper.backward_chain(snapshot, op, self._position, self._parameter)
+            arithmetic = stepper_backward.backward_chain(snapshot, op, self._position, self._parameter)
             shown, total = float(op.output[self._position]), arithmetic.result.total
             self._html = text.backward_html(snapshot, op, arithmetic)
         else:

@@ -13,7 +13,7 @@ from html import escape
 
 import numpy as np
 
-from cnnviz.training import stepper
+from cnnviz.training import stepper, stepper_backward, stepper_forward
 from cnnviz.training.snapshot import Snapshot
 
 POSITIVE, NEGATIVE = (224, 96, 74), (90, 120, 224)
@@ -117,7 +117,7 @@ def _index(index: tuple[int, ...]) -> str:
 # --- forward ---------------------------------------------------------------------------------
 def forward_total(arithmetic, position: tuple[int, ...]) -> float:
     """The number the forward arithmetic arrives at for `position`."""
-    if isinstance(arithmetic, stepper.SoftmaxArithmetic):
+    if isinstance(arithmetic, stepper_forward.SoftmaxArithmetic):
         return float(arithmetic.probabilities[position[0]])
     return float(arithmetic.total)
 
@@ -126,20 +126,20 @@ def forward_html(snapshot: Snapshot, op: stepper.Operation, position: tuple[int,
                  arithmetic) -> str:
     """The arithmetic behind one forward output element."""
     name = op.layer
-    if isinstance(arithmetic, stepper.ConvArithmetic):
+    if isinstance(arithmetic, stepper_forward.ConvArithmetic):
         return _conv_html(name, arithmetic)
-    if isinstance(arithmetic, stepper.PoolArithmetic):
+    if isinstance(arithmetic, stepper_forward.PoolArithmetic):
         return _pool_html(name, arithmetic)
-    if isinstance(arithmetic, stepper.DenseArithmetic):
+    if isinstance(arithmetic, stepper_forward.DenseArithmetic):
         return _dense_html(name, arithmetic)
-    if isinstance(arithmetic, stepper.SoftmaxArithmetic):
+    if isinstance(arithmetic, stepper_forward.SoftmaxArithmetic):
         return _softmax_html(snapshot, arithmetic, position[0])
-    if isinstance(arithmetic, stepper.LossArithmetic):
+    if isinstance(arithmetic, stepper_forward.LossArithmetic):
         return _loss_html(snapshot, arithmetic)
     return _element_html(op, arithmetic)
 
 
-def _conv_html(name: str, a: stepper.ConvArithmetic) -> str:
+def _conv_html(name: str, a: stepper_forward.ConvArithmetic) -> str:
     channel, row, col = a.position
     k = a.kernel.shape[-1]
     r0, c0 = a.origin
@@ -163,7 +163,7 @@ def _conv_html(name: str, a: stepper.ConvArithmetic) -> str:
     return "".join(parts)
 
 
-def _pool_html(name: str, a: stepper.PoolArithmetic) -> str:
+def _pool_html(name: str, a: stepper_forward.PoolArithmetic) -> str:
     channel = a.position[0]
     r0, c0 = a.origin
     size = len(a.window)
@@ -178,7 +178,7 @@ def _pool_html(name: str, a: stepper.PoolArithmetic) -> str:
             + check(a.total, a.engine, f"engine's output{_index(a.position)}"))
 
 
-def _dense_html(name: str, a: stepper.DenseArithmetic) -> str:
+def _dense_html(name: str, a: stepper_forward.DenseArithmetic) -> str:
     (unit,) = a.position
     rows = [[str(i + 1), str(j), num(w), num(x), num(t)]
             for i, (j, w, x, t) in enumerate(zip(a.indices, a.weights, a.inputs, a.terms))]
@@ -192,7 +192,7 @@ def _dense_html(name: str, a: stepper.DenseArithmetic) -> str:
             f"= <b>{num(a.total)}</b></p>" + check(a.total, a.engine, f"engine's z[{unit}]"))
 
 
-def _softmax_html(snapshot: Snapshot, a: stepper.SoftmaxArithmetic, selected: int) -> str:
+def _softmax_html(snapshot: Snapshot, a: stepper_forward.SoftmaxArithmetic, selected: int) -> str:
     names = snapshot.class_names
     rows = [[names[c] if c < len(names) else str(c), num(z), num(z - a.maximum), num(e),
              num(p), num(float(q))]
@@ -208,7 +208,7 @@ def _softmax_html(snapshot: Snapshot, a: stepper.SoftmaxArithmetic, selected: in
             + check(float(p), float(a.engine[selected]), f"engine's p[{selected}]"))
 
 
-def _loss_html(snapshot: Snapshot, a: stepper.LossArithmetic) -> str:
+def _loss_html(snapshot: Snapshot, a: stepper_forward.LossArithmetic) -> str:
     if a.kind == "SoftmaxCrossEntropy":
         t = int(a.targets.argmax())
         rows = [[str(c), num(p), num(y), num(term)]
@@ -228,7 +228,7 @@ def _loss_html(snapshot: Snapshot, a: stepper.LossArithmetic) -> str:
             + check(a.total, a.engine, "engine's loss"))
 
 
-def _element_html(op: stepper.Operation, a: stepper.ElementArithmetic) -> str:
+def _element_html(op: stepper.Operation, a: stepper_forward.ElementArithmetic) -> str:
     if op.kind == "Flatten":
         return (f"<p><b>{op.layer}[{a.position[0]}]</b> = input{_index(a.source)}: the maps "
                 f"laid out channel by channel, row by row (index = c·H·W + row·W + col).</p>"
@@ -241,7 +241,7 @@ def _element_html(op: stepper.Operation, a: stepper.ElementArithmetic) -> str:
 
 # --- backward --------------------------------------------------------------------------------
 def backward_html(snapshot: Snapshot, op: stepper.Operation,
-                  chain: stepper.BackwardChain) -> str:
+                  chain: stepper_backward.BackwardChain) -> str:
     """Each chain-rule step: its factors, their products, the sum, and the engine's value."""
     parts = [f"<p>Backward through <b>{op.layer}</b>: the chain rule, with the gradient that "
              f"arrived from the operation after it.</p>"]
@@ -274,7 +274,7 @@ def _pool_window_html(snapshot: Snapshot, op: stepper.Operation,
     y, x = row // stride, col // stride
     if y >= layer.output.shape[2] or x >= layer.output.shape[3]:
         return ""
-    pool = stepper.pool_arithmetic(layer, channel, y, x, size, stride)
+    pool = stepper_forward.pool_arithmetic(layer, channel, y, x, size, stride)
     r0, c0 = pool.origin
     grads = layer.grad_input[0, channel, r0:r0 + size, c0:c0 + size].astype(np.float64)
     values = grid(pool.window, tint=False, selected=pool.selected, cell=WINDOW_CELL, fmt=num)
@@ -328,19 +328,19 @@ def _batch_size(snapshot: Snapshot) -> str:
 def input_marks(snapshot: Snapshot, op: stepper.Operation, position: tuple[int, ...],
                 arithmetic) -> list[tuple[tuple[int, ...], int, int]]:
     """(top-left index, height, width) of the input cells behind `op.output[position]`."""
-    if isinstance(arithmetic, stepper.ConvArithmetic):
+    if isinstance(arithmetic, stepper_forward.ConvArithmetic):
         k = arithmetic.kernel.shape[-1]
         return [((c, *arithmetic.origin), k, k) for c in range(len(arithmetic.patch))]
-    if isinstance(arithmetic, stepper.PoolArithmetic):
+    if isinstance(arithmetic, stepper_forward.PoolArithmetic):
         size = len(arithmetic.window)
         return [((arithmetic.position[0], *arithmetic.origin), size, size)]
-    if isinstance(arithmetic, stepper.DenseArithmetic):
+    if isinstance(arithmetic, stepper_forward.DenseArithmetic):
         return [((int(j),), 1, 1) for j in arithmetic.indices]
-    if isinstance(arithmetic, stepper.ElementArithmetic):
+    if isinstance(arithmetic, stepper_forward.ElementArithmetic):
         return [(arithmetic.source, 1, 1)]
-    if isinstance(arithmetic, stepper.SoftmaxArithmetic):
+    if isinstance(arithmetic, stepper_forward.SoftmaxArithmetic):
         return [(position, 1, 1)]
-    if isinstance(arithmetic, stepper.LossArithmetic):
+    if isinstance(arithmetic, stepper_forward.LossArithmetic):
         return [((int(arithmetic.targets.argmax()),), 1, 1)] if op.input.size > 1 else []
     return _backward_marks(snapshot, op, position)
 
