@@ -13,11 +13,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, QSize, Qt, pyqtSignal
-from PyQt6.QtGui import QFont, QIcon, QImage, QPixmap
-from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListView, QListWidget,
-                             QListWidgetItem, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
-                             QWidget)
+from PyQt6.QtCore import QPointF, Qt, pyqtSignal
+from PyQt6.QtGui import QFont
+from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                             QSplitter, QVBoxLayout, QWidget)
 
 from cnnviz.training import Evaluation
 from cnnviz.training.evaluation import (by_confidence, cell_members, confident_mistakes,
@@ -25,24 +24,16 @@ from cnnviz.training.evaluation import (by_confidence, cell_members, confident_m
                                         predicted_probability)
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.thumbnail_gallery import ThumbnailGallery
 
 MATRIX_CMAP = "viridis"
 CELL_LIMIT = 200            # thumbnails listed for one cell; more would only slow the list down
 MISTAKES_SHOWN = 24
-THUMB_SCALE = 2
 BAR_COLOUR, EMPTY_BAR, OVERALL_COLOUR = "#4c9be8", "#777777", "#ffaa28"
 SELECTED_CELL_PEN = pg.mkPen("#ff2d55", width=3)
 STALE_STYLE = "background:#5a3d00; color:#ffd27a; padding:3px; border-radius:3px"
 CELL_HINT = "click a cell of the confusion matrix to list its samples here"
 HOVER_HINT = "hover over a cell to read it; click it to list its samples"
-
-
-def thumbnail(image: np.ndarray, scale: int = THUMB_SCALE) -> QIcon:
-    """A (28, 28) uint8 image as an icon `scale` times larger, with crisp pixels."""
-    pixels = np.ascontiguousarray(image, dtype=np.uint8)
-    h, w = pixels.shape
-    picture = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    return QIcon(QPixmap.fromImage(picture.scaled(w * scale, h * scale)))
 
 
 def format_p(p: float) -> str:
@@ -54,58 +45,6 @@ def count_ticks(top: int) -> list[tuple[float, str]]:
     """Colour-bar ticks for counts on a log1p scale: 0, 1, 10, 100, … up to `top`."""
     values = [0] + [10 ** e for e in range(len(str(max(top, 1))))]
     return [(float(np.log1p(v)), f"{v:,}") for v in values if v <= top]
-
-
-class ThumbnailGallery(QListWidget):
-    """Data-set samples as captioned thumbnails; clicking one emits `sample_clicked(index)`."""
-
-    sample_clicked = pyqtSignal(int)
-
-    def __init__(self, tooltip: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        size = 28 * THUMB_SCALE
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 44, size + 2 * self.fontMetrics().lineSpacing() + 10))
-        self.setMovement(QListView.Movement.Static)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setUniformItemSizes(True)
-        self.setWordWrap(True)
-        self.setToolTip(tooltip)
-        self._last_emitted: int | None = None
-        self.itemClicked.connect(lambda item: self._emit(item, repeat=True))
-        # Enter on a thumbnail; a double click's activation follows its click and is dropped.
-        self.itemActivated.connect(lambda item: self._emit(item, repeat=False))
-
-    def show_samples(self, images: np.ndarray, indices: Sequence[int], captions: Sequence[str],
-                     tooltips: Sequence[str]) -> None:
-        """Replace the thumbnails: `images[i]` for each i in `indices`, with captions."""
-        self.clear()
-        self._last_emitted = None
-        for index, caption, tip in zip(indices, captions, tooltips):
-            item = QListWidgetItem(thumbnail(images[index]), caption)
-            item.setData(Qt.ItemDataRole.UserRole, int(index))
-            item.setToolTip(tip)
-            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
-            self.addItem(item)
-
-    def indices(self) -> list[int]:
-        """The sample indices listed, in display order."""
-        return [self.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.count())]
-
-    def mark(self, index: int | None) -> None:
-        """Highlight the thumbnail of sample `index` (no signal); None or absent: no highlight."""
-        rows = [row for row, i in enumerate(self.indices()) if i == index]
-        if rows:
-            self.setCurrentRow(rows[0])
-        else:
-            self.clearSelection()
-
-    def _emit(self, item: QListWidgetItem, repeat: bool) -> None:
-        index = item.data(Qt.ItemDataRole.UserRole)
-        if repeat or index != self._last_emitted:
-            self._last_emitted = index
-            self.sample_clicked.emit(index)
 
 
 class EvaluatePanel(QWidget):

@@ -1,0 +1,76 @@
+"""A row of digit thumbnails with captions; clicking one picks that sample.
+
+Used by the Evaluate panel for a confusion-matrix cell's samples and for the most confident
+mistakes; the current sample's thumbnail is marked.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PyQt6.QtCore import QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QIcon, QImage, QPixmap
+from PyQt6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
+
+THUMB_SCALE = 2
+
+
+def thumbnail(image: np.ndarray, scale: int = THUMB_SCALE) -> QIcon:
+    """A (28, 28) uint8 image as an icon `scale` times larger, with crisp pixels."""
+    pixels = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = pixels.shape
+    picture = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    return QIcon(QPixmap.fromImage(picture.scaled(w * scale, h * scale)))
+
+
+class ThumbnailGallery(QListWidget):
+    """Data-set samples as captioned thumbnails; clicking one emits `sample_clicked(index)`."""
+
+    sample_clicked = pyqtSignal(int)
+
+    def __init__(self, tooltip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        size = 28 * THUMB_SCALE
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setIconSize(QSize(size, size))
+        self.setGridSize(QSize(size + 44, size + 2 * self.fontMetrics().lineSpacing() + 10))
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(True)
+        self.setWordWrap(True)
+        self.setToolTip(tooltip)
+        self._last_emitted: int | None = None
+        self.itemClicked.connect(lambda item: self._emit(item, repeat=True))
+        # Enter on a thumbnail; a double click's activation follows its click and is dropped.
+        self.itemActivated.connect(lambda item: self._emit(item, repeat=False))
+
+    def show_samples(self, images: np.ndarray, indices: Sequence[int], captions: Sequence[str],
+                     tooltips: Sequence[str]) -> None:
+        """Replace the thumbnails: `images[i]` for each i in `indices`, with captions."""
+        self.clear()
+        self._last_emitted = None
+        for index, caption, tip in zip(indices, captions, tooltips):
+            item = QListWidgetItem(thumbnail(images[index]), caption)
+            item.setData(Qt.ItemDataRole.UserRole, int(index))
+            item.setToolTip(tip)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+            self.addItem(item)
+
+    def indices(self) -> list[int]:
+        """The sample indices listed, in display order."""
+        return [self.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.count())]
+
+    def mark(self, index: int | None) -> None:
+        """Highlight the thumbnail of sample `index` (no signal); None or absent: no highlight."""
+        rows = [row for row, i in enumerate(self.indices()) if i == index]
+        if rows:
+            self.setCurrentRow(rows[0])
+        else:
+            self.clearSelection()
+
+    def _emit(self, item: QListWidgetItem, repeat: bool) -> None:
+        index = item.data(Qt.ItemDataRole.UserRole)
+        if repeat or index != self._last_emitted:
+            self._last_emitted = index
+            self.sample_clicked.emit(index)
