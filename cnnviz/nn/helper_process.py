@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import signal
+import time
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any, NamedTuple
 

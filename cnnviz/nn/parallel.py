@@ -24,7 +24,7 @@ import os
 import threading
 import weakref
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -266,14 +266,10 @@ class ProcessPool:
                     and (loss is None or built_loss == loss.kind)):
                 return True
         try:
-            self._build(model, loss, largest, len(parts) - 1)
-        except HelperLost as error:
-            self._give_up(str(error))
-            return False
+            return self._survived(lambda: self._build(model, loss, largest, len(parts) - 1))
         except (OSError, RuntimeError, ValueError) as error:  # no processes or shared memory
             self._give_up(f"could not start helper processes: {error}")
             return False
-        return True
 
     def _build(self, model: Sequential, loss: Any, largest: int, helpers: int) -> None:
         """Start missing helpers, make a block big enough, and have every helper build the model."""
@@ -310,16 +306,15 @@ class ProcessPool:
             share.targets[:raw.size] = raw
             message["targets"] = {"dtype": targets.dtype.str, "shape": list(targets.shape)}
             message["scale"] = scale
-        try:
-            helper.send(message)
-        except HelperLost as error:
-            self._give_up(str(error))
-            return False
-        return True
+        return self._survived(lambda: helper.send(message))
 
     def _answered(self, helper: _Helper) -> bool:
+        return self._survived(lambda: helper.receive(STEP_TIMEOUT))
+
+    def _survived(self, exchange: Callable[[], None]) -> bool:
+        """Run one exchange with helpers; if one is lost, give them up and return False."""
         try:
-            helper.receive(STEP_TIMEOUT)
+            exchange()
         except HelperLost as error:
             self._give_up(str(error))
             return False
