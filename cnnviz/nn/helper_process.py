@@ -22,8 +22,8 @@ from cnnviz.nn.model import Sequential
 
 ALIGN = 64               # bytes: regions start on their own cache line
 # While training, the next message comes within a millisecond. Waiting for it by polling, not
-# sleeping, saves the ~0.1 ms a sleeping process takes to wake up, twice a step: 3–8 % more
-# samples/s at batch 32 (benchmarks/engine.py, three runs each way). Longer waits sleep.
+# sleeping, saves the ~0.1 ms a sleeping process takes to wake up, twice a step: the batch-32
+# ratio to PyTorch rose by 2–14 % (benchmarks/engine.py, three runs each way). Longer waits sleep.
 SPIN_SECONDS = 0.001
 
 

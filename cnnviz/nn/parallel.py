@@ -2,7 +2,7 @@
 
 A training step of the reference network is a few hundred NumPy calls on arrays of a few hundred
 kB. NumPy lets go of the GIL inside each call but not between them, so two *threads* stepping
-two halves of a batch measured only 1.47× one thread here (2 cores, batch 32). Processes share
+two copies of the network measured only 1.48× one thread here (2 cores, batch 32). Processes share
 no GIL. Each helper process builds the same architecture, reads the parameters from one block of
 shared memory, and runs the forward and backward pass of its share of the batch; this process
 runs the first share itself and sums the gradients, weighted by share size, into the model's
