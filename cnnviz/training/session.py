@@ -16,9 +16,9 @@ import numpy as np
 from cnnviz.data import MnistData, Split, normalize_images
 from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset
 from cnnviz.nn.parallel import ProcessPool
-from cnnviz.training.history import history_from_extras
-from cnnviz.training.snapshot import (CostPoint, EvalPoint, GradStat, Progress, SampleRef,
-                                      Snapshot)
+from cnnviz.training.app_state import RunState, SampleRef
+from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, RunHistory
+from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
 from cnnviz.training.trainer import (Evaluation, Trainer, TrainSettings, evaluate,
                                      make_optimizer_for)
 
@@ -52,6 +52,7 @@ class TrainingSession:
         # use and kept across resets; `close()` stops them.
         self.pool = ProcessPool(processes)
         self.sample = SampleRef("test", 0)
+        self.history = RunHistory()
         self._snapshot_id = 0
         self.reset(settings or TrainSettings(), model, model_label)
 
@@ -64,10 +65,8 @@ class TrainingSession:
         self.trainer = Trainer.from_settings(settings, self.preset, self.data.train, model,
                                              self.pool)
         self.model_label = model_label or f"live (seed {settings.seed})"
-        self.state = "idle"
-        self._pending_costs: list[CostPoint] = []
-        self._pending_evals: list[EvalPoint] = []
-        self._pending_grad_stats: list[GradStat] = []
+        self.state = RunState.IDLE
+        self.history.clear()
         self._train_seconds = 0.0
         self._good_params = self.trainer.model.state_dict()
         self._first_cost: float | None = None
@@ -78,11 +77,20 @@ class TrainingSession:
         self.pool.close()
 
     def load(self, checkpoint: Checkpoint, label: str, preset: Preset) -> None:
-        """Look at (and train further) a model from a file, with its optimizer state if saved."""
-        self.reset(replace(self.settings, preset=preset.name), checkpoint.model, label)
-        if checkpoint.optimizer and checkpoint.optimizer["kind"] == self.trainer.optimizer.kind:
-            self.trainer.optimizer.load_state_dict(checkpoint.optimizer)
-        self._restore_history(checkpoint)
+        """Look at (and train further) a model from a file, with its optimizer state if saved.
+
+        All or nothing: if any part of the file does not fit, the session stays as it was."""
+        before = dict(self.__dict__)
+        self.history = RunHistory()           # the old one stays untouched in `before`
+        try:
+            self.reset(replace(self.settings, preset=preset.name), checkpoint.model, label)
+            optimizer = checkpoint.optimizer
+            if optimizer and optimizer.get("kind") == self.trainer.optimizer.kind:
+                self.trainer.optimizer.load_state_dict(optimizer)
+            self._restore_history(checkpoint)
+        except Exception:
+            self.__dict__.update(before)
+            raise
 
     def _restore_history(self, checkpoint: Checkpoint) -> None:
         """Put a saved model's cost history on the curve, so training it further continues it."""
@@ -90,10 +98,9 @@ class TrainingSession:
         batch = int(settings.get("batch_size") or self.trainer.batch_size)
         per_epoch = -(-int(checkpoint.info.get("train_size", 0) or self.trainer.train_size)
                       // batch)
-        costs, evals = history_from_extras(checkpoint.extras, batch, per_epoch)
-        self._pending_costs, self._pending_evals = costs, evals
-        if costs:
-            last = costs[-1]
+        self.history.load_arrays(checkpoint.extras, batch, per_epoch)
+        last = self.history.last_cost
+        if last is not None:
             self._offset = CostPoint(last.step, last.samples, last.epoch, 0.0)
 
     def set_learning_rate(self, lr: float) -> None:
@@ -106,15 +113,45 @@ class TrainingSession:
         """Keep the current weights but start a new run with `settings` (e.g. more epochs)."""
         model, optimizer_state = self.trainer.model, self.trainer.optimizer.state_dict()
         kind = self.trainer.optimizer.kind
-        label, costs = self.model_label, self._pending_costs
+        label, history = self.model_label, self.history
         offset = self._offset_point(self.trainer.step_count, self.trainer.step_count
                                     * self.trainer.batch_size, self.trainer.step_count
                                     / self.trainer.batches_per_epoch)
+        self.history = RunHistory()              # a throw-away one for reset() to clear
         self.reset(settings, model, label)
-        self._pending_costs, self._offset = costs, offset
+        self.history, self._offset = history, offset       # the curve goes on
         if self.trainer.optimizer.kind == kind:
             self.trainer.optimizer.load_state_dict(optimizer_state)
             self.trainer.optimizer.lr = make_optimizer_for(self.preset, settings).lr
+
+    # --- the run state (written here only, from the worker thread) -------------------------
+    def check_can_train(self) -> None:
+        """Raise a clear error when this data cannot train this network (before any step)."""
+        if len(self.data.train) == 0:
+            raise ValueError(f"the data set {self.data.train.name!r} has no training samples")
+
+    def start_training(self) -> None:
+        if self.trainer.finished:
+            self.state = RunState.FINISHED
+            return
+        self.check_can_train()
+        self.state = RunState.TRAINING
+
+    def pause_training(self) -> None:
+        """Stop after the current step; idle if this run has not trained yet."""
+        if self.trainer.finished:
+            self.state = RunState.FINISHED
+        else:
+            self.state = RunState.PAUSED if self.trainer.step_count else RunState.IDLE
+
+    def fall_back_to_first_sample(self) -> bool:
+        """After a failed trace: look at test sample #0 instead. False if it already was."""
+        current = self.sample
+        if (current.split, current.index, current.target) == ("test", 0, None) \
+                or len(self.data.test) == 0:
+            return False
+        self.sample = SampleRef("test", 0)
+        return True
 
     # --- training -------------------------------------------------------------------------
     def step(self) -> CostPoint:
@@ -122,29 +159,36 @@ class TrainingSession:
         # The weights this step starts from; if its cost is fine they are the last good ones.
         before = self.trainer.model.state_dict()       # ~0.4 MB: cheap next to a step
         started = time.perf_counter()
-        with np.errstate(over="ignore", invalid="ignore"):
-            result = self.trainer.step()
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                result = self.trainer.step()
+        except Exception:
+            # A step that fails half-way may have updated some parameters: undo it whole.
+            self.trainer.model.load_state_dict(before)
+            self.state = RunState.PAUSED if self.trainer.step_count else RunState.IDLE
+            raise
         self._train_seconds += time.perf_counter() - started
         if self._first_cost is None:
             self._first_cost = result.cost
         if self._diverging(result.cost):
             self.trainer.model.load_state_dict(self._good_params)
-            self.state = "paused"
+            self.state = RunState.PAUSED
             where = self._offset_point(result.step, result.samples_seen,
                                        result.epoch_progress, result.cost)
+            self.history.add_divergence(where)
             raise Diverged(f"the cost became {result.cost:.4g} at step {where.step} with "
                            f"learning rate {self.trainer.optimizer.lr:g}; the last good weights "
                            f"are restored — try a smaller learning rate", where)
         self._good_params = before
         point = self._offset_point(result.step, result.samples_seen, result.epoch_progress,
                                    result.cost)
-        self._pending_costs.append(point)
-        self._pending_grad_stats.append(self._grad_stat(point, before))
+        self.history.add_cost(point)
+        self.history.add_grad_stat(self._grad_stat(point, before))
         interval = max(1, self.trainer.batches_per_epoch // EVALS_PER_EPOCH)
         if result.step % interval == 0 or self.trainer.finished:
-            self._pending_evals.append(self.evaluate_subset(point))
+            self.history.add_eval(self.evaluate_subset(point))
         if self.trainer.finished:
-            self.state = "finished"
+            self.state = RunState.FINISHED
         return point
 
     def _grad_stat(self, point: CostPoint, before: dict[str, np.ndarray]) -> GradStat:
@@ -196,8 +240,10 @@ class TrainingSession:
             size = len(getattr(self.data, sample.split))
             if not 0 <= sample.index < size:
                 raise ValueError(f"{sample.split} index {sample.index} is outside 0..{size - 1}")
-        elif sample.image is None or sample.image.shape != (28, 28):
-            raise ValueError("a drawn sample needs a 28×28 image")
+        elif sample.image is None or sample.image.shape != self.image_shape:
+            shape = None if sample.image is None else sample.image.shape
+            raise ValueError(f"a drawn sample needs a {self.image_shape[0]}×"
+                             f"{self.image_shape[1]} image, got {shape}")
         self.sample = sample
 
     def sample_image_and_label(self, sample: SampleRef) -> tuple[np.ndarray, int | None]:
@@ -218,18 +264,27 @@ class TrainingSession:
         targets = self.preset.class_targets(np.array([target]))
         trace = capture(self.trainer.model, self.preset.make_loss(), x, targets)
         self._snapshot_id += 1
-        costs, evals = tuple(self._pending_costs), tuple(self._pending_evals)
-        grad_stats = tuple(self._pending_grad_stats)
-        self._pending_costs, self._pending_evals, self._pending_grad_stats = [], [], []
         # The optimizer's moments are only worth copying when someone may step through them.
-        optimizer_state = None if self.state == "training" else \
+        optimizer_state = None if self.state is RunState.TRAINING else \
             self.trainer.optimizer.state_dict()
-        return Snapshot(self._snapshot_id, self.model_label, self.preset.name,
-                        self.preset.class_names, self.progress(), self.trainer.model.state_dict(),
-                        self.sample, image.copy(), label, trace, costs, evals,
-                        self.trainer.model.layer_shapes(),
-                        tuple(self.trainer.model.config()["layers"]), grad_stats,
-                        optimizer_state)
+        return Snapshot(self._snapshot_id, self.model_label, self.facts(), self.progress(),
+                        self.trainer.model.state_dict(), self.sample, image.copy(), label, trace,
+                        self.history.view(), self.trainer.model.layer_shapes(),
+                        tuple(self.trainer.model.config()["layers"]), optimizer_state)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(H, W) of the network's input images."""
+        return tuple(self.trainer.model.input_shape[-2:])
+
+    def facts(self) -> RunFacts:
+        """The run as it is configured now: what views label and explain."""
+        optimizer = self.trainer.optimizer
+        settings = {k: float(v) for k, v in optimizer.config().items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return RunFacts(self.preset.name, self.preset.make_loss().kind, optimizer.kind,
+                        settings, self.trainer.batch_size, self.trainer.train_size,
+                        self.preset.class_names, tuple(self.trainer.model.input_shape))
 
     def evaluate_split(self, split: str,
                        progress: Callable[[int, int], None] | None = None) -> Evaluation:

@@ -1,24 +1,26 @@
-"""The controller: owns the worker thread and the current snapshot; turns clicks into commands.
+"""The controller: owns the worker thread, the app state and the newest snapshot; turns the
+user's intents into worker commands.
 
 Panels never talk to the worker or to each other: they emit intents, the controller forwards
-them as commands, and every panel redraws from the one snapshot it publishes (DESIGN.md).
+them as commands, and every panel redraws from the one snapshot it publishes (README, "How
+cnnviz works"). Each command's result comes back to the controller method that asked for it.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
-from PyQt6.QtCore import QObject, QTimer, pyqtSignal
+from PyQt6.QtCore import QObject, pyqtSignal
 
-from cnnviz.data import MnistData
-from cnnviz.nn import Checkpoint, Preset, load_checkpoint, preset_for, save_model
+from cnnviz.data import MnistData, load_bundled_mnist, load_mnist_folder
+from cnnviz.nn import Checkpoint, load_checkpoint, preset_for, save_model
 from cnnviz.training import TrainSettings
-from cnnviz.training.history import history_arrays
+from cnnviz.training.app_state import AppState, NetworkRef, RunState, SampleRef
 from cnnviz.training.session import TrainingSession
-from cnnviz.training.snapshot import SampleRef, Snapshot
+from cnnviz.training.snapshot import Snapshot
+from cnnviz.training.trainer import Evaluation
 from cnnviz.ui.worker import TrainingWorker
 
 
@@ -30,11 +32,13 @@ class Controller(QObject):
     """Commands in, snapshots out."""
 
     snapshot_changed = pyqtSignal(object)     # Snapshot, newest only
-    state_changed = pyqtSignal(str)
+    state_changed = pyqtSignal(object)        # RunState
     error = pyqtSignal(str)                   # one clear message for a dialog
     diverged = pyqtSignal(str, int, float)            # message, samples, epoch
     mistake_found = pyqtSignal(str, int)      # split, index
     saved = pyqtSignal(str)                   # path
+    model_opened = pyqtSignal(str)            # path of a model file now shown
+    data_changed = pyqtSignal(object)         # MnistData now trained on and browsed
     evaluation_progress = pyqtSignal(int, int)        # done, total
     evaluation_ready = pyqtSignal(str, object)        # split, Evaluation
     evaluation_stopped = pyqtSignal(str)              # why
@@ -45,28 +49,31 @@ class Controller(QObject):
         super().__init__(parent)
         self.data = data
         self.settings = settings or TrainSettings()
+        self.app_state = AppState()
         session = TrainingSession(data, self.settings)
         if checkpoint is not None:
-            session.load(checkpoint, model_label or "loaded model", self._preset_of(checkpoint))
+            label = model_label or "loaded model"
+            session.load(checkpoint, label, preset_for(checkpoint.preset, checkpoint.model))
             self.settings = session.settings
+            self.app_state.set_network(NetworkRef("file", label))
         self.snapshot: Snapshot | None = None
-        self.state = "idle"
         self.trained_since_save = False
         self._cancel_evaluation = threading.Event()
-        # A view that draws in stages sets this and calls snapshot_drawn itself.
-        self.view_acknowledges = False
-        self._received = 0.0
-        self._ack_timer = QTimer(self, singleShot=True, interval=0)
-        self._ack_timer.timeout.connect(
-            lambda: self.snapshot_drawn(time.perf_counter() - self._received))
+        # Until a window's redraw scheduler takes over, a snapshot counts as drawn on arrival.
+        self.acknowledge_on_arrival = True
+        self.app_state.subscribe(self._on_app_state)
         self.worker = TrainingWorker(session)
         self.worker.snapshot_ready.connect(self._on_snapshot)
-        self.worker.state_changed.connect(self._on_state)
+        self.worker.state_changed.connect(self.app_state.set_run_state)
         self.worker.failed.connect(self.error)
         self.worker.diverged.connect(self.diverged)
-        self.worker.result_ready.connect(self._on_result)
         self.worker.start()
         self.worker.request_snapshot()
+
+    @property
+    def state(self) -> RunState:
+        """The run state, as the worker last reported it."""
+        return self.app_state.run_state
 
     # --- training commands -------------------------------------------------------------------
     def train(self) -> None:
@@ -76,7 +83,7 @@ class Controller(QObject):
         self.worker.pause_training()
 
     def toggle_training(self) -> None:
-        self.pause() if self.state == "training" else self.train()
+        self.pause() if self.state is RunState.TRAINING else self.train()
 
     def step(self) -> None:
         self.worker.step_once()
@@ -86,7 +93,6 @@ class Controller(QObject):
         settings = self.settings
         self.worker.pause_training()
         self.worker.submit("stop", lambda s: s.continue_training(settings))
-        self.worker.submit("state", lambda s: self._announce_state(s))
 
     def reset(self, settings: TrainSettings | None = None) -> None:
         """Fresh weights from the seed, empty history; a preset or data change goes here too."""
@@ -94,136 +100,141 @@ class Controller(QObject):
         new = self.settings
         self.worker.pause_training()
         self.worker.submit("reset", lambda s: s.reset(new))
-        self.worker.submit("state", lambda s: self._announce_state(s))
+        self.app_state.set_network(NetworkRef("live", f"live (seed {new.seed})"))
 
     def apply_run_settings(self, settings: TrainSettings) -> None:
         """New epochs/batch/optimizer for the next run, keeping the weights."""
         self.settings = settings
         self.worker.submit("settings", lambda s: s.continue_training(settings))
-        self.worker.submit("state", lambda s: self._announce_state(s))
 
     def set_learning_rate(self, lr: float) -> None:
         self.settings = replace(self.settings, lr=lr)
         self.worker.submit("learning rate", lambda s: s.set_learning_rate(lr))
 
-    def set_data(self, data: MnistData) -> None:
-        self.data = data
+    def choose_data(self, folder: str | None) -> None:
+        """Train on another data set (None: the bundled one), read in the worker: a large
+        folder never freezes the window, and a bad one changes nothing."""
         self.worker.pause_training()
 
-        def swap(session: TrainingSession) -> None:
+        def swap(session: TrainingSession) -> MnistData:
+            data = load_bundled_mnist() if folder is None else load_mnist_folder(folder)
             session.data = data
             session.sample = SampleRef("test", 0)
             session.reset(session.settings)
-        self.worker.submit("data", swap)
-        self.worker.submit("state", lambda s: self._announce_state(s))
+            return data
+        self.worker.submit("data", swap, self._on_data_loaded)
+
+    def _on_data_loaded(self, data: MnistData) -> None:
+        self.data = data
+        self.app_state.set_sample(SampleRef("test", 0))
+        self.data_changed.emit(data)
 
     # --- looking inside ----------------------------------------------------------------------
     def set_sample(self, sample: SampleRef) -> None:
-        self.worker.submit("sample", lambda s: s.set_sample(sample))
+        self.app_state.set_sample(sample)
+
+    def set_target(self, target: int | None) -> None:
+        """Gradients towards `target` (None: the true class) for the current sample."""
+        self.app_state.set_target(target)
+
+    def _on_app_state(self, field: str) -> None:
+        if field == "sample":
+            sample = self.app_state.sample
+            self.worker.submit("sample", lambda s: s.set_sample(sample))
+        elif field == "run_state":
+            if self.state in (RunState.TRAINING, RunState.PAUSED):
+                self.trained_since_save = True
+            self.state_changed.emit(self.state)
 
     def find_next_mistake(self, split: str, after: int, label: int | None) -> None:
-        self.worker.submit("next mistake", lambda s: (split, s.next_mistake(split, after, label)))
+        def found(index: int | None) -> None:
+            if index is None:
+                self.error.emit(f"the network gets every {split} sample with that label right")
+            else:
+                self.mistake_found.emit(split, index)
+        self.worker.submit("next mistake", lambda s: s.next_mistake(split, after, label), found)
 
     def evaluate(self, split: str) -> None:
         """Score the whole split in the worker, with progress; `cancel_evaluation` stops it."""
         cancel = self._cancel_evaluation = threading.Event()
         report = self.worker.result_ready.emit      # queued to the GUI thread
 
-        def run(session: TrainingSession) -> tuple:
+        def run(session: TrainingSession) -> Evaluation | str:
             def progress(done: int, total: int) -> None:
                 if cancel.is_set():
                     raise EvaluationCancelled
-                report("evaluation progress", (done, total))
+                report(self._report_progress, (done, total))
             try:
-                return ("done", split, session.evaluate_split(split, progress))
+                return session.evaluate_split(split, progress)
             except EvaluationCancelled:
-                return ("stopped", "cancelled")
+                return "cancelled"
             except Exception as error:               # the panel must leave its busy state
-                return ("stopped", f"evaluation failed: {error}")
-        self.worker.submit("evaluate", run)
+                return f"evaluation failed: {error}"
+
+        def finished(outcome: Evaluation | str) -> None:
+            if isinstance(outcome, Evaluation):
+                self.evaluation_ready.emit(split, outcome)
+            else:
+                self.evaluation_stopped.emit(outcome)
+        self.worker.submit("evaluate", run, finished)
+
+    def _report_progress(self, done_total: tuple[int, int]) -> None:
+        self.evaluation_progress.emit(*done_total)
 
     def cancel_evaluation(self) -> None:
         self._cancel_evaluation.set()
 
     # --- files -------------------------------------------------------------------------------
     def open_model(self, path: str | Path) -> None:
-        """Load in the GUI thread (a small file) so a bad file is reported before anything changes."""
-        checkpoint = load_checkpoint(path)
-        preset = self._preset_of(checkpoint)
-        self.settings = replace(self.settings, preset=preset.name)
+        """Load a model file in the worker; a bad file is one error and changes nothing (it is
+        read and checked whole before the session is touched)."""
+        path = Path(path)
         self.worker.pause_training()
-        self.worker.submit("open", lambda s: s.load(checkpoint, Path(path).name, preset))
-        self.worker.submit("state", lambda s: self._announce_state(s))
 
-    def save_model(self, path: str | Path, history: tuple | None = None,
-                   announce: bool = True, autosave: dict | None = None) -> None:
-        """Save the live model with its optimizer state and the cost curve (atomic write).
+        def load(session: TrainingSession) -> TrainSettings:
+            checkpoint = load_checkpoint(path)
+            session.load(checkpoint, path.name, preset_for(checkpoint.preset, checkpoint.model))
+            return session.settings
+        self.worker.submit(f"open {path}", load, lambda settings: self._on_opened(path, settings))
+
+    def _on_opened(self, path: Path, settings: TrainSettings) -> None:
+        self.settings = settings
+        self.app_state.set_network(NetworkRef("file", path.name, str(path)))
+        self.model_opened.emit(str(path))
+
+    def save_model(self, path: str | Path, announce: bool = True,
+                   autosave: dict | None = None) -> None:
+        """Save the live model with its optimizer state and the run's curves (atomic write).
 
         `autosave` marks a checkpoint written by the window itself ({"clean_exit": bool}).
         """
-        extras = history_arrays(*history) if history is not None else {}
         if announce:
             self.trained_since_save = False
 
-        def write(session: TrainingSession) -> str | None:
+        def write(session: TrainingSession) -> str:
             trainer = session.trainer
             save_model(path, trainer.model, preset=session.preset.name,
-                       optimizer=trainer.optimizer.state_dict(), extras=extras,
+                       optimizer=trainer.optimizer.state_dict(),
+                       extras=session.history.to_arrays(),
                        info={"steps": trainer.step_count, "label": session.model_label,
                              "settings": {"batch_size": trainer.batch_size},
                              "train_size": trainer.train_size, **(autosave or {})})
-            return str(path) if announce else None
-        self.worker.submit("save", write)
-
-    @staticmethod
-    def _preset_of(checkpoint: Checkpoint) -> Preset:
-        return preset_for(checkpoint.preset, checkpoint.model)
+            return str(path)
+        self.worker.submit("save", write, self.saved.emit if announce else None)
 
     # --- from the worker ---------------------------------------------------------------------
-    def _announce_state(self, session: TrainingSession) -> None:
-        self.worker.state_changed.emit(session.state)
-
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         if self.snapshot is not None and snapshot.snapshot_id <= self.snapshot.snapshot_id:
             self.worker.snapshot_drawn()            # stale: a newer one is already shown
             return
         self.snapshot = snapshot
-        if self.view_acknowledges:
-            self.snapshot_changed.emit(snapshot)    # the view calls snapshot_drawn when done
-            return
-        self._received = time.perf_counter()
-        try:
-            self.snapshot_changed.emit(snapshot)
-        finally:
-            # Acknowledged from a zero timer: it fires once the repaints the views just asked
-            # for are done, so the worker learns what a snapshot really costs the window.
-            self._ack_timer.start()
+        self.snapshot_changed.emit(snapshot)
+        if self.acknowledge_on_arrival:
+            self.worker.snapshot_drawn()
 
     def snapshot_drawn(self, cost_s: float = 0.0) -> None:
         """The views have drawn the current snapshot in `cost_s` seconds; send the next."""
         self.worker.snapshot_drawn(cost_s)
-
-    def _on_state(self, state: str) -> None:
-        self.state = state
-        if state in ("training", "paused"):
-            self.trained_since_save = True
-        self.state_changed.emit(state)
-
-    def _on_result(self, name: str, value: object) -> None:
-        if name == "next mistake":
-            split, index = value
-            if index is None:
-                self.error.emit(f"the network gets every {split} sample with that label right")
-            else:
-                self.mistake_found.emit(split, index)
-        elif name == "save":
-            self.saved.emit(value)
-        elif name == "evaluation progress":
-            self.evaluation_progress.emit(*value)
-        elif name == "evaluate" and value[0] == "done":
-            self.evaluation_ready.emit(value[1], value[2])
-        elif name == "evaluate":
-            self.evaluation_stopped.emit(value[1])
 
     def shutdown(self) -> None:
         """Stop the worker cleanly (it finishes its current step first)."""

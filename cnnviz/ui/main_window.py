@@ -1,13 +1,12 @@
 """The main window: toolbar, the input column, the view tabs and the status bar.
 
-One idea (DESIGN.md): a network and a sample; every view shows that network on that sample.
-The window only wires signals: panels draw the controller's snapshot, intents go to it.
+One idea: a network and a sample; every view shows that network on that sample. The window
+lays out and wires signals: panels draw the controller's snapshot (through the `FrameQueue`),
+intents go to the controller, which runs them in the worker.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, QTimer
@@ -15,8 +14,9 @@ from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                              QProgressBar, QScrollArea, QSplitter, QTabWidget, QWidget)
 
-from cnnviz.data import available_datasets, load_bundled_mnist, load_mnist_folder
-from cnnviz.training.snapshot import SampleRef, Snapshot
+from cnnviz.data import MnistData, available_datasets
+from cnnviz.training.app_state import RunState, SampleRef
+from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui import persistence
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
@@ -28,6 +28,7 @@ from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
 from cnnviz.ui.panels.inside_panel import InsidePanel
 from cnnviz.ui.panels.stepper_panel import StepperPanel
+from cnnviz.ui.redraw import FrameQueue
 from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
@@ -53,15 +54,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("cnnviz — watch a CNN learn")
         self._dialog: QMessageBox | None = None
         self._cached_architecture: tuple = ()
-        # Zero-delay timers owned by the window, so nothing fires after it is gone.
-        self._stage_timer = QTimer(self, singleShot=True, interval=0)
-        self._stage_timer.timeout.connect(self._draw_next_panel)
-        self._ack_timer = QTimer(self, singleShot=True, interval=0)
-        self._ack_timer.timeout.connect(self._acknowledge)
+        # A zero-delay timer owned by the window, so nothing fires after it is gone.
         self._axes_timer = QTimer(self, singleShot=True, interval=0)
         self._axes_timer.timeout.connect(lambda: cache_axes(self))
-        controller.view_acknowledges = True       # show_snapshot tells it when drawing is done
         self._build_panels()
+        self.frames = FrameQueue(self.panels, self)
+        controller.acknowledge_on_arrival = False  # the frame queue says when it is drawn
         self._build_toolbar()
         self._build_menus()
         self._build_status_bar()
@@ -122,7 +120,7 @@ class MainWindow(QMainWindow):
         sample_menu = self.menuBar().addMenu("&Sample")
         self._menu_action(sample_menu, "&Previous", "Left", lambda: self.input_panel.browse(-1))
         self._menu_action(sample_menu, "&Next", "Right", lambda: self.input_panel.browse(+1))
-        self._menu_action(sample_menu, "Next &mistake", "M", self.input_panel._request_mistake)
+        self._menu_action(sample_menu, "Next &mistake", "M", self.input_panel.request_mistake)
         help_menu = self.menuBar().addMenu("&Help")
         self._menu_action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
 
@@ -153,7 +151,10 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         c, t = self.controller, self.toolbar
         c.snapshot_changed.connect(self.show_snapshot)
+        self.frames.frame_drawn.connect(self._frame_drawn)
         c.state_changed.connect(self.show_state)
+        c.data_changed.connect(self._show_data)
+        c.model_opened.connect(self._model_opened)
         c.error.connect(self.show_error)
         c.diverged.connect(self.show_divergence)
         c.mistake_found.connect(self.input_panel.select)
@@ -169,7 +170,7 @@ class MainWindow(QMainWindow):
         self.input_panel.next_mistake_requested.connect(c.find_next_mistake)
         self.feature_maps_panel.pixel_selected.connect(self._show_receptive_field)
         self.draw_panel.digit_drawn.connect(self._use_drawing)
-        self.inside_panel.target_chosen.connect(self._choose_target)
+        self.inside_panel.target_chosen.connect(c.set_target)
         e = self.evaluate_panel
         e.evaluate_requested.connect(c.evaluate)
         e.cancel_requested.connect(c.cancel_evaluation)
@@ -190,12 +191,6 @@ class MainWindow(QMainWindow):
         """A sample picked in a gallery becomes the input; the Overview shows it."""
         self.input_panel.select(split, index)
         self.tabs.setCurrentIndex(0)
-
-    def _choose_target(self, target: int | None) -> None:
-        """Gradients for another class: the same sample, traced towards `target`."""
-        snapshot = self.controller.snapshot
-        if snapshot is not None:
-            self.controller.set_sample(replace(snapshot.sample, target=target))
 
     def _use_drawing(self, image) -> None:
         """The drawn digit becomes the input every view shows."""
@@ -222,34 +217,17 @@ class MainWindow(QMainWindow):
 
     # --- controller → views --------------------------------------------------------------------
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Hand the snapshot to every panel. While training, one panel per turn of the event
+        """Hand the snapshot to every panel; while training one panel per turn of the event
         loop, so the window answers input between them instead of freezing for the sum."""
         self._show_status(snapshot)
-        self._staged = (snapshot, list(self.panels), time.perf_counter())
-        if snapshot.progress.state == "training":
-            self._stage_timer.start()
-            return
-        while self._staged[1]:
-            self._staged[1].pop(0).show_snapshot(snapshot)
-        self._finish_drawing()
+        self.frames.show(snapshot, one_view_per_turn=snapshot.progress.state
+                         is RunState.TRAINING)
 
-    def _draw_next_panel(self) -> None:
-        snapshot, panels, _ = self._staged
-        if panels:
-            panels.pop(0).show_snapshot(snapshot)
-            self._stage_timer.start()               # the next panel after this one's repaint
-        else:
-            self._finish_drawing()
-
-    def _finish_drawing(self) -> None:
-        snapshot = self._staged[0]
+    def _frame_drawn(self, snapshot: Snapshot, seconds: float) -> None:
         if snapshot.architecture != self._cached_architecture:
             cache_axes(self)          # panels built new plots for a new architecture
             self._cached_architecture = snapshot.architecture
-        self._ack_timer.start()                     # fires once the last repaint is done
-
-    def _acknowledge(self) -> None:
-        self.controller.snapshot_drawn(time.perf_counter() - self._staged[2])
+        self.controller.snapshot_drawn(seconds)
 
     def _show_status(self, snapshot: Snapshot) -> None:
         p = snapshot.progress
@@ -258,7 +236,7 @@ class MainWindow(QMainWindow):
             if rate and (p.processes > 1 or p.helpers_failed):
                 rate += f" on {p.processes} processes" if p.processes > 1 else " on 1 process"
             eta = f"ETA {int(p.eta_seconds) // 60}:{int(p.eta_seconds) % 60:02d}" \
-                if p.eta_seconds is not None and p.state == "training" else ""
+                if p.eta_seconds is not None and p.state is RunState.TRAINING else ""
             self.progress_label.setText(" · ".join(filter(None, [
                 f"epoch {p.epoch + 1}/{p.epochs}", f"step {p.step}/{p.total_steps}", rate, eta])))
             self.progress_label.setToolTip("\n".join(filter(None, [
@@ -271,8 +249,8 @@ class MainWindow(QMainWindow):
             self.progress_bar.setValue(p.batch_in_epoch)
         self.model_label.setText(f"model: {snapshot.model_label}")
 
-    def show_state(self, state: str) -> None:
-        self.state_label.setText(state)
+    def show_state(self, state: RunState) -> None:
+        self.state_label.setText(str(state))
         self.toolbar.show_state(state)
 
     def show_error(self, message: str) -> None:
@@ -281,11 +259,10 @@ class MainWindow(QMainWindow):
 
     def show_divergence(self, message: str, samples: int, epoch: float) -> None:
         self.statusBar().showMessage(message, 20000)
-        self.cost_panel.mark_divergence(samples, epoch)
         box = self._show_dialog(QMessageBox.Icon.Warning, "Training diverged", message)
         lower = box.addButton("Lower learning rate ×0.1", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Close)
-        lower.clicked.connect(lambda: self.toolbar.lr_box.setValue(self.toolbar.lr_box.value() / 10))
+        lower.clicked.connect(lambda: self.toolbar.scale_learning_rate(0.1))
 
     def _show_dialog(self, icon, title: str, text: str) -> QMessageBox:
         """A window-modal dialog that does not block the event loop (training goes on drawing)."""
@@ -309,16 +286,16 @@ class MainWindow(QMainWindow):
 
     # --- user commands ---------------------------------------------------------------------------
     def _train_or_pause(self) -> None:
-        if self.controller.state == "training":
+        if self.controller.state is RunState.TRAINING:
             self.controller.pause()
             return
         settings = self.toolbar.read_settings(self.controller.settings)
-        if self.controller.state in ("idle", "finished") and settings != self.controller.settings:
+        if self.controller.state in (RunState.IDLE, RunState.FINISHED) \
+                and settings != self.controller.settings:
             self.controller.apply_run_settings(settings)
         self.controller.train()
 
     def _reset(self) -> None:
-        self.cost_panel.clear()
         self.controller.reset(self.toolbar.read_settings(self.controller.settings))
 
     def _refresh_data_sets(self) -> None:
@@ -326,20 +303,17 @@ class MainWindow(QMainWindow):
         self.toolbar.set_data_sets([name for name, _ in self._data_sets], 0)
 
     def _choose_data(self, index: int) -> None:
+        """Another data set: read in the worker; a bad folder is one dialog, nothing changes."""
         if index < len(self._data_sets):
-            folder = self._data_sets[index][1]
+            folder = None if index == 0 else str(self._data_sets[index][1])
         else:
             folder = QFileDialog.getExistingDirectory(self, "Folder with MNIST-format files")
             if not folder:
                 return
-        try:
-            data = load_bundled_mnist() if index == 0 else load_mnist_folder(folder)
-        except (ValueError, OSError) as error:
-            self.show_error(str(error))
-            return
+        self.controller.choose_data(folder)
+
+    def _show_data(self, data: MnistData) -> None:
         self.input_panel.set_labels({"train": data.train.labels, "test": data.test.labels})
-        self.cost_panel.clear()
-        self.controller.set_data(data)
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
@@ -347,12 +321,10 @@ class MainWindow(QMainWindow):
             self.open_model(path)
 
     def open_model(self, path: str) -> None:
-        try:
-            self.controller.open_model(path)
-        except (ValueError, OSError) as error:
-            self.show_error(str(error))
-            return
-        self.cost_panel.clear()
+        """Open a model file (read in the worker; a bad file is one dialog, nothing changes)."""
+        self.controller.open_model(path)
+
+    def _model_opened(self, path: str) -> None:
         self.toolbar.show_settings(self.controller.settings)
         if Path(path) != persistence.autosave_path():
             persistence.remember_file(path)
@@ -388,13 +360,13 @@ class MainWindow(QMainWindow):
 
     def save_model(self, path: str) -> None:
         """Save the model with the cost curve, so reopening it shows the curves where they were."""
-        self.controller.save_model(path, history=self.cost_panel.history())
+        self.controller.save_model(path)
         persistence.remember_file(path)
 
     def _autosave(self, clean_exit: bool = False) -> None:
         if self.controller.trained_since_save:
-            self.controller.save_model(persistence.autosave_path(), self.cost_panel.history(),
-                                       announce=False, autosave={"clean_exit": clean_exit})
+            self.controller.save_model(persistence.autosave_path(), announce=False,
+                                       autosave={"clean_exit": clean_exit})
 
     def show_shortcuts(self) -> None:
         self._show_dialog(QMessageBox.Icon.Information, "Keyboard shortcuts",
@@ -427,8 +399,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         persistence.settings().setValue("window/geometry", self.saveGeometry())
-        for timer in (self._autosave_timer, self._stage_timer, self._ack_timer, self._axes_timer):
+        for timer in (self._autosave_timer, self._axes_timer):
             timer.stop()
+        self.frames.stop()
         self.statusBar().clearMessage()         # stops its timeout timer too
         self._autosave(clean_exit=True)         # nothing trained is lost by closing
         self.controller.shutdown()              # the worker saves first, then stops

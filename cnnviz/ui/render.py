@@ -16,7 +16,7 @@ from pyqtgraph.exporters import ImageExporter
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QWidget
 
-from cnnviz.training.snapshot import CostPoint, EvalPoint, Snapshot
+from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
 from cnnviz.ui.panels.filters_panel import FiltersPanel
@@ -40,14 +40,13 @@ def ensure_application() -> QApplication:
 
 def export_views(snapshot: Snapshot, out_dir: str | Path,
                  layer_configs: Sequence[dict[str, Any]],
-                 history: tuple[Sequence[CostPoint], Sequence[EvalPoint]] | None = None,
                  selected: tuple[str, int, int, int] | None = None) -> list[Path]:
     """Save the views of `snapshot` as PNG files in `out_dir` (created); returns their paths.
 
     Files: input.png (the 28×28 sample, large), filters.png (every conv layer's kernels),
     feature_maps.png (every layer's output, including the probability bars), probabilities.png
-    (the probability bars alone), and cost.png when `history` = (cost points, eval points) is
-    given. `selected` = (layer, channel, row, col) marks one unit in feature_maps.png and its
+    (the probability bars alone), and cost.png when the snapshot's run history has any
+    points. `selected` = (layer, channel, row, col) marks one unit in feature_maps.png and its
     receptive field in input.png; `layer_configs` is `Sequential.config()["layers"]`, which the
     receptive field is worked out from.
     """
@@ -68,11 +67,8 @@ def export_views(snapshot: Snapshot, out_dir: str | Path,
     paths.append(_save_widget(maps, out / "feature_maps.png", PANEL_SIZE, close=False))
     paths.append(_export_plot(maps.probabilities_plot(), out / "probabilities.png"))
     _close(maps)
-    if history is not None:
-        cost = CostPanel()
-        _prepare(cost, PANEL_SIZE)
-        cost.load_history(*history)
-        paths.append(_save_widget(cost, out / "cost.png", PANEL_SIZE))
+    if len(snapshot.history.costs) or snapshot.history.evals:
+        paths.append(_save_widget(CostPanel(), out / "cost.png", PANEL_SIZE, snapshot))
     return paths
 
 

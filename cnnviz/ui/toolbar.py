@@ -11,6 +11,7 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QStyle
                              QWidget)
 
 from cnnviz.nn import PRESETS
+from cnnviz.training.app_state import RunState
 from cnnviz.training import TrainSettings
 
 Icon = QStyle.StandardPixmap
@@ -100,17 +101,21 @@ class TrainingToolbar(QToolBar):
         self.data_box.addItems(names + ["Open MNIST-format folder…"])
         self.data_box.setCurrentIndex(current)
 
-    def show_state(self, state: str) -> None:
+    def scale_learning_rate(self, factor: float) -> None:
+        """Multiply the learning rate, as typing the new value would (the change is sent)."""
+        self.lr_box.setValue(self.lr_box.value() * factor)
+
+    def show_state(self, state: RunState) -> None:
         """Running fixes the run's settings; the lr stays live."""
-        training = state == "training"
+        training = state is RunState.TRAINING
         self.train_action.setText("Pause" if training else "Train")
         self.train_action.setIcon(self.style().standardIcon(
             Icon.SP_MediaPause if training else Icon.SP_MediaPlay))
         self.train_action.setToolTip("Pause training (Space)" if training else
                                      "Start or resume training (Space)")
-        in_run = state in ("training", "paused")
+        in_run = state in (RunState.TRAINING, RunState.PAUSED)
         for widget in (self.preset_box, self.batch_box, self.epochs_box, self.optimizer_box,
                        self.seed_box, self.data_box):
             widget.setEnabled(not in_run)
-        self.step_action.setEnabled(not training and state != "finished")
+        self.step_action.setEnabled(not training and state is not RunState.FINISHED)
         self.stop_action.setEnabled(in_run)

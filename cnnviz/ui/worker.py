@@ -1,79 +1,85 @@
 """The training worker: a QThread that owns the TrainingSession and answers commands.
 
 The GUI thread never runs network math. It puts commands on a queue; the worker runs them
-between training steps and emits frozen snapshots, time-gated so the window redraws at most
-about 20 times a second however fast the steps go.
+between training steps and emits frozen snapshots, spaced so the window's drawing never takes
+more than its share of the time (`pacing.SnapshotPacer`). The worker never dies of a failure:
+a command, a training step or a trace that raises becomes one `failed` message, training
+pauses, the network and its history stay as they were, and the worker goes on serving.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
 import traceback
 from typing import Any, Callable
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
+from cnnviz.training.app_state import RunState
 from cnnviz.training.session import Diverged, TrainingSession
+from cnnviz.ui.pacing import SnapshotPacer
 
-SNAPSHOT_INTERVAL_S = 0.05        # ≤ 20 snapshots a second: what the eye can follow
-# While training, drawing a snapshot holds Python's GIL in the GUI thread and so slows the
-# worker down; the gap between snapshots is kept at least this many times the last drawing's
-# cost, which caps the window's share of the time at ~1/(1 + factor). Measured with
-# benchmarks/gui_latency.py (every Overview view visible, ~30 ms a drawing): factor 9 gave
-# 0.83–0.89 of headless speed, 14 gave 0.86–0.92, 19 gives 0.90–0.91 at ~2 redraws a second.
-DRAW_COST_FACTOR = 19.0
-MAX_SNAPSHOT_GAP_S = 1.0          # ... but the views never wait more than a second
 IDLE_POLL_S = 0.1
 AWAIT_DRAW_POLL_S = 0.01
 
 Command = Callable[[TrainingSession], Any]
+ResultHandler = Callable[[Any], None]
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for a dialog: the message, or the exception's name when it has none."""
+    return str(error) or traceback.format_exception_only(error)[-1].strip()
 
 
 class TrainingWorker(QThread):
     """Runs `TrainingSession` commands and training steps in its own thread."""
 
     snapshot_ready = pyqtSignal(object)       # Snapshot
-    state_changed = pyqtSignal(str)           # "idle", "training", "paused", "finished"
+    state_changed = pyqtSignal(object)        # RunState, after every change
     diverged = pyqtSignal(str, int, float)    # message, samples and epoch where it happened
-    failed = pyqtSignal(str)                  # a command raised: message for an error dialog
-    result_ready = pyqtSignal(str, object)    # (request name, value) for one-off questions
+    failed = pyqtSignal(str)                  # a command or step raised: message for a dialog
+    # A command's result, with the GUI-thread callable that asked for it (typed results: the
+    # caller's own method receives its own value, nothing is routed by name).
+    result_ready = pyqtSignal(object, object)
+    waiting = pyqtSignal(str)                 # the step is waiting on something slow ("" = no)
 
     def __init__(self, session: TrainingSession) -> None:
         super().__init__()
         self._session = session
-        self._commands: queue.Queue[tuple[str, Command] | None] = queue.Queue()
-        self._training = False
+        self._commands: queue.Queue[tuple[str, Command, ResultHandler | None] | None] = \
+            queue.Queue()
         self._snapshot_due = False
-        self._last_snapshot = 0.0
+        self._reported_state = session.state
         # Back-pressure: the next snapshot waits until the window has drawn the last one, so a
         # slow redraw never piles snapshots up in the GUI's event queue.
         self._drawn = threading.Event()
         self._drawn.set()
-        self._draw_cost = 0.0             # GUI-thread seconds the last snapshot took to draw
+        self.pacer = SnapshotPacer()
+        self.result_ready.connect(self._deliver)
 
     # --- called from the GUI thread ---------------------------------------------------------
-    def submit(self, name: str, command: Command) -> None:
-        """Run `command(session)` in the worker; a non-None result comes back as result_ready."""
-        self._commands.put((name, command))
+    def submit(self, name: str, command: Command, on_result: ResultHandler | None = None) -> None:
+        """Run `command(session)` in the worker; `on_result(value)` gets its result in the GUI
+        thread. `name` says what failed in an error message."""
+        self._commands.put((name, command, on_result))
 
     def start_training(self) -> None:
-        self._commands.put(("train", lambda s: self._set_training(True)))
+        self.submit("train", lambda s: self._set_training(True))
 
     def pause_training(self) -> None:
-        self._commands.put(("pause", lambda s: self._set_training(False)))
+        self.submit("pause", lambda s: self._set_training(False))
 
     def step_once(self) -> None:
-        self._commands.put(("step", lambda s: self._step_once()))
+        self.submit("step", lambda s: self._step_once())
 
     def request_snapshot(self) -> None:
-        self._commands.put(("snapshot", lambda s: self._mark_snapshot_due()))
+        self.submit("snapshot", lambda s: None)
 
     def snapshot_drawn(self, cost_s: float = 0.0) -> None:
         """The window has drawn the last snapshot, which took it `cost_s` seconds; the next
         may be sent."""
-        self._draw_cost = cost_s
+        self.pacer.drawn(cost_s)
         self._drawn.set()
 
     def stop(self, timeout_ms: int = 5000) -> bool:
@@ -81,16 +87,24 @@ class TrainingWorker(QThread):
         self._commands.put(None)
         return self.wait(timeout_ms)
 
+    def _deliver(self, handler: ResultHandler, value: object) -> None:
+        """Runs in the GUI thread (this QThread object lives there): the queued hand-over."""
+        handler(value)
+
     # --- the worker thread --------------------------------------------------------------------
+    @property
+    def _training(self) -> bool:
+        return self._session.state is RunState.TRAINING
+
     def run(self) -> None:
         try:
             while self._drain_commands():
                 if self._training:
                     self._train_one()
                 if self._snapshot_due and self._drawn.is_set() and (
-                        not self._training
-                        or time.monotonic() - self._last_snapshot >= self._snapshot_gap()):
+                        not self._training or self.pacer.due()):
                     self._emit_snapshot()
+                self._report_state()
         finally:
             self._session.close()          # stops the helper processes with the thread
 
@@ -109,64 +123,61 @@ class TrainingWorker(QThread):
             block = False
             self._run_command(*item)
 
-    def _run_command(self, name: str, command: Command) -> None:
+    def _run_command(self, name: str, command: Command, on_result: ResultHandler | None) -> None:
         try:
             value = command(self._session)
         except Exception as error:  # a command's failure must not kill the worker
-            self.failed.emit(f"{name}: {error}" if str(error) else f"{name}: "
-                             f"{traceback.format_exception_only(error)[-1].strip()}")
-            self._mark_snapshot_due()
-            return
-        if value is not None:
-            self.result_ready.emit(name, value)
-        self._mark_snapshot_due()
+            self.failed.emit(f"{name}: {describe_error(error)}")
+        else:
+            if on_result is not None:
+                self.result_ready.emit(on_result, value)
+        self._snapshot_due = True
+        self._report_state()
+
+    def _report_state(self) -> None:
+        """Tell the window whenever the session's run state changed: it is the only writer."""
+        state = self._session.state
+        if state is not self._reported_state:
+            self._reported_state = state
+            self.state_changed.emit(state)
 
     def _set_training(self, on: bool) -> None:
         session = self._session
-        if on and session.trainer.finished:
-            on = False
-        self._training = on
-        session.state = "training" if on else ("finished" if session.trainer.finished
-                                                 else "paused" if session.trainer.step_count
-                                                 else "idle")
-        self.state_changed.emit(session.state)
+        if on:
+            session.start_training()         # checks first; raises with a clear message
+        else:
+            session.pause_training()
 
     def _train_one(self) -> None:
         try:
             self._session.step()
         except Diverged as error:
-            self._training = False
             self.diverged.emit(str(error), error.where.samples, error.where.epoch)
-            self.state_changed.emit(self._session.state)
+        except Exception as error:           # the session has undone the step and paused
+            self._session.pause_training()
+            self.failed.emit(f"training stopped at step {self._session.trainer.step_count + 1}: "
+                             f"{describe_error(error)}. The network and its history are as "
+                             f"they were before that step.")
         self._snapshot_due = True
-        if self._session.trainer.finished:
-            self._training = False
-            self.state_changed.emit(self._session.state)
 
     def _step_once(self) -> None:
         if self._training or self._session.trainer.finished:
             return
+        self._session.check_can_train()
         self._train_one()
-        if not self._session.trainer.finished and self._session.state != "paused":
-            self._session.state = "paused"           # a run is under way: settings are fixed
-        self.state_changed.emit(self._session.state)
-
-    def _mark_snapshot_due(self) -> None:
-        self._snapshot_due = True
-
-    def _snapshot_gap(self) -> float:
-        """Seconds between snapshots while training: what the eye follows, or what the window
-        can draw without taking more than its share of the time."""
-        return min(MAX_SNAPSHOT_GAP_S, max(SNAPSHOT_INTERVAL_S,
-                                           DRAW_COST_FACTOR * self._draw_cost))
+        if self._session.state is RunState.IDLE and self._session.trainer.step_count:
+            self._session.state = RunState.PAUSED      # a run is under way: settings fixed
 
     def _emit_snapshot(self) -> None:
         self._snapshot_due = False
-        self._last_snapshot = time.monotonic()
+        self.pacer.sent()
         try:
             snapshot = self._session.snapshot()
         except Exception as error:
-            self.failed.emit(f"could not trace the sample: {error}")
+            fallback = self._session.fall_back_to_first_sample()
+            self.failed.emit(f"could not trace the sample: {describe_error(error)}"
+                             + ("; showing test sample #0 instead" if fallback else ""))
+            self._snapshot_due = fallback
             return
         self._drawn.clear()
         self.snapshot_ready.emit(snapshot)

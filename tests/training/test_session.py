@@ -8,6 +8,7 @@ import pytest
 from cnnviz.data import load_bundled_mnist
 from cnnviz.training import TrainSettings, evaluate
 from cnnviz.training.session import Diverged, TrainingSession
+from cnnviz.training.app_state import RunState
 from cnnviz.training.snapshot import SampleRef
 
 
@@ -38,13 +39,45 @@ def test_snapshot_traces_the_chosen_sample(data):
     assert snapshot.trace.layer("pool").mask.sum() == 8 * 10 * 10
 
 
-def test_new_costs_are_handed_over_once(data):
+def test_every_snapshot_carries_the_whole_history_and_older_ones_keep_theirs(data):
+    """The history belongs to the session: an older snapshot still shows the curve as it was,
+    a newer one the whole curve (not only what is new since the last snapshot)."""
     session = TrainingSession(data)
     for _ in range(4):
         session.step()
     first = session.snapshot()
-    assert [p.step for p in first.new_costs] == [1, 2, 3, 4]
-    assert session.snapshot().new_costs == ()
+    for _ in range(2):
+        session.step()
+    second = session.snapshot()
+    assert [p.step for p in first.history.cost_points()] == [1, 2, 3, 4]
+    assert [p.step for p in second.history.cost_points()] == [1, 2, 3, 4, 5, 6]
+    assert first.history.cost_points() == second.history.cost_points()[:4]
+    assert len(first.history.grads) == 4 and len(second.history.grads) == 6
+    assert first.history.run_id == second.history.run_id
+    session.reset(TrainSettings())
+    third = session.snapshot()
+    assert third.history.cost_points() == [] and third.history.run_id != first.history.run_id
+    assert [p.step for p in first.history.cost_points()] == [1, 2, 3, 4]
+
+
+def test_a_failing_step_restores_the_weights_and_raises(data, monkeypatch):
+    """Any exception in a step (not only divergence) leaves the network as it was."""
+    session = TrainingSession(data, processes=1)
+    session.step()
+    before = session.trainer.model.state_dict()
+    optimizer_step = session.trainer.optimizer.step
+
+    def half_an_update(model):
+        optimizer_step(model)          # the parameters change ...
+        raise RuntimeError("disk on fire")       # ... then something fails
+    monkeypatch.setattr(session.trainer.optimizer, "step", half_an_update)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        session.step()
+    after = session.trainer.model.state_dict()
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value)
+    assert session.state is RunState.PAUSED
+    assert len(session.history.view().costs) == 1
 
 
 def test_sample_out_of_range_is_refused(data):
@@ -94,7 +127,7 @@ def test_a_new_run_continues_the_cost_curve(data):
     np.testing.assert_array_equal(session.trainer.model.state_dict()["conv1.W"],
                                   weights["conv1.W"])
     session.step()
-    points = session.snapshot().new_costs
+    points = session.snapshot().history.cost_points()
     assert [p.step for p in points] == [1, 2, 3]
     assert [p.samples for p in points] == [32, 64, 96]
     assert points[-1].epoch == 1.5
@@ -111,8 +144,8 @@ def test_a_loaded_model_brings_its_cost_history_and_training_continues_it(data, 
     session.load(load_checkpoint(path), "m.npz", PRESETS["reference"])
     session.step()
     snapshot = session.snapshot()
-    points = snapshot.new_costs
-    assert [(e.step, e.accuracy) for e in snapshot.new_evals][:1] == [(25, 0.9)]
+    points = snapshot.history.cost_points()
+    assert [(e.step, e.accuracy) for e in snapshot.history.evals][:1] == [(25, 0.9)]
     assert [p.step for p in points] == list(range(1, 27))
     assert points[24].cost == np.float32(0.5) or abs(points[24].cost - 0.5) < 1e-9
     assert points[24].epoch == 2.5 and points[25].samples == 26 * 32
@@ -123,9 +156,11 @@ def test_grad_stats_and_optimizer_state_reach_the_snapshot(data):
     session.step()
     grads = {k: v.copy() for k, v in session.trainer.model.named_gradients()}
     snapshot = session.snapshot()               # (its trace overwrites the layers' grads)
-    (stat,) = snapshot.new_grad_stats
-    assert stat.grad_norms["conv1.W"] == pytest.approx(float(np.linalg.norm(grads["conv1.W"])))
-    assert 0 < stat.update_ratios["dense1.W"] < 1
+    history = snapshot.history
+    assert len(history.grads) == 1
+    assert history.grad_norms("conv1.W")[0] == pytest.approx(
+        float(np.linalg.norm(grads["conv1.W"])))
+    assert 0 < history.grad_ratios("dense1.W")[0] < 1
     assert snapshot.optimizer_state["t"] == 1
     assert snapshot.optimizer_state["slots"]["m"]["conv1.W"].shape == (8, 1, 5, 5)
 

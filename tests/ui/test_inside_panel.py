@@ -14,10 +14,10 @@ from PyQt6.QtCore import QPoint, QPointF
 from cnnviz.data import load_bundled_mnist
 from cnnviz.training import TrainSettings
 from cnnviz.training.session import TrainingSession
-from cnnviz.training.snapshot import GradStat, SampleRef
+from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.filters_panel import kernel_mosaic
-from cnnviz.ui.panels.gradient_history_view import GradStatHistory, GradientHistoryView
+from cnnviz.ui.panels.gradient_history_view import GradientHistoryView
 from cnnviz.ui.panels.gradients_view import GradientsView
 from cnnviz.ui.panels.inside_panel import InsidePanel, export_inside_views
 from cnnviz.ui.panels.pooling_view import NO_POOL, PoolingView
@@ -233,42 +233,30 @@ def test_target_selector_emits_the_class_and_the_title_names_the_traced_target(q
 
 
 # --- gradients over training ----------------------------------------------------------------
-def test_grad_norm_curves_gain_points_and_clear_on_reset(qtbot, run):
-    """Each snapshot's new steps extend every parameter's norm and ratio curves (x in
-    samples) at most a few times a second; a zero ratio is left out of the log plot; a lower
-    step starts over."""
+def test_grad_norm_curves_follow_the_run_history(qtbot, run):
+    """Every parameter's norm and ratio curves are the snapshot's history (x in samples), drawn
+    at most a few times a second; a zero ratio is left out of the log plot; a reset run's
+    history replaces the curves."""
     view = shown(qtbot, GradientHistoryView())
     before, after = run["before"], run["after"]
     view.show_snapshot(before)
-    stats = before.new_grad_stats
+    history = before.history
     x, y = view.curve_data("norm", "conv2.W")
-    np.testing.assert_array_equal(x, [s.samples for s in stats])
-    np.testing.assert_allclose(y, [s.grad_norms["conv2.W"] for s in stats])
+    np.testing.assert_array_equal(x, history.grad_x("samples"))
+    np.testing.assert_allclose(y, history.grad_norms("conv2.W"))
+    assert len(x) == 20 and x[0] == 32
     _, ratios = view.curve_data("ratio", "conv1.b")
-    assert np.isnan(ratios[0]) and stats[0].update_ratios["conv1.b"] == 0.0
+    assert np.isnan(ratios[0]) and history.grad_ratios("conv1.b")[0] == 0.0
     view.show_snapshot(after)                # drawn a moment later: redraws are throttled
-    total = len(stats) + len(after.new_grad_stats)
-    qtbot.waitUntil(lambda: len(view.curve_data("norm", "dense1.W")[0]) == total, timeout=2000)
+    qtbot.waitUntil(lambda: len(view.curve_data("norm", "dense1.W")[0]) == 21, timeout=2000)
     x, y = view.curve_data("norm", "dense1.W")
-    assert y[-1] == pytest.approx(after.new_grad_stats[-1].grad_norms["dense1.W"])
+    assert y[-1] == pytest.approx(after.history.grad_norms("dense1.W")[-1])
     assert set(view.parameters()) == set(after.params)
     reset = run["reset"]
     view.show_snapshot(reset)
-    qtbot.waitUntil(lambda: len(view.curve_data("norm", "conv1.W")[0]) < total, timeout=2000)
+    qtbot.waitUntil(lambda: len(view.curve_data("norm", "conv1.W")[0]) == 3, timeout=2000)
     x, _ = view.curve_data("norm", "conv1.W")
-    np.testing.assert_array_equal(x, [s.samples for s in reset.new_grad_stats])
-
-
-def test_grad_stat_history_is_bounded_and_averages_when_decimating():
-    """Past max_points steps, pairs are averaged and later steps stored in averaged pairs."""
-    history = GradStatHistory(max_points=4)
-    stats = [GradStat(i, 10 * i, 0.0, {"a.W": float(i)}, {"a.W": 1.0}) for i in range(1, 8)]
-    history.append(stats)
-    assert len(history) <= 4 and history.stride == 2
-    np.testing.assert_allclose(history.samples(), [15, 35, 55])    # (1,2) (3,4) (5,6); 7 waits
-    np.testing.assert_allclose(history.norms("a.W"), [1.5, 3.5, 5.5])
-    history.append([GradStat(1, 10, 0.0, {"b.W": 1.0}, {"b.W": 0.5})])   # another network
-    assert history.names == ("b.W",) and len(history) == 1
+    np.testing.assert_array_equal(x, reset.history.grad_x("samples"))
 
 
 def test_histogram_counts_sum_to_the_parameter_size(qtbot, run):

@@ -16,9 +16,10 @@ from PyQt6.QtCore import QPoint, QPointF, Qt
 from cnnviz.data import load_bundled_mnist
 from cnnviz.training import TrainSettings
 from cnnviz.training.session import TrainingSession
-from cnnviz.training.snapshot import CostPoint, EvalPoint, SampleRef
+from cnnviz.training.run_history import RunHistory
+from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.cost_panel import CostHistory, CostPanel
+from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
 from cnnviz.ui.panels.filters_panel import FiltersPanel, kernel_mosaic
 from cnnviz.ui.render import export_views
@@ -82,69 +83,63 @@ def test_receptive_field_with_stride_and_padding_is_clipped():
 
 
 # --- cost panel -----------------------------------------------------------------------------
-def test_cost_panel_gains_points_per_snapshot_and_clears_on_reset(qtbot, run):
-    """New cost points accumulate across snapshots; a snapshot with a lower step clears them."""
+def history_with_divergence(snapshot):
+    """The snapshot's cost points in a fresh history, with a divergence at its 11th point."""
+    history = RunHistory()
+    points = snapshot.history.cost_points()
+    for point in points:
+        history.add_cost(point)
+    history.add_divergence(points[10])
+    return history.view(), points[10]
+
+
+def test_cost_panel_draws_the_run_history_and_an_older_snapshot_keeps_its_curve(qtbot, run):
+    """The curves are the snapshot's history: a later snapshot shows more points, showing an
+    older one again shows its curve as it was (nothing is wiped), a reset run shows none."""
     panel = shown(qtbot, CostPanel())
     early, later = run["early"], run["later"]
     panel.show_snapshot(early)
     x, y = panel.curve_data("raw")
-    assert np.allclose(y, [p.cost for p in early.new_costs])
-    assert np.allclose(x, [p.samples for p in early.new_costs])
+    points = early.history.cost_points()
+    assert len(points) == 50
+    assert np.allclose(y, [p.cost for p in points])
+    assert np.allclose(x, [p.samples for p in points])
     panel.show_snapshot(later)
-    assert len(panel.curve_data("raw")[1]) == len(early.new_costs) + len(later.new_costs)
-    assert len(panel.curve_data("smoothed")[1]) == len(panel.curve_data("raw")[1])
-    assert len(panel.curve_data("test cost")[1]) == len(early.new_evals + later.new_evals)
-    reset = replace(early, progress=replace(early.progress, step=0), new_costs=(), new_evals=())
+    assert len(panel.curve_data("raw")[1]) == 80
+    assert len(panel.curve_data("smoothed")[1]) == 80
+    assert len(panel.curve_data("test cost")[1]) == len(later.history.evals)
+    panel.show_snapshot(early)
+    np.testing.assert_allclose(panel.curve_data("raw")[1], y)
+    reset = replace(early, history=RunHistory().view())
     panel.show_snapshot(reset)
     assert len(panel.curve_data("raw")[1]) == 0
-    assert panel.history() == ([], [])
 
 
 def test_cost_panel_x_axis_switches_between_samples_and_epochs(qtbot, run):
     """The combo box re-plots the same costs against epochs; divergence marks move along."""
     panel = shown(qtbot, CostPanel())
-    panel.show_snapshot(run["early"])
-    point = run["early"].new_costs[10]
-    panel.mark_divergence(point.samples, point.epoch)
+    history, point = history_with_divergence(run["early"])
+    panel.show_snapshot(replace(run["early"], history=history))
+    assert panel.divergence_positions() == [pytest.approx(point.samples)]
     panel.set_x_axis("epochs")
     x, _ = panel.curve_data("raw")
-    assert np.allclose(x, [p.epoch for p in run["early"].new_costs])
+    assert np.allclose(x, [p.epoch for p in run["early"].history.cost_points()])
     assert panel.divergence_positions() == [pytest.approx(point.epoch)]
     panel.show_values_at(point.epoch)
     assert f"cost {point.cost:.4f}" in panel.hover_text()
+    panel.show_snapshot(run["early"])            # a history without divergence: no line
+    assert panel.divergence_positions() == []
 
 
-def test_cost_panel_collects_while_hidden_and_draws_when_shown(qtbot, run):
-    """A hidden panel keeps the new points (snapshots carry only those) but draws nothing."""
+def test_cost_panel_draws_when_shown(qtbot, run):
+    """A hidden panel draws nothing; shown, it draws the newest snapshot it was given."""
     panel = CostPanel()
     qtbot.addWidget(panel)
     panel.show_snapshot(run["early"])
+    panel.show_snapshot(run["later"])
     assert len(panel.curve_data("raw")[1]) == 0
-    assert len(panel.history()[0]) == len(run["early"].new_costs)
     shown(qtbot, panel)
-    assert len(panel.curve_data("raw")[1]) == len(run["early"].new_costs)
-
-
-def test_cost_panel_history_round_trip(qtbot):
-    """history() gives back what load_history() was given, test points included."""
-    costs = [CostPoint(i, 32 * i, i / 100, 2.0 / i) for i in range(1, 40)]
-    evals = [EvalPoint(20, 640, 0.2, 0.5, 0.8)]
-    panel = shown(qtbot, CostPanel())
-    panel.load_history(costs, evals)
-    assert panel.history() == (costs, evals)
-    assert np.allclose(panel.curve_data("accuracy")[1], [0.8])
-
-
-def test_cost_history_stays_bounded_with_even_resolution():
-    """Past max_points, pairs are averaged and later batches grouped: memory stays fixed."""
-    history = CostHistory(max_points=100)
-    history.append([CostPoint(i, 32 * i, i / 50, float(i % 2)) for i in range(1, 1001)])
-    assert len(history) <= 100
-    assert history.stride == 16
-    samples = history.column("samples")
-    assert np.all(np.diff(samples) > 0)
-    assert np.allclose(np.diff(samples)[:-1], 32 * 16)       # evenly spaced groups
-    assert np.allclose(history.column("cost"), 0.5)          # averages of alternating 0, 1
+    assert len(panel.curve_data("raw")[1]) == 80
 
 
 # --- filters panel --------------------------------------------------------------------------
@@ -282,14 +277,15 @@ def test_clicking_a_map_pixel_selects_that_unit(qtbot, run):
 
 # --- export ---------------------------------------------------------------------------------
 def test_export_views_writes_non_empty_pngs(qtbot, run, tmp_path):
-    """export_views renders each view of the snapshot to a PNG file, cost.png with a history."""
+    """export_views renders each view of the snapshot to a PNG file, cost.png when the run
+    has a history."""
     snapshot = run["later"]
-    history = (list(run["early"].new_costs + snapshot.new_costs),
-               list(run["early"].new_evals + snapshot.new_evals))
-    paths = export_views(snapshot, tmp_path / "out", run["configs"], history,
-                         selected=("pool", 2, 4, 6))
+    paths = export_views(snapshot, tmp_path / "out", run["configs"], selected=("pool", 2, 4, 6))
     names = [p.name for p in paths]
     assert names == ["input.png", "filters.png", "feature_maps.png", "probabilities.png",
                      "cost.png"]
+    no_history = replace(snapshot, history=RunHistory().view())
+    names = [p.name for p in export_views(no_history, tmp_path / "bare", run["configs"])]
+    assert "cost.png" not in names
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

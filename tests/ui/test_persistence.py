@@ -37,7 +37,7 @@ def test_saved_model_reopens_with_its_weights_and_cost_curve(window, qtbot, data
     other.open_model(str(path))
     qtbot.waitUntil(lambda: other.controller.snapshot.model_label == "mine.npz", timeout=10_000)
     np.testing.assert_array_equal(other.controller.snapshot.params["conv1.W"], saved_weights)
-    assert [p.step for p in other.cost_panel.history()[0]] == [1, 2, 3]
+    assert [p.step for p in other.controller.snapshot.history.cost_points()] == [1, 2, 3]
     assert str(path.resolve()) in persistence.recent_files()
     other.close()
 
@@ -68,7 +68,7 @@ def test_periodic_autosave_is_offered_after_a_crash(window, qtbot, data):
     restore.click()
     qtbot.waitUntil(lambda: restarted.controller.snapshot.model_label == "autosave.npz",
                     timeout=10_000)
-    assert len(restarted.cost_panel.history()[0]) == 2
+    assert len(restarted.controller.snapshot.history.cost_points()) == 2
     restarted.close()
 
 
@@ -76,7 +76,9 @@ def test_a_bad_model_file_is_one_dialog_and_changes_nothing(window, qtbot, tmp_p
     bad = tmp_path / "broken.npz"
     bad.write_bytes(b"PK\x03\x04 definitely not a model")
     label = window.controller.snapshot.model_label
-    window.open_model(str(bad))
+    window.open_model(str(bad))                      # read in the worker
+    qtbot.waitUntil(lambda: window._dialog is not None and window._dialog.isVisible(),
+                    timeout=10_000)
     box = window._dialog
     assert box.isVisible() and box.icon() == QMessageBox.Icon.Warning
     assert "broken.npz" in box.text() and "Traceback" not in box.text()
@@ -89,5 +91,7 @@ def test_a_bad_data_folder_is_one_dialog(window, qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr("cnnviz.ui.main_window.QFileDialog.getExistingDirectory",
                         lambda *args: str(tmp_path))
     window._choose_data(len(window._data_sets))           # "Open MNIST-format folder…"
-    assert window._dialog.isVisible() and str(tmp_path) in window._dialog.text()
+    qtbot.waitUntil(lambda: window._dialog is not None and window._dialog.isVisible(),
+                    timeout=10_000)
+    assert str(tmp_path) in window._dialog.text()
     window._dialog.close()

@@ -12,10 +12,9 @@ from cnnviz.data import resource_path
 
 def _ping(window, qtbot) -> float:
     """Seconds until the worker answers a no-op command queued behind everything clicked."""
-    started = time.perf_counter()
-    with qtbot.waitSignal(window.controller.worker.result_ready, timeout=5_000,
-                          check_params_cb=lambda name, value: name == "ping"):
-        window.controller.worker.submit("ping", lambda session: "pong")
+    started, answers = time.perf_counter(), []
+    window.controller.worker.submit("ping", lambda session: "pong", answers.append)
+    qtbot.waitUntil(lambda: answers == ["pong"], timeout=5_000)
     return time.perf_counter() - started
 
 
@@ -66,9 +65,9 @@ def test_random_clicks_while_training_keep_the_app_consistent(window, qtbot):
     if window.controller.state == "training":
         toolbar.train_action.trigger()
     toolbar.train_action.trigger()
-    qtbot.waitUntil(lambda: len(window.cost_panel.history()[0]) >= 60, timeout=60_000)
+    qtbot.waitUntil(lambda: len(window.controller.snapshot.history.costs) >= 60, timeout=60_000)
     toolbar.train_action.trigger()
-    costs = [p.cost for p in window.cost_panel.history()[0]]
+    costs = [p.cost for p in window.controller.snapshot.history.cost_points()]
     assert np.isfinite(costs).all() and np.mean(costs[-10:]) < 2.0
 
 

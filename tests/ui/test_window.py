@@ -12,7 +12,7 @@ from cnnviz.ui import launch
 
 
 def _costs(window):
-    return len(window.cost_panel.history()[0])
+    return len(window.controller.snapshot.history.cost_points())
 
 
 def test_training_adds_cost_points_and_pause_stops_them(window, qtbot):
@@ -47,7 +47,7 @@ def test_resume_after_pause_continues_the_same_run(window, qtbot):
     qtbot.waitUntil(lambda: window.controller.snapshot.progress.step >= 4, timeout=30_000)
     window.toolbar.train_action.trigger()
     qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
-    steps = [p.step for p in window.cost_panel.history()[0]]
+    steps = [p.step for p in window.controller.snapshot.history.cost_points()]
     assert steps == list(range(1, len(steps) + 1))          # no step lost, none repeated
 
 

@@ -1,26 +1,21 @@
 """The cost panel: training cost per batch, its moving average, and test cost and accuracy.
 
-Snapshots carry only the cost points since the previous snapshot, so the panel keeps the
-history itself (`CostHistory`, Qt-free) and clears it when training starts over. The history
-is bounded: past `MAX_POINTS` batches, pairs of points are averaged and later batches are
-stored in groups of the same size, so a long run keeps an even resolution in fixed memory.
+The curves are the run's history, which the training session owns (`RunHistory`); each
+snapshot carries a frozen view of it, so the panel keeps nothing of its own: showing an older
+snapshot, another model or a reset run is the same as showing any snapshot.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, Qt
-from PyQt6.QtGui import QShowEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from cnnviz.training.snapshot import CostPoint, EvalPoint, Snapshot
-from cnnviz.ui.panels.decimating import DecimatingColumns
+from cnnviz.training.run_history import SMOOTHING, HistoryView
+from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.redraw import LiveView
 
-MAX_POINTS = 20_000
-SMOOTHING = 0.95          # EMA factor: the bold curve averages roughly the last 20 batches
 RAW_PEN = pg.mkPen((120, 170, 255, 90), width=1)
 SMOOTH_PEN = pg.mkPen((80, 150, 255), width=2.5)
 TEST_COLOUR = (255, 170, 40)
@@ -31,58 +26,22 @@ X_LABELS = {"samples": "training samples seen", "epochs": "epoch"}
 HOVER_HINT = "hover over the curves to read the values"
 
 
-class CostHistory:
-    """Training cost points in fixed memory, with an exponential moving average of the cost."""
-
-    FIELDS = ("step", "samples", "epoch", "cost", "smoothed")
-
-    def __init__(self, max_points: int = MAX_POINTS) -> None:
-        self._rows = DecimatingColumns(len(self.FIELDS), max_points)
-        self.max_points = max_points
-        self.clear()
-
-    def clear(self) -> None:
-        self._rows.clear()
-        self._ema, self._seen = 0.0, 0
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    @property
-    def stride(self) -> int:
-        """How many batches each stored point averages (1 until the history is decimated)."""
-        return self._rows.stride
-
-    def column(self, name: str) -> np.ndarray:
-        """A read-only view of one column ("step", "samples", "epoch", "cost", "smoothed")."""
-        return self._rows.column(self.FIELDS.index(name))
-
-    def append(self, points: Sequence[CostPoint]) -> None:
-        for point in points:
-            self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * point.cost
-            self._seen += 1
-            smoothed = self._ema / (1 - SMOOTHING ** self._seen)    # bias-corrected, as in Adam
-            self._rows.append(np.array([point.step, point.samples, point.epoch, point.cost,
-                                        smoothed]))
-
-    def points(self) -> list[CostPoint]:
-        """The stored points: averages of `stride` batches once the history was decimated
-        (the last < `stride` batches wait in a bucket until it is full)."""
-        step, samples, epoch, cost = (self.column(f) for f in self.FIELDS[:4])
-        return [CostPoint(int(round(a)), int(round(b)), float(c), float(d))
-                for a, b, c, d in zip(step, samples, epoch, cost)]
+def _history_key(history: HistoryView | None) -> tuple:
+    """What changes when there is something new to draw."""
+    if history is None:
+        return ()
+    return (history.run_id, len(history.costs), history.costs.stride, len(history.evals),
+            len(history.divergences))
 
 
-class CostPanel(QWidget):
+class CostPanel(LiveView, QWidget):
     """Cost per batch (faint), its moving average (bold), test cost and test accuracy."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._history = CostHistory()
-        self._evals: list[EvalPoint] = []
-        self._divergences: list[tuple[int, float, pg.InfiniteLine]] = []
-        self._last_step, self._last_label = -1, None
-        self._dirty = False
+        self._history: HistoryView | None = None
+        self._drawn_key: tuple | None = None
+        self._divergence_lines: list[pg.InfiniteLine] = []
         self._axis = QComboBox()
         self._axis.addItems(list(X_COLUMNS))
         self._axis.setToolTip("Place the curves by training samples seen or by epochs")
@@ -105,61 +64,18 @@ class CostPanel(QWidget):
         layout.addWidget(self._hover)
 
     # --- public -----------------------------------------------------------------------------
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Add the snapshot's new cost and test points; clear first if training started over.
-
-        Points are collected even while the panel is hidden (snapshots carry only new ones);
-        drawing waits until it is shown.
-        """
-        step, label = snapshot.progress.step, snapshot.model_label
-        new_model = self._last_label is not None and label != self._last_label
-        if step < self._last_step or (step == 0 and new_model):
-            self.clear()
-        self._last_step, self._last_label = step, label
-        self._history.append(snapshot.new_costs)
-        self._evals.extend(snapshot.new_evals)
-        if snapshot.new_costs or snapshot.new_evals:
+    def _draw(self, snapshot: Snapshot) -> None:
+        """Draw the run's curves as the snapshot has them."""
+        history = snapshot.history
+        if self._history is not None and history.run_id != self._history.run_id:
+            self._hover.setText(HOVER_HINT)          # its values were another run's
+        self._history = history
+        if _history_key(history) != self._drawn_key:
             self._redraw()
-
-    def clear(self) -> None:
-        """Forget all points and divergence marks (a reset or another model)."""
-        self._history.clear()
-        self._evals = []
-        for _, _, line in self._divergences:
-            self._cost_plot.removeItem(line)
-        self._divergences = []
-        self._last_step, self._last_label = -1, None
-        self._hover.setText(HOVER_HINT)
-        self._redraw()
-
-    def history(self) -> tuple[list[CostPoint], list[EvalPoint]]:
-        """The stored cost points (batch averages once decimated) and test points, to save."""
-        return self._history.points(), list(self._evals)
-
-    def load_history(self, costs: Sequence[CostPoint], evals: Sequence[EvalPoint]) -> None:
-        """Replace the history with saved points (e.g. from a session file).
-
-        The next snapshot does not clear them, whatever its step; later resets do.
-        """
-        self.clear()
-        self._history.append(costs)
-        self._evals = list(evals)
-        self._redraw()
-
-    def mark_divergence(self, samples: int, epoch: float) -> None:
-        """Draw a red vertical line where the cost became non-finite."""
-        pen = pg.mkPen(DIVERGED_COLOUR, width=2, style=Qt.PenStyle.DashLine)
-        line = pg.InfiniteLine(angle=90, movable=False, pen=pen, label="diverged",
-                               labelOpts={"position": 0.9, "color": DIVERGED_COLOUR})
-        line.setToolTip("Training diverged here: the cost became non-finite or exploded, and "
-                        "the last good weights were restored")
-        self._cost_plot.addItem(line)
-        self._divergences.append((samples, epoch, line))
-        self._place_divergences()
 
     def divergence_positions(self) -> list[float]:
         """Where the divergence lines are drawn, in the current x unit."""
-        return [line.value() for _, _, line in self._divergences]
+        return [line.value() for line in self._divergence_lines]
 
     def x_axis(self) -> str:
         """"samples" or "epochs"."""
@@ -233,35 +149,42 @@ class CostPanel(QWidget):
         for plot in (self._cost_plot, self._accuracy_plot):
             plot.setLabel("bottom", X_LABELS[self.x_axis()])
 
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._dirty:
-            self._redraw()
-
     def _redraw(self) -> None:
-        if not self.isVisible():
-            self._dirty = True
+        if not self.isVisible() or self._history is None:
             return
-        self._dirty = False
-        column = X_COLUMNS[self.x_axis()]
-        # Copies: the history's buffer is rewritten in place when it is decimated.
-        x = np.array(self._history.column(column))
-        self._raw.setData(x, np.array(self._history.column("cost")))
-        self._smoothed.setData(x, np.array(self._history.column("smoothed")))
-        eval_x = np.array([getattr(e, column) for e in self._evals], dtype=float)
-        self._test_cost.setData(eval_x, np.array([e.cost for e in self._evals], dtype=float))
-        self._accuracy.setData(eval_x, np.array([e.accuracy for e in self._evals], dtype=float))
+        history, column = self._history, X_COLUMNS[self.x_axis()]
+        self._drawn_key = _history_key(history)
+        x = history.cost_column(column)
+        self._raw.setData(x, history.cost_column("cost"))
+        self._smoothed.setData(x, history.cost_column("smoothed"))
+        evals = history.evals
+        eval_x = np.array([getattr(e, column) for e in evals], dtype=float)
+        self._test_cost.setData(eval_x, np.array([e.cost for e in evals], dtype=float))
+        self._accuracy.setData(eval_x, np.array([e.accuracy for e in evals], dtype=float))
+        self._place_divergences()
 
     def _place_divergences(self) -> None:
+        """One dashed red line per divergence of the run, at its x in the current unit."""
+        wanted = self._history.divergences if self._history is not None else ()
+        while len(self._divergence_lines) > len(wanted):
+            self._cost_plot.removeItem(self._divergence_lines.pop())
+        while len(self._divergence_lines) < len(wanted):
+            pen = pg.mkPen(DIVERGED_COLOUR, width=2, style=Qt.PenStyle.DashLine)
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pen, label="diverged",
+                                   labelOpts={"position": 0.9, "color": DIVERGED_COLOUR})
+            line.setToolTip("Training diverged here: the cost became non-finite or exploded, "
+                            "and the last good weights were restored")
+            self._cost_plot.addItem(line)
+            self._divergence_lines.append(line)
         by_samples = self.x_axis() == "samples"
-        for samples, epoch, line in self._divergences:
-            line.setValue(samples if by_samples else epoch)
+        for point, line in zip(wanted, self._divergence_lines):
+            line.setValue(point.samples if by_samples else point.epoch)
 
     def _on_axis_changed(self, _: str) -> None:
         for line in self._cursors:
             line.hide()
         self._set_x_label()
-        self._place_divergences()
+        self._drawn_key = None
         self._redraw()
         self._cost_plot.enableAutoRange()
 
@@ -269,7 +192,8 @@ class CostPanel(QWidget):
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         plot = next((p for p in (self._cost_plot, self._accuracy_plot)
                      if p.vb.sceneBoundingRect().contains(scene_pos)), None)
-        if plot is None or (len(self._history) == 0 and not self._evals):
+        history = self._history
+        if plot is None or history is None or (len(history.costs) == 0 and not history.evals):
             for line in self._cursors:
                 line.hide()
             return
@@ -277,20 +201,21 @@ class CostPanel(QWidget):
 
     def show_values_at(self, x: float) -> None:
         """Put the cursor on the batch nearest to `x` (in the current x unit) and show it."""
-        column = X_COLUMNS[self.x_axis()]
-        parts = []
-        xs = self._history.column(column)
+        if self._history is None:
+            return
+        history, column, parts = self._history, X_COLUMNS[self.x_axis()], []
+        xs = history.cost_column(column)
         if len(xs):
             i = int(np.clip(np.searchsorted(xs, x), 1, len(xs) - 1)) if len(xs) > 1 else 0
             if len(xs) > 1 and abs(xs[i - 1] - x) <= abs(xs[i] - x):
                 i -= 1
             x = xs[i]
-            parts.append(f"samples {self._history.column('samples')[i]:,.0f} · epoch "
-                         f"{self._history.column('epoch')[i]:.2f} · cost "
-                         f"{self._history.column('cost')[i]:.4f} · smoothed "
-                         f"{self._history.column('smoothed')[i]:.4f}")
-        if self._evals:
-            nearest = min(self._evals, key=lambda e: abs(getattr(e, column) - x))
+            parts.append(f"samples {history.cost_column('samples')[i]:,.0f} · epoch "
+                         f"{history.cost_column('epoch')[i]:.2f} · cost "
+                         f"{history.cost_column('cost')[i]:.4f} · smoothed "
+                         f"{history.cost_column('smoothed')[i]:.4f}")
+        if history.evals:
+            nearest = min(history.evals, key=lambda e: abs(getattr(e, column) - x))
             parts.append(f"test (epoch {nearest.epoch:.2f}): cost {nearest.cost:.4f}, "
                          f"accuracy {nearest.accuracy:.1%}")
         for line in self._cursors:

@@ -20,7 +20,7 @@ from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSiz
 from cnnviz.data.drawing import (DrawingError, load_digit_image, preprocess_drawing,
                                  save_drawing_png, stamp_segment)
 from cnnviz.training.snapshot import Snapshot
-from cnnviz.ui.panels.deferred import DrawnWhenShown
+from cnnviz.ui.redraw import LiveView
 
 CANVAS_SIZE = 280                 # 10 canvas pixels per MNIST pixel
 DEFAULT_RADIUS = 12               # ≈ MNIST's 2–3 px strokes on a digit that fills the canvas
@@ -178,7 +178,7 @@ class DrawCanvas(QWidget):
         painter.end()
 
 
-class DrawPanel(DrawnWhenShown, QWidget):
+class DrawPanel(LiveView, QWidget):
     """Canvas and controls on the left; what the network sees, predicts and heeds on the right."""
 
     digit_drawn = pyqtSignal(object)      # uint8 (28, 28), preprocessed like MNIST

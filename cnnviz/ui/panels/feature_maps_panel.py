@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.deferred import DrawnWhenShown
+from cnnviz.ui.redraw import LiveView
 
 INPUT_SIZE = (28, 28)
 POSITIVE_BAR, NEGATIVE_BAR, NEUTRAL_BAR = "#e0604a", "#5a78e0", "#9a9a9a"
@@ -83,7 +83,7 @@ class _BarLayer:
     y_range: tuple[float, float] | None = None
 
 
-class FeatureMapsPanel(DrawnWhenShown, QWidget):
+class FeatureMapsPanel(LiveView, QWidget):
     """Every layer's output for the current sample; click a map pixel to read its value."""
 
     pixel_selected = pyqtSignal(str, int, int, int)     # layer name, channel, row, col

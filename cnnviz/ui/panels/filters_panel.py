@@ -15,7 +15,7 @@ from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.deferred import DrawnWhenShown
+from cnnviz.ui.redraw import LiveView
 
 
 def conv_weights(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -48,7 +48,7 @@ def _layer_view(layout: pg.GraphicsLayout, row: int, name: str,
     return view
 
 
-class FiltersPanel(DrawnWhenShown, QWidget):
+class FiltersPanel(LiveView, QWidget):
     """Every conv layer's kernels as one mosaic each, with a shared diverging colour scale."""
 
     def __init__(self, parent: QWidget | None = None) -> None:

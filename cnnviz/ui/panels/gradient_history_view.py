@@ -1,9 +1,9 @@
 """Gradients over training: every parameter's gradient norm and update ratio per step, and
 histograms of one layer's gradients and weights, live.
 
-Snapshots carry only the steps since the previous one (`Snapshot.new_grad_stats`), so the view
-keeps the history itself (`GradStatHistory`, Qt-free, bounded like the cost history) and
-clears it when training starts over. The histograms are of the current snapshot: the chosen
+The curves are the run's history (`Snapshot.history`, owned by the training session and
+bounded there), so showing an older snapshot or a reset run needs no bookkeeping here. The
+histograms are of the current snapshot: the chosen
 sample's parameter gradients from its trace, and the weights. Drawing is throttled to
 1/`REDRAW_INTERVAL` per second (the last snapshot is always drawn): six plots with log axes
 and filled histograms cost tens of milliseconds a frame.
@@ -17,15 +17,13 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
-from PyQt6.QtGui import QShowEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from cnnviz.training.snapshot import GradStat, Snapshot
+from cnnviz.training.run_history import HistoryView
+from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.decimating import DecimatingColumns
-from cnnviz.ui.panels.gradients_view import RedrawGate
+from cnnviz.ui.redraw import LiveView
 
-MAX_POINTS = 20_000
 REDRAW_INTERVAL = 0.25         # s: curves over thousands of steps need no 20 Hz
 BINS = 61                      # odd: one bin is centred on zero
 HISTOGRAM_KINDS = ("gradient", "weight")
@@ -35,56 +33,6 @@ LOG_TICKS = [[(float(e), f"{10.0 ** e:g}") for e in range(-15, 8)],
              [(e + math.log10(m), "") for e in range(-15, 8) for m in (2, 5)]]
 LAYER_COLOURS = ("#4363d8", "#e6194b", "#3cb44b", "#f58231", "#911eb4", "#42d4f4",
                  "#f032e6", "#9a6324", "#808000", "#469990")
-
-
-class GradStatHistory:
-    """Per-parameter gradient norms and update ratios in fixed memory.
-
-    Past `max_points` steps, neighbouring pairs are averaged and later steps are stored in
-    groups of the same size (as the cost history does), so a long run keeps an even resolution.
-    """
-
-    def __init__(self, max_points: int = MAX_POINTS) -> None:
-        self.max_points = max_points
-        self.names: tuple[str, ...] = ()
-        self._rows = DecimatingColumns(2, max_points)
-
-    def clear(self) -> None:
-        self._rows.clear()
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    @property
-    def stride(self) -> int:
-        """How many steps each stored point averages (1 until the history was decimated)."""
-        return self._rows.stride
-
-    def append(self, stats: Sequence[GradStat]) -> None:
-        """Add steps; a different set of parameters (another network) starts a new history."""
-        for stat in stats:
-            names = tuple(stat.grad_norms)
-            if names != self.names:
-                self.names = names
-                self._rows = DecimatingColumns(2 + 2 * len(names), self.max_points)
-            self._rows.append(np.array(
-                [stat.step, stat.samples, *(stat.grad_norms[n] for n in names),
-                 *(stat.update_ratios.get(n, 0.0) for n in names)]))
-
-    def samples(self) -> np.ndarray:
-        """Training samples seen at each stored point (a copy)."""
-        return self._rows.column(1).copy()
-
-    def steps(self) -> np.ndarray:
-        return self._rows.column(0).copy()
-
-    def norms(self, name: str) -> np.ndarray:
-        """‖dL/d`name`‖ at each stored point (a copy)."""
-        return self._rows.column(2 + self.names.index(name)).copy()
-
-    def ratios(self, name: str) -> np.ndarray:
-        """‖Δ`name`‖/‖`name`‖ at each stored point (a copy)."""
-        return self._rows.column(2 + len(self.names) + self.names.index(name)).copy()
 
 
 def positive_or_nan(values: np.ndarray) -> np.ndarray:
@@ -100,15 +48,15 @@ def layer_colour(names: Sequence[str], param: str) -> str:
     return LAYER_COLOURS[layers.index(param.rsplit(".", 1)[0]) % len(LAYER_COLOURS)]
 
 
-class GradientHistoryView(QWidget):
+class GradientHistoryView(LiveView, QWidget):
     """Live gradient norms and update ratios per parameter, and one layer's histograms."""
+
+    redraw_interval = REDRAW_INTERVAL
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._history = GradStatHistory()
-        self._last_step, self._last_label = -1, None
-        self._lines_dirty = self._histograms_dirty = False
-        self._gate = RedrawGate(self, REDRAW_INTERVAL, self._redraw)
+        self._history: HistoryView | None = None
+        self._drawn_key: tuple | None = None
         self._curves: dict[str, dict[str, pg.PlotDataItem]] = {"norm": {}, "ratio": {}}
         self._lines = pg.GraphicsLayoutWidget()
         self._norm_plot = self._line_plot(
@@ -171,27 +119,6 @@ class GradientHistoryView(QWidget):
         return plot
 
     # --- public -----------------------------------------------------------------------------
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Add the snapshot's new steps (also while hidden; clear first if training started
-        over); draw them and its histograms when shown, at most every `REDRAW_INTERVAL`."""
-        step, label = snapshot.progress.step, snapshot.model_label
-        new_model = self._last_label is not None and label != self._last_label
-        if step < self._last_step or (step == 0 and new_model):
-            self.clear()
-        self._last_step, self._last_label = step, label
-        if snapshot.new_grad_stats:
-            self._history.append(snapshot.new_grad_stats)
-            self._lines_dirty = True
-        self._current, self._histograms_dirty = snapshot, True
-        self._schedule()
-
-    def clear(self) -> None:
-        """Forget the per-step history (a reset or another model)."""
-        self._history.clear()
-        self._last_step, self._last_label = -1, None
-        self._lines_dirty = True
-        self._schedule()
-
     def curve_data(self, which: str, param: str) -> tuple[np.ndarray, np.ndarray]:
         """(x, y) drawn for "norm" or "ratio" of `param` ("conv1.W"); empty before any step."""
         item = self._curves[which].get(param)
@@ -203,7 +130,8 @@ class GradientHistoryView(QWidget):
         """The parameters with a curve."""
         return tuple(self._curves["norm"])
 
-    def history(self) -> GradStatHistory:
+    def history(self) -> HistoryView | None:
+        """The run history the curves were drawn from."""
         return self._history
 
     def set_histogram_layer(self, layer: str) -> None:
@@ -220,32 +148,27 @@ class GradientHistoryView(QWidget):
         return (np.array([]) if x is None else x), (np.array([]) if y is None else y)
 
     # --- drawing ----------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._redraw()
-
-    def _schedule(self) -> None:
-        if self.isVisible():                     # else showEvent draws
-            self._gate.request()
-
-    def _redraw(self) -> None:
-        if not self.isVisible():
-            return
-        if self._lines_dirty:
-            self._lines_dirty = False
+    def _draw(self, snapshot: Snapshot) -> None:
+        """The run's gradient curves (when they changed) and the snapshot's histograms."""
+        history = snapshot.history
+        self._history, self._current = history, snapshot
+        key = (history.run_id, len(history.grads), history.grads.stride, history.grad_names)
+        if key != self._drawn_key:
+            self._drawn_key = key
             self._draw_lines()
-        if self._histograms_dirty and self._current is not None:
-            self._histograms_dirty = False
-            self._draw_histograms(self._current)
+        self._draw_histograms(snapshot)
 
     def _draw_lines(self) -> None:
-        names = self._history.names
+        history = self._history
+        if history is None:
+            return
+        names = history.grad_names
         if tuple(self._curves["norm"]) != names:
             self._rebuild_curves(names)
-        x = self._history.samples()
+        x = history.grad_x("samples")
         for name in names:
-            for which, values in (("norm", self._history.norms(name)),
-                                  ("ratio", self._history.ratios(name))):
+            for which, values in (("norm", history.grad_norms(name)),
+                                  ("ratio", history.grad_ratios(name))):
                 y = positive_or_nan(values)
                 finite = np.isfinite(y)
                 if finite.any():

@@ -10,22 +10,19 @@ drawn one is for.
 
 from __future__ import annotations
 
-import math
-import time
 import weakref
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, QTimer, pyqtSignal
-from PyQt6.QtGui import QShowEvent
+from PyQt6.QtCore import QPointF, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.nn.trace import LayerTrace, Trace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.filters_panel import kernel_mosaic
+from cnnviz.ui.redraw import LiveView
 
 TRUE_CLASS = "true class"
 POSITIVE_BAR, NEGATIVE_BAR = "#e0604a", "#5a78e0"
@@ -108,29 +105,6 @@ def _show_signed(view: colors.MosaicView, picture: np.ndarray, values: np.ndarra
     label_colour_bar(view)
 
 
-class RedrawGate:
-    """Calls `draw` at most once per `interval` seconds: at once when the last call is old
-    enough, else when the interval has passed, so the newest state is always drawn."""
-
-    def __init__(self, parent: QWidget, interval: float, draw: Callable[[], None]) -> None:
-        self.interval, self._draw = interval, draw
-        self._last = -math.inf
-        self._timer = QTimer(parent)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._fire)
-
-    def request(self) -> None:
-        wait = self._last + self.interval - time.monotonic()
-        if wait <= 0:
-            self._fire()
-        elif not self._timer.isActive():
-            self._timer.start(int(wait * 1000) + 1)
-
-    def _fire(self) -> None:
-        self._last = time.monotonic()
-        self._draw()
-
-
 @dataclass
 class _Bars:
     plot: pg.PlotItem
@@ -169,10 +143,11 @@ def _draw_bars(entry: _Bars, values: np.ndarray) -> None:
         entry.y_range = (low, high)
 
 
-class GradientsView(QWidget):
+class GradientsView(LiveView, QWidget):
     """dL/d(output) of every layer and dL/dW, dL/db of every weighted layer, for one sample."""
 
     target_chosen = pyqtSignal(object)          # None = the true class, else the class index
+    redraw_interval = REDRAW_INTERVAL
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -206,19 +181,10 @@ class GradientsView(QWidget):
         # (target, sample) asked for and not drawn yet: until it arrives, snapshots already
         # on their way do not move the combo box back.
         self._requested: tuple[int | None, tuple] | None = None
-        self._pending: Snapshot | None = None
         self._current: Snapshot | None = None
-        self._gate = RedrawGate(self, REDRAW_INTERVAL, self._draw_pending)
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     # --- public -----------------------------------------------------------------------------
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Draw the gradients in the snapshot's trace (at most every `REDRAW_INTERVAL`; the
-        newest is always drawn); while hidden, only remember it."""
-        self._pending = snapshot
-        if self.isVisible():
-            self._gate.request()
-
     def drawn_snapshot_id(self) -> int | None:
         """The id of the snapshot drawn last (drawing waits while hidden or throttled)."""
         return None if self._current is None else self._current.snapshot_id
@@ -264,15 +230,6 @@ class GradientsView(QWidget):
         return tuple(view.bar.levels())
 
     # --- drawing ----------------------------------------------------------------------------
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._draw_pending()
-
-    def _draw_pending(self) -> None:
-        if self._pending is not None and self.isVisible():
-            snapshot, self._pending = self._pending, None
-            self._draw(snapshot)
-
     def _draw(self, snapshot: Snapshot) -> None:
         trace = snapshot.trace
         layers = [l for l in trace.layers if l.kind != "Flatten" and l.grad_output is not None]

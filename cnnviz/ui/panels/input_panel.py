@@ -97,7 +97,7 @@ class InputPanel(QWidget):
         self.index_box.valueChanged.connect(self._request_current)
         self.previous_button.clicked.connect(lambda: self.browse(-1))
         self.next_button.clicked.connect(lambda: self.browse(+1))
-        self.mistake_button.clicked.connect(self._request_mistake)
+        self.mistake_button.clicked.connect(self.request_mistake)
 
     # --- user intents -----------------------------------------------------------------------
     @property
@@ -141,7 +141,8 @@ class InputPanel(QWidget):
             target = earlier[-1] if len(earlier) else candidates[-1]
         self.index_box.setValue(int(target))
 
-    def _request_mistake(self) -> None:
+    def request_mistake(self) -> None:
+        """Ask for the next sample (after the current one) that the network gets wrong."""
         self.next_mistake_requested.emit(self.split, self.index_box.value(), self.label_filter)
 
     def select(self, split: str, index: int) -> None:

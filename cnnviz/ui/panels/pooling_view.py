@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayo
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.deferred import DrawnWhenShown
+from cnnviz.ui.redraw import LiveView
 from cnnviz.ui.panels.gradients_view import (BAR_AXIS_WIDTH, label_colour_bar,
                                              reset_colour_bar_ticks)
 
@@ -92,7 +92,7 @@ def _boxes(x: np.ndarray, y: np.ndarray, inset: float = BOX_INSET
     return xs, ys, connect
 
 
-class PoolingView(DrawnWhenShown, QWidget):
+class PoolingView(LiveView, QWidget):
     """A pool layer's input with its windows and selections, and its pooled output."""
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -1,0 +1,39 @@
+"""How often the worker sends a snapshot while training: the one knob of the window's redraw.
+
+While training, drawing a snapshot holds Python's GIL in the GUI thread and so slows the
+worker down. The gap between snapshots is kept at least `DRAW_COST_FACTOR` times the last
+drawing's cost, which caps the window's share of the time at ~1/(1 + factor), and never less
+than what the eye can follow nor more than a second.
+"""
+
+from __future__ import annotations
+
+import time
+
+SNAPSHOT_INTERVAL_S = 0.05        # ≤ 20 snapshots a second: what the eye can follow
+# Measured with benchmarks/gui_latency.py (every Overview view visible, ~30 ms a drawing):
+# factor 9 gave 0.83–0.89 of headless speed, 14 gave 0.86–0.92, 19 gives 0.90–0.91.
+DRAW_COST_FACTOR = 19.0
+MAX_SNAPSHOT_GAP_S = 1.0          # ... but the views never wait more than a second
+
+
+class SnapshotPacer:
+    """Decides when the next snapshot is due, from the measured cost of drawing the last."""
+
+    def __init__(self) -> None:
+        self._last_sent = 0.0
+        self._draw_cost = 0.0             # GUI-thread seconds the last snapshot took to draw
+
+    def drawn(self, cost_s: float) -> None:
+        self._draw_cost = max(0.0, cost_s)
+
+    def sent(self) -> None:
+        self._last_sent = time.monotonic()
+
+    def gap(self) -> float:
+        """Seconds between snapshots while training."""
+        return min(MAX_SNAPSHOT_GAP_S, max(SNAPSHOT_INTERVAL_S,
+                                           DRAW_COST_FACTOR * self._draw_cost))
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last_sent >= self.gap()
