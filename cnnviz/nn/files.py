@@ -97,6 +97,9 @@ def check_can_save(path: str | os.PathLike, nbytes: int = 0) -> None:
     path = Path(path)
     if path.is_dir():
         raise ModelSaveError(path, "it is a folder")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ModelSaveError(path, f"{blocking} is a file, not a folder", errno.ENOTDIR)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
