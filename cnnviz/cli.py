@@ -4,23 +4,49 @@ sub-commands headless."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Callable, Sequence
 
-from tqdm import tqdm
+from cnnviz.cli_train import CliError, CliInterrupted, TrainCommand, run_with_pool
 
-if TYPE_CHECKING:
-    from cnnviz.nn.parallel import ProcessPool
+MAX_SEED = 2 ** 32 - 1           # what every NumPy generator accepts
 
 
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit status 2."""
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], with a one-line error otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"≥ {low}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+    return parse
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the problem and where to read more, no usage block."""
+
+    def error(self, message: str) -> None:      # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cnnviz", description="Watch a NumPy CNN learn MNIST and look inside it. "
                                    "With no command, opens the window.")
     commands = parser.add_subparsers(dest="command")
@@ -28,13 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network headless and save it")
     _add_data_option(train)
     train.add_argument("--preset", default="reference", help="network preset (default reference)")
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--batch-size", type=int, default=None, help="default: the preset's (32)")
-    train.add_argument("--lr", type=float, default=None, help="default: the preset's")
+    train.add_argument("--epochs", type=_integer(1, 100_000), default=3)
+    train.add_argument("--batch-size", type=_integer(1, 65_536), default=None,
+                       help="default: the preset's (32)")
+    train.add_argument("--lr", type=_positive_number, default=None, help="default: the preset's")
     train.add_argument("--optimizer", choices=["adam", "sgd"], default=None)
     train.add_argument("--init", choices=["paper", "he"], default=None)
-    train.add_argument("--train-limit", type=int, default=None, help="use only the first N samples")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--train-limit", type=_integer(1), default=None,
+                       help="use only N samples (a seeded random subset)")
+    train.add_argument("--seed", type=_integer(0, MAX_SEED), default=0)
     train.add_argument("--out", required=True, type=Path, help="model file to write (.npz)")
     _add_processes_option(train)
 
@@ -46,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="render the views for one sample to PNG files")
     export.add_argument("--model", type=Path, default=None,
                         help="model file (default: the shipped trained model)")
-    export.add_argument("--sample", type=int, default=0, help="sample index (default 0)")
+    export.add_argument("--sample", type=_integer(0), default=0, help="sample index (default 0)")
     export.add_argument("--split", choices=["test", "train"], default="test")
-    export.add_argument("--target", type=int, default=None,
+    export.add_argument("--target", type=_integer(0), default=None,
                         help="class whose gradients to show (default: the true label)")
     export.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     _add_data_option(export)
@@ -73,13 +101,16 @@ def _add_data_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_processes_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--processes", type=int, default=None,
+    parser.add_argument("--processes", type=_integer(1, 64), default=None,
                         help="processes sharing each batch (default: $CNNVIZ_PROCESSES, else "
                              "one per core, at most 4; 1 = no helper processes)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:                 # --help, or a bad argument already reported
+        return int(done.code or 0)
     if args.command is None:
         from cnnviz.ui.launch import launch_gui     # Qt is imported only for the window
         return launch_gui()
@@ -87,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "export": run_export, "predict": run_predict}
     try:
         return handlers[args.command](args)
+    except CliInterrupted as interrupted:
+        print(f"cnnviz: {interrupted}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("cnnviz: interrupted", file=sys.stderr)
         return 130
@@ -108,62 +142,33 @@ def load_data(spec: str):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from cnnviz.nn.parallel import ProcessPool
+    """Train headless; every check that could fail at the end runs before the first step."""
+    command = TrainCommand(args, load_data(args.data))
+    return run_with_pool(args.processes, command, command.describe_interrupt)
 
-    with ProcessPool(args.processes) as pool:
-        return _train(args, pool)
 
+def _load_checkpoint(path: Path | str) -> Any:
+    """A model file, with a note on stderr for each malformed optional field it dropped."""
+    from cnnviz.nn import load_checkpoint
 
-def _train(args: argparse.Namespace, pool: ProcessPool) -> int:
-    from cnnviz.nn import get_preset, save_model
-    from cnnviz.training import Trainer, TrainSettings, evaluate
-
-    settings = TrainSettings(preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
-                             lr=args.lr, optimizer=args.optimizer, seed=args.seed,
-                             train_limit=args.train_limit, init=args.init)
-    preset, data = get_preset(settings.preset), load_data(args.data)
-    trainer = Trainer.from_settings(settings, preset, data.train, pool=pool)
-    print(f"training {preset.title} on {trainer.train_size:,} samples ({data.source}), "
-          f"{settings.epochs} epochs, batch {trainer.batch_size}, "
-          f"{trainer.optimizer.kind} lr {trainer.optimizer.lr:g}, "
-          f"{pool.processes} process{'es' if pool.processes > 1 else ''}", file=sys.stderr)
-    costs, started = [], time.perf_counter()
-    with tqdm(total=trainer.total_steps * trainer.batch_size, unit="samples", unit_scale=True,
-              file=sys.stderr, dynamic_ncols=True) as bar:
-        for result in trainer.run():
-            costs.append(result.cost)
-            bar.update(trainer.batch_size)
-            if result.step % 10 == 0 or trainer.finished:
-                bar.set_postfix(epoch=f"{result.epoch_progress:.2f}", cost=f"{result.cost:.4f}")
-    elapsed = time.perf_counter() - started
-    if pool.failure:
-        print(f"note: continued in one process ({pool.failure})", file=sys.stderr)
-    result = evaluate(trainer.model, preset, data.test, pool=pool)
-    save_model(args.out, trainer.model, preset=preset.name, optimizer=trainer.optimizer.state_dict(),
-               info={"settings": vars(settings), "data": data.source, "steps": trainer.step_count,
-                     "train_size": trainer.train_size,
-                     "test_accuracy": result.accuracy, "train_seconds": round(elapsed, 2)},
-               extras={"cost_history": costs,
-                       "eval_points": [[trainer.step_count, trainer.step_count * trainer.batch_size,
-                                        settings.epochs, result.cost, result.accuracy]]})
-    print(f"trained {trainer.step_count} steps in {elapsed:.1f} s "
-          f"({trainer.step_count * trainer.batch_size / elapsed:,.0f} samples/s); "
-          f"saved {args.out}")
-    print(f"test cost: {result.cost:.4f}")
-    print(f"test accuracy: {result.accuracy:.4f}")
-    return 0
+    checkpoint = load_checkpoint(path)
+    for warning in checkpoint.warnings:
+        print(f"note: {path}: {warning}", file=sys.stderr)
+    return checkpoint
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from cnnviz.nn import load_checkpoint, preset_for
-    from cnnviz.nn.parallel import ProcessPool
+    from cnnviz.nn import preset_for
     from cnnviz.training import evaluate
+    from cnnviz.training.data_checks import check_data_fits
 
-    checkpoint = load_checkpoint(args.model)
+    checkpoint = _load_checkpoint(args.model)
     preset = preset_for(checkpoint.preset, checkpoint.model)
     data = load_data(args.data)
-    with ProcessPool(args.processes) as pool:
-        result = evaluate(checkpoint.model, preset, data.test, pool=pool)
+    check_data_fits(data, checkpoint.model, preset)
+    result = run_with_pool(args.processes,
+                           lambda pool: evaluate(checkpoint.model, preset, data.test, pool=pool),
+                           lambda: "interrupted while evaluating")
     print(f"test cost: {result.cost:.4f}")
     print(f"test accuracy: {result.accuracy:.4f}")
     return 0
@@ -174,17 +179,24 @@ def run_export(args: argparse.Namespace) -> int:
     import os
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cnnviz.data import resource_path
-    from cnnviz.nn import load_checkpoint, preset_for
+    from cnnviz.nn import preset_for
+    from cnnviz.training.data_checks import check_data_fits
     from cnnviz.training.session import TrainingSession
     from cnnviz.training.snapshot import SampleRef
     from cnnviz.ui.panels.inside_panel import export_inside_views
     from cnnviz.ui.render import export_views
 
     model_path = args.model or resource_path("models", "reference.npz")
-    checkpoint = load_checkpoint(model_path)
-    session = TrainingSession(load_data(args.data))
-    session.load(checkpoint, Path(model_path).name,
-                 preset_for(checkpoint.preset, checkpoint.model))
+    checkpoint = _load_checkpoint(model_path)
+    preset = preset_for(checkpoint.preset, checkpoint.model)
+    classes = len(preset.class_names)
+    if args.target is not None and args.target >= classes:
+        raise CliError(f"--target {args.target} is not a class of the {preset.name!r} network; "
+                       f"choose 0..{classes - 1} ({', '.join(preset.class_names)})")
+    data = load_data(args.data)
+    check_data_fits(data, checkpoint.model, preset, need_test=args.split == "test")
+    session = TrainingSession(data)
+    session.load(checkpoint, Path(model_path).name, preset)
     session.set_sample(SampleRef(args.split, args.sample, target=args.target))
     snapshot = session.snapshot()
     written = export_views(snapshot, args.out, list(snapshot.architecture))
@@ -198,10 +210,10 @@ def run_predict(args: argparse.Namespace) -> int:
     """Preprocess an image like a drawn digit and print the model's class probabilities."""
     from cnnviz.data import normalize_images, resource_path
     from cnnviz.data.drawing import load_digit_image
-    from cnnviz.nn import load_checkpoint, preset_for
+    from cnnviz.nn import preset_for
 
     image = load_digit_image(args.image)
-    checkpoint = load_checkpoint(args.model or resource_path("models", "reference.npz"))
+    checkpoint = _load_checkpoint(args.model or resource_path("models", "reference.npz"))
     names = preset_for(checkpoint.preset, checkpoint.model).class_names
     probabilities = checkpoint.model.predict_proba(normalize_images(image[None]))[0]
     for name, p in zip(names, probabilities):

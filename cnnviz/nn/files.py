@@ -7,8 +7,11 @@ is complete, so an interrupted save leaves the old file intact.
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -16,34 +19,56 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib import format as npy_format
 
+from cnnviz.nn.file_fields import (FieldError, check_optimizer_header, clean_info, clean_preset,
+                                   extra_shape_problem)
 from cnnviz.nn.model import Sequential
+from cnnviz.nn.presets import PRESETS, preset_for
 
 FORMAT_NAME = "cnnviz-model"
 FORMAT_VERSION = 1
 META_KEY = "__cnnviz__"
-MAX_UNPACKED_BYTES = 1 << 30      # a model here is ~0.5 MB; refuse to inflate anything huge
+# What a file may make cnnviz allocate. A model here is ~0.5 MB; the largest one the
+# architecture bounds allow (cnnviz.nn.model.MAX_PARAMETERS) is 80 MB, ×3 with Adam's moments.
+MAX_UNPACKED_BYTES = 512 << 20
+MAX_HEADER_BYTES = 4 << 20       # the JSON header, as NumPy stores it (4 bytes a character)
+MAX_MEMBERS = 10_000
 
 
 class ModelFileError(ValueError):
     """A file that is not a valid cnnviz model; the message names the file and the problem."""
 
 
+class ModelSaveError(OSError):
+    """A model could not be written; the message names the path the caller asked for (never a
+    temporary file) and the reason."""
+
+    def __init__(self, path: Path, reason: str, code: int | None = None) -> None:
+        super().__init__(f"cannot save the model to {path}: {reason}")
+        self.path, self.errno = path, code
+
+
 @dataclass
 class Checkpoint:
-    """Everything a model file holds."""
+    """Everything a model file holds, every field checked (see cnnviz.nn.file_fields).
+
+    `warnings` names the malformed optional fields that were dropped while loading."""
 
     model: Sequential
     preset: str | None = None
     optimizer: dict[str, Any] | None = None       # Optimizer.state_dict() form
     info: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 def save_model(path: str | os.PathLike, model: Sequential, *, preset: str | None = None,
                optimizer: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
                extras: dict[str, np.ndarray] | None = None) -> Path:
-    """Write a model file atomically; returns its path. `extras` holds e.g. cost history."""
+    """Write a model file atomically; returns its path. `extras` holds e.g. cost history.
+
+    Raises ModelSaveError (an OSError) naming `path` when it cannot be written."""
     path = Path(path)
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "architecture": model.config(),
             "preset": preset, "info": info or {}, "optimizer": None}
@@ -54,8 +79,38 @@ def save_model(path: str | os.PathLike, model: Sequential, *, preset: str | None
             arrays.update({f"optim/{slot}/{name}": v for name, v in values.items()})
     arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extras or {}).items()})
     arrays[META_KEY] = np.array(json.dumps(meta))
-    write_atomically(path, lambda handle: np.savez(handle, **arrays))
+    if path.is_dir():
+        raise ModelSaveError(path, "it is a folder")
+    try:
+        write_atomically(path, lambda handle: np.savez(handle, **arrays))
+    except OSError as error:
+        raise ModelSaveError(path, error.strerror or str(error), error.errno) from None
     return path
+
+
+def check_can_save(path: str | os.PathLike, nbytes: int = 0) -> None:
+    """Raise ModelSaveError now if a model of about `nbytes` could not be saved to `path`.
+
+    Creates the folder (as saving would) and writes and removes a probe file in it: the
+    only test of writability that holds for every user, root included.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ModelSaveError(path, "it is a folder")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ModelSaveError(path, f"{blocking} is a file, not a folder", errno.ENOTDIR)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+        free = shutil.disk_usage(path.parent).free
+    except OSError as error:
+        raise ModelSaveError(path, error.strerror or str(error), error.errno) from None
+    if free < nbytes:
+        raise ModelSaveError(path, f"only {free:,} bytes free, about {nbytes:,} needed",
+                             errno.ENOSPC)
 
 
 def write_atomically(path: Path, write: Any) -> None:
@@ -79,45 +134,109 @@ def load_model(path: str | os.PathLike) -> Sequential:
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Everything in a cnnviz model file, validated; raises ModelFileError on any other file."""
-    path = Path(path)
-    arrays = _read_arrays(path)
+    """Everything in a cnnviz model file, validated; raises ModelFileError on any other file.
+
+    Required fields that are malformed raise (naming the file and the field); malformed
+    optional ones are dropped and listed in `Checkpoint.warnings`. What it returns can be
+    trusted: `info` and its `settings` hold only the types cnnviz writes, extras are finite
+    numeric arrays of at most MAX_EXTRA_ROWS rows, and the preset (if any) fits the network.
+    """
+    path, warnings = Path(path), []
+    arrays = _read_arrays(path, warnings)
     meta = _read_meta(path, arrays.pop(META_KEY, None))
     try:
-        model = Sequential.from_config(meta["architecture"])
+        model = Sequential.from_config(meta.get("architecture"))
     except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{path}: invalid architecture: {error}") from None
+        raise ModelFileError(f"{path}: invalid 'architecture': {error}") from None
     params = _with_prefix(arrays, "param/")
     _check_finite_floats(path, params)
     try:
         model.load_state_dict(params)
     except ValueError as error:
         raise ModelFileError(f"{path}: {error}") from None
-    return Checkpoint(model=model, preset=meta.get("preset"), info=meta.get("info") or {},
+    preset = clean_preset(meta.get("preset"), set(PRESETS), warnings)
+    try:
+        preset_for(preset, model)
+    except ValueError as error:
+        raise ModelFileError(f"{path}: 'preset' {preset!r} contradicts the architecture: "
+                             f"{error}") from None
+    return Checkpoint(model=model, preset=preset, info=clean_info(meta.get("info"), warnings),
                       optimizer=_read_optimizer(path, meta.get("optimizer"), arrays, model),
-                      extras=_with_prefix(arrays, "extra/"))
+                      extras=_finite_extras(_with_prefix(arrays, "extra/"), warnings),
+                      warnings=tuple(warnings))
 
 
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+def _read_arrays(path: Path, warnings: list[str]) -> dict[str, np.ndarray]:
+    """Every array in the archive but the extras too large to keep, which are never read."""
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a cnnviz model file (expected a NumPy .npz archive)")
     try:
         with zipfile.ZipFile(path) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-        if unpacked > MAX_UNPACKED_BYTES:
-            raise ModelFileError(f"{path}: unpacks to {unpacked:,} bytes, too large for a model")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+            members = _members_to_read(path, archive, warnings)
+            arrays = {}
+            for key, info in members.items():
+                with archive.open(info) as handle:
+                    arrays[key] = npy_format.read_array(handle, allow_pickle=False)
     except ModelFileError:
         raise
     except Exception as error:   # zip, CRC, header or pickle refusals all mean "bad file"
         raise ModelFileError(f"{path}: unreadable model file: {error}") from None
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray):    # NumPy hands non-.npy members back as bytes
-            raise ModelFileError(f"{path}: archive member {key!r} is not a NumPy array")
     return arrays
+
+
+def _members_to_read(path: Path, archive: zipfile.ZipFile, warnings: list[str]
+                     ) -> dict[str, zipfile.ZipInfo]:
+    """The members worth reading, by array name, after checking every array header: no
+    member may make NumPy allocate more than the archive says it unpacks to."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ModelFileError(f"{path}: {len(infos):,} archive members, too many for a model")
+    chosen, total = {}, 0
+    for info in infos:
+        if not info.filename.endswith(".npy"):
+            raise ModelFileError(f"{path}: archive member {info.filename!r} is not a NumPy array")
+        key = info.filename[:-4]
+        with archive.open(info) as handle:
+            shape, dtype = _array_header(handle)
+        if dtype.hasobject:
+            raise ModelFileError(f"{path}: array {key!r} holds Python objects; refused")
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise ModelFileError(f"{path}: array {key!r} claims shape {shape}, more than its "
+                                 f"{info.file_size:,} bytes hold")
+        if key.startswith("extra/"):
+            problem = extra_shape_problem(key[len("extra/"):], shape, dtype)
+            if problem is not None:
+                warnings.append(f"ignored extras array {key[len('extra/'):]!r}: {problem}")
+                continue
+        if key == META_KEY and info.file_size > MAX_HEADER_BYTES:
+            raise ModelFileError(f"{path}: model header of {info.file_size:,} bytes is too large")
+        chosen[key], total = info, total + info.file_size
+    if total > MAX_UNPACKED_BYTES:
+        raise ModelFileError(f"{path}: unpacks to {total:,} bytes, too large for a model")
+    return chosen
+
+
+def _array_header(handle: Any) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a .npy header, without reading the data."""
+    version = npy_format.read_magic(handle)
+    readers = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f".npy format version {version} is not supported")
+    shape, _, dtype = readers[version](handle)
+    return shape, dtype
+
+
+def _finite_extras(extras: dict[str, np.ndarray], warnings: list[str]
+                   ) -> dict[str, np.ndarray]:
+    kept = {}
+    for name, value in extras.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            warnings.append(f"ignored extras array {name!r}: it contains NaN or infinity")
+        else:
+            kept[name] = value
+    return kept
 
 
 def _read_meta(path: Path, raw: np.ndarray | None) -> dict[str, Any]:
@@ -139,6 +258,10 @@ def _read_optimizer(path: Path, header: Any, arrays: dict[str, np.ndarray],
                     model: Sequential) -> dict[str, Any] | None:
     if header is None:
         return None
+    try:
+        checked = check_optimizer_header(header)
+    except FieldError as error:
+        raise ModelFileError(f"{path}: {error}") from None
     shapes = {name: value.shape for name, value in model.named_parameters()}
     slots: dict[str, dict[str, np.ndarray]] = {}
     for key, value in _with_prefix(arrays, "optim/").items():
@@ -148,11 +271,7 @@ def _read_optimizer(path: Path, header: Any, arrays: dict[str, np.ndarray],
                                  f"not match parameter {name!r}")
         slots.setdefault(slot, {})[name] = value
     _check_finite_floats(path, {f"{s}/{n}": v for s, d in slots.items() for n, v in d.items()})
-    try:
-        return {"kind": str(header["kind"]), "config": dict(header["config"]),
-                "t": int(header["t"]), "slots": slots}
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"{path}: corrupt optimizer header: {error}") from None
+    return {**checked, "slots": slots}
 
 
 def _with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from typing import Any, Iterator
 
 import numpy as np
@@ -14,18 +16,32 @@ from cnnviz.nn.trace import TraceRecorder
 # 16 ~33k, whole shares of 128 ~30k.
 INFER_SLICE = 8
 
+# Bounds on what an architecture (e.g. one read from a model file) may make cnnviz allocate.
+# The reference network has 105,634 parameters and 4,608 values in its largest activation.
+MAX_PARAMETERS = 20_000_000          # 80 MB of float32 weights, ×3 with Adam's moments
+MAX_SAMPLE_VALUES = 4_000_000        # one sample's largest activation: 16 MB, ×batch in training
+MAX_LAYERS = 200
+
 
 class Sequential:
     """Layers applied in order. Parameters are named "<layer>.<param>", e.g. "conv1.W"."""
 
     def __init__(self, layers: list[tuple[str, Layer]],
                  input_shape: tuple[int, ...] = (1, 28, 28)) -> None:
+        if not layers:
+            raise ValueError("a network needs at least one layer, got none")
         names = [name for name, _ in layers]
+        if any(not isinstance(name, str) or not name for name in names):
+            raise ValueError(f"layer names must be non-empty strings, got {names}")
         if len(set(names)) != len(names):
             raise ValueError(f"layer names must be unique, got {names}")
         self.layers: dict[str, Layer] = dict(layers)
-        self.input_shape = tuple(input_shape)
-        self.layer_shapes()                     # fail now, not mid-training, on a bad chain
+        self.input_shape = _checked_input_shape(input_shape)
+        shapes = self.layer_shapes()            # fail now, not mid-training, on a bad chain
+        largest = max(math.prod(shape) for shape in shapes.values())
+        if largest > MAX_SAMPLE_VALUES:
+            raise ValueError(f"one sample's activations reach {largest:,} values, more than "
+                             f"the {MAX_SAMPLE_VALUES:,} cnnviz allows")
         self._recorder: TraceRecorder | None = None
 
     # --- structure -------------------------------------------------------------------------
@@ -54,14 +70,24 @@ class Sequential:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Sequential":
-        """Rebuild the architecture (weights left at zero) from `config()`'s output."""
-        layers = []
-        for spec in config["layers"]:
-            settings = {k: v for k, v in spec.items() if k not in ("name", "type")}
-            if spec["type"] not in LAYER_TYPES:
-                raise ValueError(f"unknown layer type {spec['type']!r}")
-            layers.append((str(spec["name"]), LAYER_TYPES[spec["type"]](**settings)))
-        return cls(layers, tuple(config["input_shape"]))
+        """Rebuild the architecture (weights left at zero) from `config()`'s output.
+
+        Every field is type-checked and the parameter count bounded before anything is
+        allocated; raises ValueError naming the layer and setting at fault.
+        """
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"an architecture is a dict with a 'layers' list, got {config!r:.80}")
+        specs = config["layers"]
+        if not 1 <= len(specs) <= MAX_LAYERS:
+            raise ValueError(f"a network needs 1 to {MAX_LAYERS} layers, got {len(specs)}")
+        input_shape = _checked_input_shape(config.get("input_shape"))
+        planned = [_checked_spec(index, spec) for index, spec in enumerate(specs)]
+        total = sum(_parameter_count(kind, settings) for _, kind, settings in planned)
+        if total > MAX_PARAMETERS:
+            raise ValueError(f"the architecture has {total:,} parameters, more than the "
+                             f"{MAX_PARAMETERS:,} cnnviz allows")
+        return cls([(name, LAYER_TYPES[kind](**settings)) for name, kind, settings in planned],
+                   input_shape)
 
     # --- parameters ------------------------------------------------------------------------
     def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:
@@ -154,3 +180,48 @@ class Sequential:
     def __repr__(self) -> str:
         body = "\n".join(f"  {name}: {layer!r}" for name, layer in self.layers.items())
         return f"Sequential(input {self.input_shape}\n{body}\n)"
+
+
+def _checked_input_shape(shape: Any) -> tuple[int, ...]:
+    """A per-sample input shape: 1 to 3 positive integers, not too many values in all."""
+    if (not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= 3
+            or not all(_is_int(n) and n >= 1 for n in shape)):
+        raise ValueError(f"input_shape must be 1 to 3 positive integers, got {shape!r:.80}")
+    if math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise ValueError(f"input_shape {list(shape)} holds more than {MAX_SAMPLE_VALUES:,} values")
+    return tuple(int(n) for n in shape)
+
+
+def _checked_spec(index: int, spec: Any) -> tuple[str, str, dict[str, int]]:
+    """(name, type, settings) of one layer of a config, every setting an integer it accepts."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"layer {index} must be a dict, got {spec!r:.80}")
+    name, kind = spec.get("name"), spec.get("type")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"layer {index} needs a non-empty string 'name', got {name!r:.80}")
+    if kind not in LAYER_TYPES:
+        raise ValueError(f"layer {name!r}: unknown layer type {kind!r:.80}")
+    settings = {k: v for k, v in spec.items() if k not in ("name", "type")}
+    accepted = inspect.signature(LAYER_TYPES[kind]).parameters
+    for key, value in settings.items():
+        if key not in accepted:
+            raise ValueError(f"layer {name!r}: {kind} has no setting {key!r}")
+        if not _is_int(value):
+            raise ValueError(f"layer {name!r}: {key} must be an integer, got {value!r:.80}")
+    return name, kind, settings
+
+
+def _parameter_count(kind: str, settings: dict[str, int]) -> int:
+    """Parameters a layer of this type and settings would allocate (computed, not allocated)."""
+    if kind == "Conv2D":
+        out, k = settings.get("out_channels", 0), settings.get("kernel_size", 0)
+        return max(out, 0) * (max(settings.get("in_channels", 0), 0) * max(k, 0) ** 2 + 1)
+    if kind == "Dense":
+        out = max(settings.get("out_features", 0), 0)
+        return out * (max(settings.get("in_features", 0), 0) + 1)
+    return 0
+
+
+def _is_int(value: Any) -> bool:
+    # JSON true/false are Python bools, which are ints; a layer size of `true` is a bad file.
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))

@@ -74,6 +74,22 @@ class Preset:
             return classes.astype(np.int64)
         return classes.astype(np.float32)[:, None]
 
+    @property
+    def output_size(self) -> int:
+        """Output units the preset's loss expects: one per class, or one sigmoid for two."""
+        return len(self.class_names) if self.class_names == DIGITS else 1
+
+    def conflict(self, model: Sequential) -> str | None:
+        """Why `model` cannot be trained and read with this preset, or None if it can."""
+        if model.input_shape != INPUT_SHAPE:
+            return (f"the {self.name!r} preset takes {_shape(INPUT_SHAPE)} images, the network "
+                    f"takes {_shape(model.input_shape)}")
+        if model.output_shape() != (self.output_size,):
+            return (f"the {self.name!r} preset needs {self.output_size} output"
+                    f"{'s' if self.output_size > 1 else ''}, the network has "
+                    f"{_shape(model.output_shape())}")
+        return None
+
     def optimizer_settings(self, lr: float | None = None) -> dict[str, float]:
         if self.optimizer == "Adam":
             return {"lr": lr or self.lr, "beta1": self.beta1, "beta2": self.beta2}
@@ -81,6 +97,12 @@ class Preset:
 
 
 DIGITS = tuple(str(d) for d in range(10))
+INPUT_SHAPE = (1, 28, 28)         # every preset reads one 28×28 grey digit
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(n) for n in shape)
+
 
 # The paper trains with Adam at lr 0.01. Measured here, that rate sometimes drives this network
 # to chance accuracy (its ReLUs die in the first few hundred steps), so the default "reference"
@@ -115,7 +137,16 @@ def get_preset(name: str) -> Preset:
 
 
 def preset_for(name: str | None, model: Sequential) -> Preset:
-    """The preset a model file names; older or foreign files are matched by output size."""
+    """The preset a model file names; older or foreign files are matched by output size.
+
+    Raises ValueError when the named preset (or, unnamed, every preset) cannot drive `model`.
+    """
     if name in PRESETS:
-        return PRESETS[name]
-    return PRESETS["tutorial" if model.output_shape() == (1,) else "reference"]
+        preset = PRESETS[name]
+    else:
+        preset = PRESETS["tutorial" if model.output_shape() == (1,) else "reference"]
+    problem = preset.conflict(model)
+    if problem is not None:
+        raise ValueError(f"{problem}" if name in PRESETS else
+                         f"no preset fits this network: {problem}")
+    return preset
