@@ -33,6 +33,9 @@ MAX_LOADED_SIDE = 1024  # larger photos are reduced first; the result is 28×28 
 MAX_PIXELS = 1 << 26    # 8192² (67 Mpx, a 48-Mpx phone photo fits): larger images are refused
 # Pillow modes whose values go beyond 0..255; they are scaled, not clipped, to grey.
 HIGH_RANGE_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+# Raster formats a digit may come in. Pillow would also open EPS (running Ghostscript on it) and
+# a dozen rarer formats; a file that only claims to be a picture is not given that chance.
+IMAGE_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP", "PPM")
 
 __all__ = ["DrawingError", "area_resize", "image_to_canvas", "image_to_gray",
            "load_digit_image", "preprocess_drawing", "save_drawing_png", "stamp_segment"]
@@ -172,7 +175,7 @@ def _read_gray(file: BinaryIO, path: str | os.PathLike) -> tuple[np.ndarray, boo
         with warnings.catch_warnings():
             # Pillow only warns between 1× and 2× its pixel limit; here that is a refusal too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as image:
+            with Image.open(file, formats=IMAGE_FORMATS) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise DrawingError(f"{path}: the image is too large ({width}×{height} "

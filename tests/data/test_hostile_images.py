@@ -198,6 +198,14 @@ def test_a_truncated_file_is_a_one_line_error(tmp_path, suffix, kept):
     assert "\n" not in str(caught.value)
 
 
+def test_postscript_is_not_opened(tmp_path):
+    """A file named .png holding EPS is refused, not handed to Ghostscript by Pillow."""
+    path = tmp_path / "digit.png"
+    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nshowpage\n")
+    with pytest.raises(DrawingError, match=r"not a readable image \(cannot identify"):
+        load_digit_image(path)
+
+
 def png_header(width: int, height: int) -> bytes:
     """A 1-bit PNG claiming `width` × `height` pixels, with a few bytes of data."""
     def chunk(kind: bytes, body: bytes) -> bytes:
