@@ -15,8 +15,11 @@ the same: it matches the data the network learned from, half a pixel down and ri
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -27,9 +30,15 @@ CENTRE = FIELD / 2    # centre of mass target, in index coordinates (see the mod
 NOISE_SPREADS = 4.0   # ink closer to the paper than this many border MADs is paper
 JPEG_NOISE_FLOOR = 0.1  # JPEG ringing around strokes reaches ~10 % of the ink's contrast
 MAX_LOADED_SIDE = 1024  # larger photos are reduced first; the result is 28×28 anyway
+MAX_PIXELS = 1 << 26    # 8192² (67 Mpx, a 48-Mpx phone photo fits): larger images are refused
+# Pillow modes whose values go beyond 0..255; they are scaled, not clipped, to grey.
+HIGH_RANGE_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+# Raster formats a digit may come in. Pillow would also open EPS (running Ghostscript on it) and
+# a dozen rarer formats; a file that only claims to be a picture is not given that chance.
+IMAGE_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP", "PPM")
 
-__all__ = ["DrawingError", "area_resize", "image_to_canvas", "load_digit_image",
-           "preprocess_drawing", "save_drawing_png", "stamp_segment"]
+__all__ = ["DrawingError", "area_resize", "image_to_canvas", "image_to_gray",
+           "load_digit_image", "preprocess_drawing", "save_drawing_png", "stamp_segment"]
 
 
 class DrawingError(ValueError):
@@ -117,23 +126,132 @@ def image_to_canvas(gray: np.ndarray, noise_floor: float | None = None) -> np.nd
 
 
 def load_digit_image(path: str | os.PathLike) -> np.ndarray:
-    """A PNG/JPEG (any size, either polarity, transparency over white) → uint8 (28, 28)."""
+    """An image file of one digit (any size and polarity, 8/16/32-bit or float, transparency)
+    → MNIST-style uint8 (28, 28), ink = 255.
+
+    Raises DrawingError, naming the file, for anything else: not a regular file (a FIFO would
+    block the caller forever), not an image, too large, truncated, or blank.
+    """
+    with _open_regular_file(path) as file:
+        gray, lossy = _read_gray(file, path)
+    digit = preprocess_drawing(image_to_canvas(gray, JPEG_NOISE_FLOOR if lossy else None))
+    if not digit.any():
+        raise DrawingError(f"no digit found in {path}: the image is blank")
+    return digit
+
+
+def _open_regular_file(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for binary reading if it is a regular file; DrawingError otherwise."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            lossy = image.format == "JPEG"       # known after open; conversions forget it
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(paper, image.convert("RGBA"))
-            image = image.convert("L")
-            if max(image.size) > MAX_LOADED_SIDE:
-                image.thumbnail((MAX_LOADED_SIDE, MAX_LOADED_SIDE), Image.Resampling.BOX)
-            gray = np.asarray(image, dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as error:
+        _refuse_unless_regular(path, os.stat(path).st_mode)   # before opening: no side effects
+        # O_NONBLOCK: should a FIFO replace the file after the check, opening it does not wait
+        # for a writer, and the second check below refuses it.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        raise DrawingError(f"{path}: cannot open the file ({error.strerror or error})") from None
+    file = os.fdopen(descriptor, "rb")
+    try:
+        _refuse_unless_regular(path, os.fstat(descriptor).st_mode)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def _refuse_unless_regular(path: str | os.PathLike, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket")]
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    raise DrawingError(f"{path}: {kind}, not an image file")
+
+
+def _read_gray(file: BinaryIO, path: str | os.PathLike) -> tuple[np.ndarray, bool]:
+    """Decode an open image file → (grey float (H, W) in [0, 1], whether it was a JPEG)."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1× and 2× its pixel limit; here that is a refusal too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file, formats=IMAGE_FORMATS) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise DrawingError(f"{path}: the image is too large ({width}×{height} "
+                                       f"pixels; at most {MAX_PIXELS:,} are read)")
+                image.load()
+                return image_to_gray(image), image.format == "JPEG"
+    except DrawingError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DrawingError(f"{path}: the image is too large ({error})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise DrawingError(f"{path}: not a readable PNG/JPEG image ({reason})") from error
-    return preprocess_drawing(image_to_canvas(gray, JPEG_NOISE_FLOOR if lossy else None))
+        raise DrawingError(f"{path}: not a readable image ({reason})") from error
+
+
+def image_to_gray(image: Image.Image) -> np.ndarray:
+    """A decoded Pillow image of any mode → grey float (H, W) in [0, 1], white = 1.
+
+    High-range modes (16-bit, 32-bit integer, float) are scaled by the range their values
+    use (see `_full_scale`), never clipped at 255. Transparency is composited over a paper
+    that contrasts with the visible pixels (`_over_paper`). Larger than MAX_LOADED_SIDE, the
+    image is first reduced by area averaging.
+    """
+    if image.mode == "LAB":
+        image = image.getchannel("L")              # lightness; Pillow converts LAB to no other mode
+    if image.mode in HIGH_RANGE_MODES:
+        return _full_scale(np.asarray(_reduced(image), dtype=np.float64), image.mode)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        pair = np.asarray(_reduced(image.convert("RGBA").convert("LA")), dtype=np.float64)
+        return _over_paper(pair[..., 0] / 255.0, pair[..., 1] / 255.0)
+    return np.asarray(_reduced(image.convert("L")), dtype=np.float64) / 255.0
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    if max(image.size) > MAX_LOADED_SIDE:
+        image = image.copy()
+        image.thumbnail((MAX_LOADED_SIDE, MAX_LOADED_SIDE), Image.Resampling.BOX)
+    return image
+
+
+def _full_scale(values: np.ndarray, mode: str) -> np.ndarray:
+    """High-range pixel values (H, W) → [0, 1]: divided by the narrowest usual full scale
+    that holds them (65535 for 16-bit; 255, 65535 or 2³¹ − 1 for 32-bit integers; 1, 255 or
+    65535 for floats), or stretched from their own minimum to maximum when none does. The
+    narrowest scale keeps faint specks on blank paper faint, so blank stays blank.
+    """
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    scales = (65535.0,) if mode.startswith("I;16") else (
+        (1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0, 2.0 ** 31 - 1))
+    if low >= 0.0 and high <= scales[-1]:
+        bottom, top = 0.0, next(scale for scale in scales if high <= scale)
+    else:
+        bottom, top = low, high if high > low else low + 1.0
+    # NaN and infinities are missing values, not ink: they take the typical value, the paper's.
+    paper = float(np.median(finite)) if finite.size else bottom
+    values = np.where(np.isfinite(values), values, paper)
+    return np.clip((values - bottom) / (top - bottom), 0.0, 1.0)
+
+
+def _over_paper(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Grey (H, W) with alpha (H, W), both in [0, 1], composited over a paper of one grey.
+
+    When the visible pixels hold both ink and paper (an opaque page with transparent margins),
+    the paper is their median grey. When they are all one colour, the digit's shape is in the
+    alpha channel alone, and the paper is the opposite extreme: white ink on transparency
+    must not vanish against white.
+    """
+    visible = gray[alpha >= 0.5]
+    if visible.size == 0:
+        paper = 1.0
+    elif np.ptp(visible) > 0.25:
+        paper = float(np.median(visible))
+    else:
+        paper = 0.0 if float(np.median(visible)) > 0.5 else 1.0
+    return gray * alpha + paper * (1.0 - alpha)
 
 
 def save_drawing_png(path: str | os.PathLike, image: np.ndarray) -> None:

@@ -9,9 +9,13 @@ runs the first share itself and sums the gradients, weighted by share size, into
 `grads` — the batch mean, up to float32 rounding. The optimizer then runs here, once.
 
 Arrays only ever travel through the shared block; the pipes carry small JSON messages (no
-pickle; the helpers' side is in cnnviz.nn.helper_process). A helper that dies or fails is stopped and its share computed here instead, so a lost
-helper costs speed, never a step. Helpers start on first use and stop with `close()`, when this
-process exits, or by themselves when it dies (their pipe closes).
+pickle; the helpers' side is in cnnviz.nn.helper_process). A helper that dies, fails or stops
+answering is stopped and its share computed here instead, so a lost helper costs speed, never a
+step. "Stops answering" adapts to the work: 20 × the recent median time a share took, at least
+2 s (a stopped helper once stalled training for the old fixed 60 s). While a wait lasts, an
+optional `on_waiting` callback hears about it, so a window can say why it is not moving.
+Helpers start on first use and stop with `close()`, when this process exits, or by themselves
+when it dies (their pipe closes).
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ import logging
 import math
 import multiprocessing
 import os
+import statistics
 import threading
+import time
 import weakref
+from collections import deque
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any, Callable, Iterator
 
@@ -36,8 +43,17 @@ log = logging.getLogger(__name__)
 
 MIN_SHARE = 8            # samples: smaller shares are not worth a round trip to a helper
 MAX_PROCESSES = 4        # batch 32 in more shares than this gives helpers too little to do
-START_TIMEOUT = 60.0     # seconds a new helper may take to import NumPy and build the model
-STEP_TIMEOUT = 60.0      # seconds one share may take before its helper counts as hung
+# A spawned helper imports NumPy and builds the model in ~0.2 s here; a loaded machine may take
+# many times that. The same allowance covers each kind of share's first run, with no history yet.
+START_TIMEOUT = 10.0
+MIN_STEP_TIMEOUT = 2.0   # seconds: never give up on a helper sooner than this
+SLOWDOWN = 20.0          # ... nor before it has taken this many times its recent median share
+RECENT_SHARES = 20       # how many recent shares' times the median is taken over
+WAIT_REPORT_AFTER = 0.5  # seconds of waiting before `on_waiting` is first called
+WAIT_REPORT_EVERY = 0.25  # seconds between calls after that
+POLL = 0.05              # seconds between checks on a helper that has not answered yet
+
+WaitingCallback = Callable[[float, str], None]
 
 
 def default_processes() -> int:
@@ -61,6 +77,8 @@ class _Helper:
     """One helper process and the pipe to it."""
 
     def __init__(self, context: Any, index: int) -> None:
+        self.hung = False                              # it let a deadline pass: kill, do not ask
+        self.sent: tuple[str, int, float] | None = None    # (op, samples, when) of its share
         self.connection, child_end = context.Pipe()
         self.process = context.Process(target=serve, args=(child_end,), daemon=True,
                                        name=f"cnnviz-helper-{index}")
@@ -73,16 +91,25 @@ class _Helper:
         except OSError as error:
             raise HelperLost(f"{self.process.name} is gone ({error})") from None
 
-    def receive(self, timeout: float) -> None:
-        """Wait for the answer to the last message; raise HelperLost unless it succeeded."""
-        waited = 0.0
-        while not wait_for(self.connection, 0.1):     # returns at once when the answer is there
-            waited += 0.1
+    def receive(self, timeout: float, report: Callable[[float, str], None] | None = None,
+                doing: str = "computing its share") -> None:
+        """Wait up to `timeout` s for the answer to the last message; raise HelperLost unless it
+        succeeded. Waits longer than WAIT_REPORT_AFTER are `report`ed every WAIT_REPORT_EVERY."""
+        started = time.monotonic()
+        next_report = started + WAIT_REPORT_AFTER
+        while not wait_for(self.connection, POLL):     # returns at once when the answer is there
+            now = time.monotonic()
             if not self.process.is_alive():
                 raise HelperLost(f"{self.process.name} stopped (exit code "
                                  f"{self.process.exitcode})")
-            if waited > timeout:
-                raise HelperLost(f"{self.process.name} did not answer in {timeout:.0f} s")
+            if now - started > timeout:
+                self.hung = True
+                raise HelperLost(f"{self.process.name} did not answer in {timeout:.1f} s "
+                                 f"({doing})")
+            if report is not None and now >= next_report:
+                report(now - started, f"{self.process.name} {doing} "
+                                      f"(given up at {timeout:.1f} s)")
+                next_report = now + WAIT_REPORT_EVERY
         try:
             reply = json.loads(self.connection.recv_bytes())
         except (EOFError, OSError):
@@ -91,15 +118,38 @@ class _Helper:
             raise HelperLost(f"{self.process.name} failed: {reply['error']}")
 
     def stop(self) -> None:
-        try:
-            self.connection.send_bytes(b'{"op": "stop"}')
-        except OSError:
-            pass
-        self.process.join(timeout=2)
+        if not self.hung:        # a hung (e.g. SIGSTOPped) helper would not read this: kill it
+            try:
+                self.connection.send_bytes(b'{"op": "stop"}')
+            except OSError:
+                pass
+            self.process.join(timeout=2)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=2)
         self.connection.close()
+
+
+class _ShareTimes:
+    """Recent seconds per sample of helpers' shares, by operation: the adaptive timeout."""
+
+    def __init__(self) -> None:
+        self._recent: dict[str, deque[float]] = {}
+
+    def timeout(self, op: str, samples: int) -> float:
+        """Seconds a share of `samples` may keep this process waiting: SLOWDOWN × the recent
+        median, at least MIN_STEP_TIMEOUT; START_TIMEOUT while `op` has no history."""
+        recent = self._recent.get(op)
+        if not recent:
+            return START_TIMEOUT
+        return max(MIN_STEP_TIMEOUT, SLOWDOWN * statistics.median(recent) * samples)
+
+    def record(self, op: str, samples: int, seconds: float) -> None:
+        self._recent.setdefault(op, deque(maxlen=RECENT_SHARES)).append(seconds / samples)
+
+    def clear(self) -> None:
+        """Forget the history: a new architecture has its own speed."""
+        self._recent.clear()
 
 
 class _Resources:
@@ -136,11 +186,18 @@ class ProcessPool:
 
     `train_pass` and `forward` take the model each time: the helpers rebuild when its
     architecture changes. Use from one thread at a time (a lock makes sure).
+
+    `on_waiting(seconds_waited, why)`, if set (here or later as an attribute), is called from
+    the thread that waits on a helper once the wait passes WAIT_REPORT_AFTER seconds, then
+    every WAIT_REPORT_EVERY seconds until the answer comes or the helper is given up.
     """
 
-    def __init__(self, processes: int | None = None) -> None:
+    def __init__(self, processes: int | None = None,
+                 on_waiting: WaitingCallback | None = None) -> None:
         self.processes = default_processes() if processes is None else max(1, int(processes))
+        self.on_waiting = on_waiting
         self.failure: str | None = None        # why the helpers were given up, if they were
+        self._times = _ShareTimes()
         self._resources = _Resources()
         self._finalizer = weakref.finalize(self, self._resources.close)
         self._lock = threading.Lock()
@@ -292,8 +349,9 @@ class ProcessPool:
         for index, helper in enumerate(resources.helpers):
             helper.send({**message, "index": index})
         for helper in resources.helpers:
-            helper.receive(START_TIMEOUT)
+            helper.receive(START_TIMEOUT, self._report, "starting up")
         self._built = (weakref.ref(model), loss_kind, layout)
+        self._times.clear()
 
     def _send(self, helper: _Helper, share: Share, op: str, x: np.ndarray,
               targets: np.ndarray | None = None, scale: float = 1.0) -> bool:
@@ -306,10 +364,29 @@ class ProcessPool:
             share.targets[:raw.size] = raw
             message["targets"] = {"dtype": targets.dtype.str, "shape": list(targets.shape)}
             message["scale"] = scale
+        helper.sent = (op, n, time.monotonic())
         return self._survived(lambda: helper.send(message))
 
     def _answered(self, helper: _Helper) -> bool:
-        return self._survived(lambda: helper.receive(STEP_TIMEOUT))
+        """Wait for `helper`'s share, no longer than its recent speed warrants."""
+        op, samples, sent_at = helper.sent
+        timeout = self._times.timeout(op, samples)
+        if not self._survived(lambda: helper.receive(timeout, self._report)):
+            return False
+        # From sending to noticing the answer: at least the helper's time, never less.
+        self._times.record(op, samples, time.monotonic() - sent_at)
+        return True
+
+    def _report(self, seconds: float, why: str) -> None:
+        callback = self.on_waiting
+        if callback is None:
+            return
+        try:
+            callback(seconds, why)
+        except Exception as error:   # a broken display must not break the talk with the helpers
+            # Text only: the exception's frames would keep views of the shared block alive.
+            log.warning("the on_waiting callback of a ProcessPool failed: %s: %s",
+                        type(error).__name__, str(error))
 
     def _survived(self, exchange: Callable[[], None]) -> bool:
         """Run one exchange with helpers; if one is lost, give them up and return False."""

@@ -144,23 +144,106 @@ def test_a_killed_helper_costs_speed_not_a_step(pool, batch, caplog):
     assert_same_pass(pool, model, loss, x[64:96], labels[64:96])      # and it goes on
 
 
-def test_a_hung_helper_is_given_up_after_the_timeout(pool, batch, monkeypatch):
+def test_a_hung_helper_is_given_up_after_the_timeout(pool, batch):
     x, _ = batch
     model = PRESETS["reference"].create(seed=10)
     pool.forward(model, x[:64])
     helper = _helper(pool)
-    monkeypatch.setattr(parallel, "STEP_TIMEOUT", 0.5)
     os.kill(helper.pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
         assert_float32_equal(pool.forward(model, x[:64]), model.forward(x[:64]), "logits")
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 6
         assert "did not answer" in pool.failure
     finally:
         if helper.is_alive():
             os.kill(helper.pid, signal.SIGCONT)
     helper.join(5)
     assert not helper.is_alive(), "a hung helper must be stopped"
+
+
+def record_waits(waits):
+    return lambda seconds, why: waits.append((seconds, why))
+
+
+def broken_display(seconds, why):
+    raise RuntimeError("the status bar is gone")
+
+
+@pytest.mark.parametrize("on_waiting", [record_waits, lambda waits: broken_display],
+                         ids=["recorded", "raising"])
+def test_a_stopped_helper_mid_training_is_given_up_within_seconds(on_waiting, caplog):
+    """SIGSTOP: alive but silent. The step gives up after ~MIN_STEP_TIMEOUT, says so while it
+    waits, computes the share here — the same step as in one process — and training goes on."""
+    data = load_bundled_mnist()
+    preset, settings = get_preset("reference"), TrainSettings(seed=7, train_limit=640)
+    alone = Trainer.from_settings(settings, preset, data.train)
+    waits: list[tuple[float, str]] = []
+    with ProcessPool(2) as pool:
+        shared = Trainer.from_settings(settings, preset, data.train, pool=pool)
+        for _ in range(5):
+            assert shared.step().cost == pytest.approx(alone.step().cost, rel=1e-3)
+        helper = _helper(pool)
+        pool.on_waiting = on_waiting(waits)
+        os.kill(helper.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            cost = shared.step().cost
+            elapsed = time.monotonic() - started
+        finally:
+            if helper.is_alive():
+                os.kill(helper.pid, signal.SIGCONT)
+        assert parallel.MIN_STEP_TIMEOUT <= elapsed < 6, elapsed
+        assert "did not answer" in pool.failure and helper.name in pool.failure
+        assert pool.active == 1
+        assert cost == pytest.approx(alone.step().cost, rel=1e-3)
+        for _ in range(3):                                        # and it goes on, alone
+            assert shared.step().cost == pytest.approx(alone.step().cost, rel=1e-3)
+        helper.join(5)
+        assert not helper.is_alive(), "the stopped helper must be killed"
+    for name, value in shared.model.named_parameters():
+        assert np.isfinite(value).all(), name
+        np.testing.assert_allclose(value, alone.model.state_dict()[name], rtol=1e-3, atol=1e-5,
+                                   err_msg=name)
+    assert not _alive(helper.pid)
+    if on_waiting is record_waits:
+        seconds = [wait for wait, _ in waits]
+        assert seconds and seconds[0] >= parallel.WAIT_REPORT_AFTER
+        assert seconds == sorted(seconds) and seconds[-1] < elapsed
+        assert len(seconds) >= (parallel.MIN_STEP_TIMEOUT - parallel.WAIT_REPORT_AFTER) / (
+            2 * parallel.WAIT_REPORT_EVERY)                       # roughly every 0.25 s
+        assert all(helper.name in why for _, why in waits)
+    else:
+        assert "on_waiting callback" in caplog.text
+
+
+def test_a_slow_start_is_reported_while_it_lasts(batch, monkeypatch):
+    """Spawning a helper (a fresh interpreter importing NumPy) takes longer than one poll:
+    with reports from the first poll on, the wait for it is heard about, and nothing fails."""
+    x, _ = batch
+    monkeypatch.setattr(parallel, "WAIT_REPORT_AFTER", 0.0)
+    waits: list[tuple[float, str]] = []
+    with ProcessPool(2, on_waiting=record_waits(waits)) as pool:
+        model = PRESETS["reference"].create(seed=14)
+        assert_float32_equal(pool.forward(model, x[:64]), model.forward(x[:64]), "logits")
+        assert pool.failure is None and pool.active == 2
+    assert waits and all("cnnviz-helper-1 starting up" in why for _, why in waits[:1])
+    assert all(0 < seconds < parallel.START_TIMEOUT for seconds, _ in waits)
+
+
+def test_share_times_make_the_adaptive_timeout():
+    times = parallel._ShareTimes()
+    assert times.timeout("train", 16) == parallel.START_TIMEOUT     # first use: start-up
+    for seconds in (0.010, 0.012, 0.011, 5.0):                      # one outlier: the median
+        times.record("train", 16, seconds)
+    assert times.timeout("train", 16) == parallel.MIN_STEP_TIMEOUT
+    assert times.timeout("forward", 16) == parallel.START_TIMEOUT   # its own history
+    for _ in range(parallel.RECENT_SHARES):                         # slower work: longer wait
+        times.record("train", 10, 1.0)
+    assert times.timeout("train", 10) == pytest.approx(parallel.SLOWDOWN * 1.0)
+    assert times.timeout("train", 20) == pytest.approx(parallel.SLOWDOWN * 2.0)
+    times.clear()
+    assert times.timeout("train", 10) == parallel.START_TIMEOUT
 
 
 def test_an_error_in_a_helper_is_reported_and_the_share_computed_here(pool, batch):
