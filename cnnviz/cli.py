@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     _add_data_option(export)
 
-    predict = commands.add_parser("predict", help="classify a digit image (PNG/JPEG)")
+    predict = commands.add_parser("predict", help="classify a digit image (PNG, JPEG, TIFF, BMP, GIF, WEBP)")
     predict.add_argument("image", type=Path, help="a picture of one digit, either polarity")
     predict.add_argument("--model", type=Path, default=None,
                          help="model file (default: the shipped trained model)")

@@ -131,7 +131,10 @@ class HelperModel:
         target_array = np.frombuffer(self.share.targets, targets["dtype"],
                                      math.prod(targets["shape"])).reshape(targets["shape"])
         x = self.share.x[:n].reshape(n, *self.model.input_shape)
-        self.share.cost[0] = local_pass(self.model, self.loss, x, target_array, scale)
+        # A diverging run overflows: the main process sees the non-finite cost and says so
+        # once, as in one process; the helper must not print warnings of its own.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.share.cost[0] = local_pass(self.model, self.loss, x, target_array, scale)
         for name, grad in self.model.named_gradients():
             self.share.grads[name][...] = grad
 

@@ -1,7 +1,7 @@
 """When a training run has diverged: the rule the window applies, as a function others can call.
 
-The constants equal those in cnnviz.training.session (a test keeps them equal) so that
-`cnnviz train` and the window call the same run diverged.
+`cnnviz train` and the window's session both call `is_diverging`, so they call the same run
+diverged.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from cnnviz.data import MnistData, Split, normalize_images
 from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset
 from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.app_state import RunState, SampleRef
+from cnnviz.training.data_checks import check_data_fits
+from cnnviz.training.divergence import is_diverging
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, RunHistory
 from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
 from cnnviz.training.trainer import (Evaluation, Trainer, TrainSettings, evaluate,
@@ -25,10 +27,6 @@ from cnnviz.training.trainer import (Evaluation, Trainer, TrainSettings, evaluat
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
 EVALS_PER_EPOCH = 2
 MISTAKE_CHUNK = 256
-# A cost this many times the run's first one means the weights are exploding even while it is
-# still finite (a huge learning rate can overshoot into dead ReLUs and a large finite cost).
-EXPLODING_FACTOR = 50.0
-MIN_EXPLODING_COST = 100.0
 
 
 class Diverged(RuntimeError):
@@ -127,8 +125,7 @@ class TrainingSession:
     # --- the run state (written here only, from the worker thread) -------------------------
     def check_can_train(self) -> None:
         """Raise a clear error when this data cannot train this network (before any step)."""
-        if len(self.data.train) == 0:
-            raise ValueError(f"the data set {self.data.train.name!r} has no training samples")
+        check_data_fits(self.data, self.trainer.model, self.preset, need_test=False)
 
     def start_training(self) -> None:
         if self.trainer.finished:
@@ -209,10 +206,7 @@ class TrainingSession:
         return CostPoint(o.step + step, o.samples + samples, o.epoch + epoch, cost)
 
     def _diverging(self, cost: float) -> bool:
-        limit = max(MIN_EXPLODING_COST, EXPLODING_FACTOR * (self._first_cost or 0.0))
-        if not np.isfinite(cost) or cost > limit:
-            return True
-        return not all(np.isfinite(p).all() for _, p in self.trainer.model.named_parameters())
+        return is_diverging(cost, self._first_cost, self.trainer.model)
 
     def evaluate_subset(self, point: CostPoint) -> EvalPoint:
         result = evaluate(self.trainer.model, self.preset, self.data.test, limit=EVAL_SUBSET,

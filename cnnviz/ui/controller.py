@@ -42,6 +42,7 @@ class Controller(QObject):
     evaluation_progress = pyqtSignal(int, int)        # done, total
     evaluation_ready = pyqtSignal(str, object)        # split, Evaluation
     evaluation_stopped = pyqtSignal(str)              # why
+    waiting = pyqtSignal(str)                 # what a training step waits for ("" = nothing)
 
     def __init__(self, data: MnistData, settings: TrainSettings | None = None,
                  checkpoint: Checkpoint | None = None, model_label: str | None = None,
@@ -67,6 +68,7 @@ class Controller(QObject):
         self.worker.state_changed.connect(self.app_state.set_run_state)
         self.worker.failed.connect(self.error)
         self.worker.diverged.connect(self.diverged)
+        self.worker.waiting.connect(self.waiting)
         self.worker.start()
         self.worker.request_snapshot()
 

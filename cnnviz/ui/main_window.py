@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         c.data_changed.connect(self._show_data)
         c.model_opened.connect(self._model_opened)
         c.error.connect(self.show_error)
+        c.waiting.connect(self._show_waiting)
         c.diverged.connect(self.show_divergence)
         c.mistake_found.connect(self.input_panel.select)
         c.saved.connect(lambda path: self.statusBar().showMessage(f"saved {path}", 5000))
@@ -252,6 +253,14 @@ class MainWindow(QMainWindow):
     def show_state(self, state: RunState) -> None:
         self.state_label.setText(str(state))
         self.toolbar.show_state(state)
+
+    def _show_waiting(self, message: str) -> None:
+        """A step waits on a stalled helper: say so until it goes on (or the helper is given
+        up, which the status bar's process count then shows)."""
+        if message:
+            self.statusBar().showMessage(message, 5000)
+        else:
+            self.statusBar().clearMessage()
 
     def show_error(self, message: str) -> None:
         self.statusBar().showMessage(message, 10000)

@@ -57,6 +57,8 @@ class TrainingWorker(QThread):
         self._drawn.set()
         self.pacer = SnapshotPacer()
         self.result_ready.connect(self._deliver)
+        self._told_waiting = False
+        session.pool.on_waiting = self._on_pool_waiting
 
     # --- called from the GUI thread ---------------------------------------------------------
     def submit(self, name: str, command: Command, on_result: ResultHandler | None = None) -> None:
@@ -148,6 +150,11 @@ class TrainingWorker(QThread):
         else:
             session.pause_training()
 
+    def _on_pool_waiting(self, seconds: float, why: str) -> None:
+        """Called from inside a step that waits on a helper process (this thread)."""
+        self._told_waiting = True
+        self.waiting.emit(f"waiting for a helper process: {seconds:.1f} s ({why})")
+
     def _train_one(self) -> None:
         try:
             self._session.step()
@@ -158,6 +165,9 @@ class TrainingWorker(QThread):
             self.failed.emit(f"training stopped at step {self._session.trainer.step_count + 1}: "
                              f"{describe_error(error)}. The network and its history are as "
                              f"they were before that step.")
+        if self._told_waiting:
+            self._told_waiting = False
+            self.waiting.emit("")
         self._snapshot_due = True
 
     def _step_once(self) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
 import numpy as np
 from PyQt6.QtCore import Qt
 
+from cnnviz.training import Trainer
 from cnnviz.ui import launch
 
 
@@ -132,6 +134,58 @@ def test_training_goes_on_when_the_helper_process_dies(window, qtbot):
     assert "Helper processes stopped" in window.progress_label.toolTip()
     window.toolbar.train_action.trigger()
     qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
+
+
+def test_a_stopped_helper_is_announced_and_given_up(window, qtbot):
+    """SIGSTOP the helper mid-training: within about a second the status bar says the step is
+    waiting for it; a few seconds later training goes on in one process."""
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: "on 2 processes" in window.progress_label.text(), timeout=30_000)
+    helper = window.controller.worker._session.pool._resources.helpers[0].process
+    messages = []
+    window.controller.waiting.connect(messages.append)
+    os.kill(helper.pid, signal.SIGSTOP)
+    try:
+        qtbot.waitUntil(lambda: any(m.startswith("waiting for a helper") for m in messages),
+                        timeout=5_000)
+        assert "waiting for a helper process" in window.statusBar().currentMessage()
+        step = window.controller.snapshot.progress.step
+        qtbot.waitUntil(lambda: window.controller.snapshot.progress.step > step + 10,
+                        timeout=30_000)
+    finally:
+        with contextlib.suppress(ProcessLookupError):     # given up means killed
+            os.kill(helper.pid, signal.SIGCONT)
+    assert "on 1 process" in window.progress_label.text()
+    assert "" in messages                        # the waiting note was taken back
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
+
+
+def test_the_worker_survives_a_failing_training_step(window, qtbot, monkeypatch):
+    """Any exception in a step (not only divergence): one dialog, training pauses, the network
+    is as it was, and the worker goes on answering and training."""
+    original_step = Trainer.step
+    calls = {"n": 0}
+
+    def sometimes_failing_step(trainer):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise IndexError("index 26 is out of bounds for axis 0 with size 10")
+        return original_step(trainer)
+    monkeypatch.setattr(Trainer, "step", sometimes_failing_step)
+    window.toolbar.train_action.trigger()
+    qtbot.waitUntil(lambda: window._dialog is not None and window._dialog.isVisible(),
+                    timeout=10_000)
+    text = window._dialog.text()
+    assert "training stopped at step 3" in text and "index 26" in text
+    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
+    assert window.toolbar.train_action.text() == "Train"
+    assert window.controller.worker.isRunning()
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step == 2, timeout=5_000)
+    window._dialog.close()
+    window.toolbar.step_action.trigger()            # it still trains
+    qtbot.waitUntil(lambda: window.controller.snapshot.progress.step == 3, timeout=10_000)
+    assert len(window.controller.snapshot.history.cost_points()) == 3
 
 
 def test_keyboard_space_toggles_training(window, qtbot):

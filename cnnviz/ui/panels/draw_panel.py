@@ -227,8 +227,8 @@ class DrawPanel(LiveView, QWidget):
         column.addLayout(row)
         buttons = [("Clear", "Wipe the canvas (undoable)", self.canvas.clear),
                    ("Undo", "Take back the last stroke (Ctrl+Z)", self.canvas.undo),
-                   ("Load image…", "Read a digit from a PNG or JPEG (dark on light or light on "
-                                   "dark); it is preprocessed like a drawing", self._ask_load),
+                   ("Load image…", "Read a digit from an image file (dark on light or light "
+                                   "on dark); it is preprocessed like a drawing", self._ask_load),
                    ("Save drawing…", "Save the 28×28 the network sees as a PNG", self._ask_save)]
         row = QHBoxLayout()
         for text, tip, slot in buttons:
@@ -357,9 +357,9 @@ class DrawPanel(LiveView, QWidget):
 
     # --- user intents -----------------------------------------------------------------------
     def _ask_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load a digit image", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.gif);;"
-                                              "All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load a digit image", "",
+            "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.ppm);;All files (*)")
         if path:
             self.load_file(path)
 
