@@ -35,6 +35,7 @@ class Controller(QObject):
     diverged = pyqtSignal(str, int, float)            # message, samples, epoch
     mistake_found = pyqtSignal(str, int)      # split, index
     saved = pyqtSignal(str)                   # path
+    autosave_done = pyqtSignal(str, str)      # path, why it failed ("" when written)
     evaluation_progress = pyqtSignal(int, int)        # done, total
     evaluation_ready = pyqtSignal(str, object)        # split, Evaluation
     evaluation_stopped = pyqtSignal(str)              # why
@@ -159,21 +160,29 @@ class Controller(QObject):
                    announce: bool = True, autosave: dict | None = None) -> None:
         """Save the live model with its optimizer state and the cost curve (atomic write).
 
-        `autosave` marks a checkpoint written by the window itself ({"clean_exit": bool}).
+        `autosave` marks a checkpoint written by the window itself ({"clean_exit": bool}); its
+        outcome comes back as `autosave_done`, never as an error dialog.
         """
         extras = history_arrays(*history) if history is not None else {}
         if announce:
             self.trained_since_save = False
 
-        def write(session: TrainingSession) -> str | None:
+        def write(session: TrainingSession) -> str | tuple | None:
             trainer = session.trainer
-            save_model(path, trainer.model, preset=session.preset.name,
-                       optimizer=trainer.optimizer.state_dict(), extras=extras,
-                       info={"steps": trainer.step_count, "label": session.model_label,
-                             "settings": {"batch_size": trainer.batch_size},
-                             "train_size": trainer.train_size, **(autosave or {})})
+            try:
+                save_model(path, trainer.model, preset=session.preset.name,
+                           optimizer=trainer.optimizer.state_dict(), extras=extras,
+                           info={"steps": trainer.step_count, "label": session.model_label,
+                                 "settings": {"batch_size": trainer.batch_size},
+                                 "train_size": trainer.train_size, **(autosave or {})})
+            except Exception as error:
+                if autosave is None:
+                    raise                       # the user's own save: an error dialog
+                return str(path), str(error) or type(error).__name__   # noted, not a dialog
+            if autosave is not None:
+                return str(path), ""
             return str(path) if announce else None
-        self.worker.submit("save", write)
+        self.worker.submit("save" if autosave is None else "autosave", write)
 
     @staticmethod
     def _preset_of(checkpoint: Checkpoint) -> Preset:
@@ -218,6 +227,8 @@ class Controller(QObject):
                 self.mistake_found.emit(split, index)
         elif name == "save":
             self.saved.emit(value)
+        elif name == "autosave":
+            self.autosave_done.emit(*value)
         elif name == "evaluation progress":
             self.evaluation_progress.emit(*value)
         elif name == "evaluate" and value[0] == "done":
