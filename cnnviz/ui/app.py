@@ -44,9 +44,6 @@ def run_app(argv: list[str]) -> int:
         app.setWindowIcon(QIcon(str(resource_path("icons", "cnnviz.svg"))))
     except FileNotFoundError:
         pass                                   # a missing icon is no reason not to start
-    window = create_window()
-    window.show()
-    window.autosaver.offer_restores()
     requests = 0
 
     def quit_requested() -> None:
@@ -59,7 +56,11 @@ def run_app(argv: list[str]) -> int:
         if window.isVisible() and not window.close():
             print("cnnviz: the window asks where to save first; press Ctrl+C again to quit "
                   "without saving", file=sys.stderr)
+    # Installed before the slow start-up, so a Ctrl+C during it closes the window once it is up.
     with quit_on_signals(quit_requested):
+        window = create_window()
+        window.show()
+        window.autosaver.offer_restores()
         return app.exec()
 
 

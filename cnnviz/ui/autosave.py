@@ -8,6 +8,7 @@ through `Controller.save_model` (in the worker, atomically); the outcome comes b
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,9 @@ class Autosaver(QObject):
             return
         first = self.failure is None
         self.failure = error
+        if self._finished:             # the window is gone: the terminal is all that is left
+            print(f"cnnviz: the last autosave failed: {error}", file=sys.stderr)
+            return
         if first:                  # once per run of failures, not a dialog every two minutes
             message = (f"Autosave failed: {error}. Save the model yourself (File → Save) "
                        "to keep this training.")
