@@ -39,6 +39,7 @@ class Controller(QObject):
     saved = pyqtSignal(str)                   # path
     model_opened = pyqtSignal(str)            # path of a model file now shown
     data_changed = pyqtSignal(object)         # MnistData now trained on and browsed
+    autosave_done = pyqtSignal(str, str)      # path, why it failed ("" when written)
     evaluation_progress = pyqtSignal(int, int)        # done, total
     evaluation_ready = pyqtSignal(str, object)        # split, Evaluation
     evaluation_stopped = pyqtSignal(str)              # why
@@ -208,7 +209,8 @@ class Controller(QObject):
                    autosave: dict | None = None) -> None:
         """Save the live model with its optimizer state and the run's curves (atomic write).
 
-        `autosave` marks a checkpoint written by the window itself ({"clean_exit": bool}).
+        `autosave` marks a checkpoint written by the window itself ({"clean_exit": bool}); its
+        outcome comes back as `autosave_done`, never as an error dialog.
         """
         if announce:
             self.trained_since_save = False
@@ -222,7 +224,11 @@ class Controller(QObject):
                              "settings": {"batch_size": trainer.batch_size},
                              "train_size": trainer.train_size, **(autosave or {})})
             return str(path)
-        self.worker.submit("save", write, self.saved.emit if announce else None)
+        if autosave is not None:       # noted in the status bar, never an error dialog
+            self.worker.submit("autosave", write, lambda written: self.autosave_done.emit(
+                written, ""), on_error=lambda why: self.autosave_done.emit(str(path), why))
+        else:
+            self.worker.submit("save", write, self.saved.emit if announce else None)
 
     # --- from the worker ---------------------------------------------------------------------
     def _on_snapshot(self, snapshot: Snapshot) -> None:

@@ -18,6 +18,7 @@ from cnnviz.data import MnistData, available_datasets
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui import persistence
+from cnnviz.ui.autosave import Autosaver
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.panels.cost_panel import CostPanel
@@ -65,7 +66,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_layout()
-        self._start_autosave()
+        self.autosaver = Autosaver(self, controller)
 
     # --- construction -------------------------------------------------------------------------
     def _build_panels(self) -> None:
@@ -114,7 +115,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._menu_action(file_menu, "&Save model and curves…", "Ctrl+S", self.save_model_dialog)
-        self._menu_action(file_menu, "Restore &last session", "", self.restore_autosave)
+        self._menu_action(file_menu, "Restore &last session", "",
+                          lambda: self.autosaver.restore_last_session())
         file_menu.addSeparator()
         self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.close)
         sample_menu = self.menuBar().addMenu("&Sample")
@@ -335,7 +337,7 @@ class MainWindow(QMainWindow):
 
     def _model_opened(self, path: str) -> None:
         self.toolbar.show_settings(self.controller.settings)
-        if Path(path) != persistence.autosave_path():
+        if not persistence.is_autosave(path):
             persistence.remember_file(path)
 
     def _fill_recent_menu(self) -> None:
@@ -344,23 +346,6 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_model(p))
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("(no recent models)").setEnabled(False)
-
-    def restore_autosave(self) -> None:
-        """Open the checkpoint the window wrote while training (or when it last closed)."""
-        path = persistence.autosave_path()
-        if not path.is_file():
-            self.show_error("there is no autosaved session to restore")
-            return
-        self.open_model(str(path))
-
-    def offer_crash_restore(self, path: Path) -> None:
-        """After a crash: ask (without blocking) whether to restore the autosaved model."""
-        box = self._show_dialog(QMessageBox.Icon.Question, "Restore training?",
-                                f"cnnviz did not close cleanly last time. Restore the model and "
-                                f"cost history autosaved in {path}?")
-        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Discard", QMessageBox.ButtonRole.RejectRole)
-        restore.clicked.connect(self.restore_autosave)
 
     def save_model_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.npz", MODEL_FILTER)
@@ -372,11 +357,6 @@ class MainWindow(QMainWindow):
         self.controller.save_model(path)
         persistence.remember_file(path)
 
-    def _autosave(self, clean_exit: bool = False) -> None:
-        if self.controller.trained_since_save:
-            self.controller.save_model(persistence.autosave_path(), announce=False,
-                                       autosave={"clean_exit": clean_exit})
-
     def show_shortcuts(self) -> None:
         self._show_dialog(QMessageBox.Icon.Information, "Keyboard shortcuts",
                           "Space  train / pause\nN  one training step\nCtrl+R  reset\n"
@@ -386,18 +366,10 @@ class MainWindow(QMainWindow):
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------
-    def _start_autosave(self) -> None:
-        self._autosave_timer = QTimer(self)
-        self._autosave_timer.setInterval(int(persistence.autosave_minutes() * 60_000))
-        self._autosave_timer.timeout.connect(self._autosave)
-        self._autosave_timer.start()
-
     def _restore_layout(self) -> None:
-        settings = persistence.settings()
-        geometry = settings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:                             # first launch: most of the screen, the views need it
+        geometry = persistence.window_geometry()
+        # First launch, or a geometry Qt cannot restore: most of the screen, the views need it.
+        if geometry is None or not self.restoreGeometry(geometry):
             screen = self.screen().availableGeometry()
             self.resize(min(1600, int(screen.width() * 0.92)),
                         min(1000, int(screen.height() * 0.92)))
@@ -407,11 +379,12 @@ class MainWindow(QMainWindow):
         self.tabs.setFocus()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        persistence.settings().setValue("window/geometry", self.saveGeometry())
-        for timer in (self._autosave_timer, self._axes_timer):
-            timer.stop()
+        if not self.autosaver.confirm_close():  # offers Save As when autosave cannot write
+            event.ignore()
+            return
+        persistence.save_window_geometry(self.saveGeometry())
+        self._axes_timer.stop()
         self.frames.stop()
         self.statusBar().clearMessage()         # stops its timeout timer too
-        self._autosave(clean_exit=True)         # nothing trained is lost by closing
-        self.controller.shutdown()              # the worker saves first, then stops
+        self.autosaver.finish()                 # last checkpoint, worker stopped, lock released
         super().closeEvent(event)

@@ -1,17 +1,36 @@
-"""What outlives a session: recent files, the autosave checkpoint and its settings."""
+"""What outlives a session: recent files, window geometry, autosave checkpoints and settings.
+
+Everything read here was written by an earlier run, perhaps of another version, perhaps edited
+by hand or half-written by a crash: each value is checked and replaced by a default when it
+does not make sense, so nothing a previous run left can stop the window from opening.
+
+Each running window owns one checkpoint, `autosave-<pid>-<start ms>.npz`, and holds the lock
+file `autosave-<pid>-<start ms>.lock` beside it while it runs (a QLockFile, which knows a lock
+whose process is gone). A checkpoint not marked as a clean exit whose lock nobody holds was left
+by a crash. Checkpoints are never deleted unasked but set aside by renaming
+(`….npz.broken-<time>`, `.discarded-<time>`, `.restored-<time>`), so none is offered twice.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from PyQt6.QtCore import QSettings
+from PyQt6.QtCore import QByteArray, QLockFile, QSettings
 
-from cnnviz.nn import ModelFileError, load_checkpoint
+from cnnviz.nn import load_checkpoint
 
 RECENT_LIMIT = 8
 DEFAULT_AUTOSAVE_MINUTES = 2.0
+# Below 6 s an autosave would cost more than the training it protects; above 2 h it protects little.
+AUTOSAVE_MINUTES_RANGE = (0.1, 120.0)
+AUTOSAVE_GLOB = "autosave*.npz"            # includes the single `autosave.npz` of older versions
+KEEP_CLEAN_AUTOSAVES = 3
 
 
 def settings() -> QSettings:
@@ -23,38 +42,210 @@ def data_dir() -> Path:
     return Path(os.environ.get("CNNVIZ_DATA_DIR") or platformdirs.user_data_dir("cnnviz"))
 
 
-def autosave_path() -> Path:
-    return data_dir() / "autosave.npz"
-
-
+# --- settings values ---------------------------------------------------------------------------
 def autosave_minutes() -> float:
-    """Minutes between checkpoints while training (setting "autosave/minutes", default 2)."""
+    """Minutes between checkpoints while training (setting "autosave/minutes", default 2).
+
+    Not a number, not finite or not positive → the default; otherwise clamped into
+    AUTOSAVE_MINUTES_RANGE (1e-9 would autosave every few milliseconds).
+    """
+    value = settings().value("autosave/minutes", DEFAULT_AUTOSAVE_MINUTES)
     try:
-        minutes = float(settings().value("autosave/minutes", DEFAULT_AUTOSAVE_MINUTES))
-    except (TypeError, ValueError):
-        minutes = DEFAULT_AUTOSAVE_MINUTES
-    return minutes if minutes > 0 else DEFAULT_AUTOSAVE_MINUTES
+        minutes = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return DEFAULT_AUTOSAVE_MINUTES
+    if not math.isfinite(minutes) or minutes <= 0:
+        return DEFAULT_AUTOSAVE_MINUTES
+    low, high = AUTOSAVE_MINUTES_RANGE
+    return min(max(minutes, low), high)
 
 
-def crashed_autosave() -> Path | None:
-    """The autosave left by a session that did not close cleanly, if it is a readable model."""
-    path = autosave_path()
-    if not path.is_file():
-        return None
-    try:
-        info = load_checkpoint(path).info
-    except ModelFileError:
-        return None
-    return None if info.get("clean_exit") else path
+def window_geometry() -> QByteArray | None:
+    """The saved window geometry, or None when there is none or it is not Qt's byte form."""
+    value = settings().value("window/geometry")
+    if isinstance(value, (bytes, bytearray)):
+        value = QByteArray(bytes(value))
+    return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+
+def save_window_geometry(geometry: QByteArray) -> None:
+    settings().setValue("window/geometry", geometry)
 
 
 def recent_files() -> list[str]:
+    """Recent model files that still exist; entries that are not paths are ignored."""
     value = settings().value("recent_files", [])
-    files = [value] if isinstance(value, str) else list(value or [])
-    return [f for f in files if Path(f).is_file()]
+    entries = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [f for f in entries if isinstance(f, str) and _is_file(f)]
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return bool(name) and Path(name).is_file()
+    except (OSError, ValueError):         # too long a name, a NUL byte: not a file we can open
+        return False
 
 
 def remember_file(path: str | Path) -> None:
     path = str(Path(path).resolve())
     files = [path] + [f for f in recent_files() if f != path]
     settings().setValue("recent_files", files[:RECENT_LIMIT])
+
+
+# --- autosave checkpoints ----------------------------------------------------------------------
+def is_autosave(path: str | Path) -> bool:
+    """Whether `path` is one of the checkpoints in the data folder (never a "recent file")."""
+    path = Path(path)
+    try:
+        return path.match(AUTOSAVE_GLOB) and path.resolve().parent == data_dir().resolve()
+    except (OSError, ValueError):
+        return False
+
+
+def claim_autosave() -> tuple[Path, QLockFile | None]:
+    """A new checkpoint path for this window, and its lock, held (None if the folder cannot be
+    written: the window still runs, and its autosaves report why they fail)."""
+    folder = data_dir()
+    stamp = time.time_ns() // 1_000_000
+    for attempt in range(100):               # two windows of one process in one millisecond
+        stem = f"autosave-{os.getpid()}-{stamp + attempt}"
+        path = folder / f"{stem}.npz"
+        if path.exists():
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return path, None
+        lock = _lock_for(path)
+        if lock.tryLock(0):
+            return path, lock
+        if lock.error() != QLockFile.LockError.LockFailedError:
+            return path, None
+    return path, None
+
+
+def _lock_for(checkpoint: Path) -> QLockFile:
+    lock = QLockFile(str(checkpoint.with_suffix(".lock")))
+    lock.setStaleLockTime(0)     # a long session is not a stale one: only a dead owner is
+    return lock
+
+
+def folder_writable(folder: Path) -> bool:
+    """Whether a file can be created in `folder` now (a read-only or vanished folder cannot)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".cnnviz-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    Path(name).unlink(missing_ok=True)
+    return True
+
+
+def owner_alive(checkpoint: Path) -> bool:
+    """Whether a running cnnviz (this one included) holds the checkpoint's lock."""
+    lock = _lock_for(checkpoint)
+    if not Path(lock.fileName()).exists():
+        return False
+    if lock.tryLock(0):                      # Qt found the owner gone and took the lock over
+        lock.unlock()
+        return False
+    if lock.error() != QLockFile.LockError.LockFailedError:
+        return False
+    ok, *_ = lock.getLockInfo()
+    if not ok:                               # garbage in the lock file names no live owner
+        lock.removeStaleLockFile()
+    return bool(ok)
+
+
+def read_info(path: Path) -> dict[str, Any]:
+    """A checkpoint's info dict; raises ValueError naming the file when it is not usable."""
+    try:
+        checkpoint = load_checkpoint(path)
+    # Anything at all (a bad archive, a header of the wrong types) means "not a checkpoint":
+    # a file left by a crash must never stop the window from opening.
+    except Exception as error:
+        raise ValueError(f"{path}: {error}") from None
+    # cnnviz wrote this file itself: a field it had to drop means the file was damaged.
+    if checkpoint.warnings:
+        raise ValueError(f"{path}: {'; '.join(checkpoint.warnings)}")
+    info = checkpoint.info
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: checkpoint info is {type(info).__name__}, not a mapping")
+    return info
+
+
+def set_aside(path: Path, why: str) -> Path | None:
+    """Rename `path` to `<name>.<why>-<time>` so it is kept but not offered again; the new
+    path, or None when it could not be renamed."""
+    target = path.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
+    counter = 1
+    while target.exists():
+        target = target.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}-{counter}")
+        counter += 1
+    try:
+        path.rename(target)
+    except OSError:
+        return None
+    return target
+
+
+def autosave_files(exclude: Path | None = None) -> list[Path]:
+    """Checkpoints in the data folder not owned by a running window, newest first."""
+    try:
+        found = [p for p in data_dir().glob(AUTOSAVE_GLOB) if p != exclude]
+    except OSError:
+        return []
+    return sorted((p for p in found if not owner_alive(p)), key=_mtime, reverse=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def scan_autosaves(exclude: Path | None = None) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(checkpoints left by crashes, newest first; [(file, why) for unusable ones]).
+
+    A directory or an unreadable/malformed file under a checkpoint's name is unusable: the
+    caller sets it aside.
+    """
+    crashed, broken = [], []
+    for path in autosave_files(exclude):
+        try:
+            if not path.is_file():
+                raise ValueError(f"{path}: not a file")
+            if read_info(path).get("clean_exit") is not True:
+                crashed.append(path)
+        except (ValueError, OSError) as error:
+            broken.append((path, str(error)))
+    return crashed, broken
+
+
+def newest_autosave(exclude: Path | None = None) -> Path | None:
+    """The newest readable checkpoint (of the last session, crashed or not), for File → Restore."""
+    for path in autosave_files(exclude):
+        try:
+            read_info(path)
+        except (ValueError, OSError):
+            continue
+        return path
+    return None
+
+
+def prune_clean_autosaves(keep: int = KEEP_CLEAN_AUTOSAVES) -> None:
+    """Delete clean-exit checkpoints beyond the newest `keep`: each later session supersedes them.
+    Crashed and unreadable ones are never deleted here."""
+    clean = []
+    for path in autosave_files():
+        try:
+            if path.is_file() and read_info(path).get("clean_exit") is True:
+                clean.append(path)
+        except (ValueError, OSError):
+            continue
+    for path in clean[keep:]:
+        try:
+            path.unlink()
+        except OSError:
+            pass                              # a read-only folder keeps them: no harm done

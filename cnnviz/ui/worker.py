@@ -25,6 +25,7 @@ AWAIT_DRAW_POLL_S = 0.01
 
 Command = Callable[[TrainingSession], Any]
 ResultHandler = Callable[[Any], None]
+ErrorHandler = Callable[[str], None]
 
 
 def describe_error(error: BaseException) -> str:
@@ -47,8 +48,7 @@ class TrainingWorker(QThread):
     def __init__(self, session: TrainingSession) -> None:
         super().__init__()
         self._session = session
-        self._commands: queue.Queue[tuple[str, Command, ResultHandler | None] | None] = \
-            queue.Queue()
+        self._commands: queue.Queue[tuple | None] = queue.Queue()
         self._snapshot_due = False
         self._reported_state = session.state
         # Back-pressure: the next snapshot waits until the window has drawn the last one, so a
@@ -61,10 +61,12 @@ class TrainingWorker(QThread):
         session.pool.on_waiting = self._on_pool_waiting
 
     # --- called from the GUI thread ---------------------------------------------------------
-    def submit(self, name: str, command: Command, on_result: ResultHandler | None = None) -> None:
+    def submit(self, name: str, command: Command, on_result: ResultHandler | None = None,
+               on_error: ErrorHandler | None = None) -> None:
         """Run `command(session)` in the worker; `on_result(value)` gets its result in the GUI
-        thread. `name` says what failed in an error message."""
-        self._commands.put((name, command, on_result))
+        thread. A failure goes to `on_error(message)` if given, else to `failed` (a dialog);
+        `name` says what failed in that message."""
+        self._commands.put((name, command, on_result, on_error))
 
     def start_training(self) -> None:
         self.submit("train", lambda s: self._set_training(True))
@@ -125,11 +127,15 @@ class TrainingWorker(QThread):
             block = False
             self._run_command(*item)
 
-    def _run_command(self, name: str, command: Command, on_result: ResultHandler | None) -> None:
+    def _run_command(self, name: str, command: Command, on_result: ResultHandler | None,
+                     on_error: ErrorHandler | None) -> None:
         try:
             value = command(self._session)
         except Exception as error:  # a command's failure must not kill the worker
-            self.failed.emit(f"{name}: {describe_error(error)}")
+            if on_error is not None:
+                self.result_ready.emit(on_error, describe_error(error))
+            else:
+                self.failed.emit(f"{name}: {describe_error(error)}")
         else:
             if on_result is not None:
                 self.result_ready.emit(on_result, value)
