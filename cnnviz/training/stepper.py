@@ -11,7 +11,9 @@ A *position* is an index into an operation's output array (no batch axis): (chan
 for maps, (unit,) for vectors. A *parameter* is (name, index) with name as "conv1.W".
 
 This module walks the operations and explains the update; the forward arithmetic is in
-stepper_forward, the backward chain-rule factors in stepper_backward.
+stepper_forward, the backward chain-rule factors in stepper_backward, each with a table of
+explainers by layer kind. A kind missing from a table is `NotExplained` ("<kind>: not
+explained", with the engine's value) rather than explained as something it is not.
 """
 
 from __future__ import annotations

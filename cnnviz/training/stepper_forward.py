@@ -158,8 +158,8 @@ def element_arithmetic(layer: LayerTrace, position: Position):
     """An activation a = f(z) at one element, or where a Flatten output element came from."""
     explainer = FORWARD_EXPLAINERS.get(layer.kind)
     if explainer is None:
-        return NotExplained(layer.kind, "forward", tuple(position),
-                            float(layer.output[0][tuple(position)]))
+        position = check_index(layer.output[0], position, f"{layer.name} output")
+        return NotExplained(layer.kind, "forward", position, float(layer.output[0][position]))
     return explainer(layer, {}, position)
 
 

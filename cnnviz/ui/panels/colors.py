@@ -25,6 +25,7 @@ GAP_BACKGROUND = (90, 90, 90)  # between tiles: neither inferno's black nor D1A'
 GAP = 1                       # pixels between tiles in a mosaic
 MAX_MOSAIC_COLUMNS = 4          # 8 maps as 2×4: each map large enough to read
 
+
 def colormap(signed: bool) -> pg.ColorMap:
     """The diverging map for signed values, the sequential map for activations."""
     return pg.colormap.get(SIGNED_CMAP if signed else UNSIGNED_CMAP)
