@@ -11,7 +11,9 @@ A *position* is an index into an operation's output array (no batch axis): (chan
 for maps, (unit,) for vectors. A *parameter* is (name, index) with name as "conv1.W".
 
 This module walks the operations and explains the update; the forward arithmetic is in
-stepper_forward, the backward chain-rule factors in stepper_backward.
+stepper_forward, the backward chain-rule factors in stepper_backward, each with a table of
+explainers by layer kind. A kind missing from a table is `NotExplained` ("<kind>: not
+explained", with the engine's value) rather than explained as something it is not.
 """
 
 from __future__ import annotations
@@ -20,21 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnviz.nn import kinds
 from cnnviz.nn.presets import PRESETS
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 
 Position = tuple[int, ...]
 
+# The ops after the last layer; each layer kind's equations are in its cnnviz.nn.kinds record.
 FORWARD_EQUATIONS = {
-    "Conv2D": "z_c(x, y) = Σ_c′ Σ_i Σ_j W_c,c′(i, j) · a_c′(x·s + i − p, y·s + j − p) + b_c"
-              "   (paper eq. 8)",
-    "ReLU": "a = max(0, z)   (paper eq. 31)",
-    "Sigmoid": "a = 1 / (1 + e^(−z))   (tutorial)",
-    "Tanh": "a = tanh(z)",
-    "MaxPool2D": "a_c(x, y) = max over i, j of a_c(x·s + i, y·s + j)   (paper eq. 29)",
-    "Flatten": "v[c·H·W + y·W + x] = a_c(y, x): the maps laid out as one vector",
-    "Dense": "z_i = Σ_j W_ij a_j + b_i   (paper eqs. 1 and 5)",
     "Softmax": "p_c = e^(z_c) / Σ_c* e^(z_c*)   (paper eq. 33), computed as e^(z_c − max z)",
     "SoftmaxCrossEntropy": "ℓ = −Σ_c y_c log p_c = −log p_target   (paper eq. 35)",
     "MeanSquaredError": "E = (y′ − O)² / 2   (tutorial)",
@@ -43,17 +39,8 @@ BACKWARD_EQUATIONS = {
     "SoftmaxCrossEntropy": "∂ℓ/∂p_c = −y_c / p_c   (paper eq. 36)",
     "Softmax": "∂ℓ/∂z_i = Σ_c ∂ℓ/∂p_c · ∂p_c/∂z_i = p_i − y_i   (paper eqs. 34 and 36)",
     "MeanSquaredError": "∂E/∂O = −(y′ − O)   (tutorial)",
-    "Dense": "∂ℓ/∂a_j = Σ_i ∂ℓ/∂z_i W_ij (eq. 2);  ∂ℓ/∂W_ij = ∂ℓ/∂z_i · a_j (eq. 3);  "
-             "∂ℓ/∂b_i = ∂ℓ/∂z_i (eq. 4)",
-    "ReLU": "∂ℓ/∂z = ∂ℓ/∂a · 1[z > 0]   (paper eq. 32; the engine takes 0 at z = 0)",
-    "Sigmoid": "∂ℓ/∂z = ∂ℓ/∂a · a(1 − a)   (tutorial: sigmoid′)",
-    "Tanh": "∂ℓ/∂z = ∂ℓ/∂a · (1 − a²)",
-    "MaxPool2D": "∂ℓ/∂a_in = ∂ℓ/∂a_out on the cell each window selected, 0 elsewhere"
-                 "   (paper eq. 30)",
-    "Flatten": "the gradient vector folded back into maps",
-    "Conv2D": "∂ℓ/∂a = Σ ∂ℓ/∂z · W (eq. 10);  ∂ℓ/∂W = Σ_x,y ∂ℓ/∂z · a (eq. 11);  "
-              "∂ℓ/∂b = Σ_x,y ∂ℓ/∂z (eq. 12)",
 }
+HEAD_OPS = ("softmax", "loss")     # op.layer of the ops after the last layer
 UPDATE_EQUATIONS = {
     "Adam": "m′ = β1 m + (1−β1) g;  v′ = β2 v + (1−β2) g²;  m̂ = m′/(1−β1^(t+1));  "
             "v̂ = v′/(1−β2^(t+1));  w′ = w − lr · m̂ / (√v̂ + ε)   (paper §4)",
@@ -152,10 +139,50 @@ def _operation(index: int, direction: str, layer: str, kind: str, x: np.ndarray,
         equation = UPDATE_EQUATIONS.get(kind, kind)
     else:
         title = f"{direction} · {layer} ({kind}) · {_shape(x)} → {_shape(y)}"
-        table = FORWARD_EQUATIONS if direction == "forward" else BACKWARD_EQUATIONS
-        equation = table.get(kind, kind)
+        equation = _equation(direction, layer, kind)
     return Operation(index, direction, layer, kind, x, y, title, equation, input_label,
                      output_label, parameters)
+
+
+def _equation(direction: str, layer: str, kind: str) -> str:
+    """The op's equation: the head ops' from the tables above, a layer's from its kind record
+    ("<kind>: not explained" for a kind nobody registered)."""
+    if layer in HEAD_OPS:
+        table = FORWARD_EQUATIONS if direction == "forward" else BACKWARD_EQUATIONS
+        return table.get(kind, f"{kind}: not explained")
+    equations = kinds.lookup(kind).equations
+    return equations.forward if direction == "forward" else equations.backward
+
+
+@dataclass(frozen=True)
+class NotExplained:
+    """The explanation of an op whose kind has no explainer: the engine's value, no arithmetic.
+
+    Read like an explainer's result: `total` is None (there is no sum to show), and `result`
+    is itself so that code reading a backward chain's `result.total` gets None too.
+    """
+
+    kind: str
+    direction: str
+    position: Position
+    engine: float                  # the engine's value at `position`
+    total: None = None
+    parameter: None = None
+    steps: tuple = ()
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind}: not explained"
+
+    @property
+    def result(self) -> NotExplained:
+        return self
+
+
+def not_explained(op: Operation, position: Position) -> NotExplained:
+    """What the explainers return for an op of a kind they have no entry for."""
+    position = check_index(op.output, position, f"{op.layer} {op.direction}")
+    return NotExplained(op.kind, op.direction, position, float(op.output[position]))
 
 
 def layer_config(snapshot: Snapshot, name: str) -> dict:

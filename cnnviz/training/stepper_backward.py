@@ -4,19 +4,23 @@ For the Step-through view (cnnviz.training.stepper walks the operations): each s
 quantity, its equation, the factors that multiply into it and the engine's own value, from the
 loss down through softmax, dense, activations, flatten, max-pool and convolutions, including a
 chosen parameter's gradient. Float64 here; the engine's float32 values agree to rounding.
+BACKWARD_EXPLAINERS says which chain each layer kind has; other kinds are not explained.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
-from cnnviz.training.stepper import (Operation, Position, check_index, default_parameter,
-                                     default_position, layer_config, one_hot_targets)
+from cnnviz.training.stepper import (HEAD_OPS, NotExplained, Operation, Position, check_index,
+                                     default_parameter, default_position, layer_config,
+                                     not_explained, one_hot_targets)
 from cnnviz.training.stepper_forward import pool_arithmetic
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class ChainStep:
     rest_count: int
     total: float
     engine: float | None         # None when the engine never forms it (fused softmax + loss)
+
+
+Builder = Callable[..., list["ChainStep"]]
 
 
 @dataclass(frozen=True)
@@ -73,11 +80,13 @@ def _fmt_index(index: Position) -> str:
 
 
 def backward_chain(snapshot: Snapshot, op: Operation, position: Position | None = None,
-                   parameter: tuple[str, Position] | None = None) -> BackwardChain:
+                   parameter: tuple[str, Position] | None = None
+                   ) -> BackwardChain | NotExplained:
     """Chain-rule factors, with values, for ∂ℓ/∂(input)[position] of a backward op.
 
     Ops with parameters add steps for ∂ℓ/∂W[index] and ∂ℓ/∂b of `parameter` (by default the
     weight with the largest gradient). Each step's total equals the engine's gradient there.
+    A layer kind missing from BACKWARD_EXPLAINERS gives `NotExplained`.
     """
     if op.direction != "backward":
         raise ValueError(f"backward_chain needs a backward op, got {op.direction} op {op.title!r}")
@@ -85,13 +94,13 @@ def backward_chain(snapshot: Snapshot, op: Operation, position: Position | None 
                             f"{op.layer} gradient")
     if op.parameters and parameter is None:
         parameter = default_parameter(snapshot, op)
-    if op.layer in ("loss", "softmax"):
+    if op.layer in HEAD_OPS:
         steps = _loss_chain(snapshot, op, position)
     else:
-        layer = snapshot.trace.layer(op.layer)
-        builder = {"Dense": _dense_chain, "Conv2D": _conv_chain, "MaxPool2D": _pool_chain,
-                   "Flatten": _flatten_chain}.get(op.kind, _activation_chain)
-        steps = builder(snapshot, layer, position, parameter)
+        builder = BACKWARD_EXPLAINERS.get(op.kind)
+        if builder is None:
+            return not_explained(op, position)
+        steps = builder(snapshot, snapshot.trace.layer(op.layer), position, parameter)
     return BackwardChain(position, parameter, tuple(steps))
 
 
@@ -229,16 +238,30 @@ def _flatten_chain(snapshot: Snapshot, layer: LayerTrace, position: Position,
                   layer.grad_input[0][position])]
 
 
-def _activation_chain(snapshot: Snapshot, layer: LayerTrace, position: Position,
+def _activation_chain(local: Callable[[float, float], tuple[str, float]], equation: str,
+                      snapshot: Snapshot, layer: LayerTrace, position: Position,
                       parameter: tuple[str, Position] | None) -> list[ChainStep]:
+    """∂ℓ/∂z = ∂ℓ/∂a · f′, with `local`(z, a) giving f′'s label and value."""
     da = float(layer.grad_output[0][position])
     z, a = float(layer.input[0][position]), float(layer.output[0][position])
-    if layer.kind == "ReLU":
-        local = (f"1[z > 0] (z = {z:.4g})", float(z > 0))
-        equation = "∂ℓ/∂a · 1[z > 0]   (paper eq. 32)"
-    elif layer.kind == "Sigmoid":
-        local, equation = (f"a(1 − a) (a = {a:.4g})", a * (1 - a)), "∂ℓ/∂a · a(1 − a)   (tutorial)"
-    else:
-        local, equation = (f"1 − a² (a = {a:.4g})", 1 - a * a), "∂ℓ/∂a · (1 − a²)"
     return [_step(f"∂ℓ/∂z[{_fmt_index(position)}]", equation,
-                  [Term((("∂ℓ/∂a", da), local))], layer.grad_input[0][position])]
+                  [Term((("∂ℓ/∂a", da), local(z, a)))], layer.grad_input[0][position])]
+
+
+def _activation(local: Callable[[float, float], tuple[str, float]], equation: str) -> Builder:
+    return functools.partial(_activation_chain, local, equation)
+
+
+# (snapshot, layer trace, position, parameter) → chain steps; a kind missing here is
+# "not explained" in the step-through view (its equations are in cnnviz.nn.kinds).
+BACKWARD_EXPLAINERS: dict[str, Builder] = {
+    "Dense": _dense_chain,
+    "Conv2D": _conv_chain,
+    "MaxPool2D": _pool_chain,
+    "Flatten": _flatten_chain,
+    "ReLU": _activation(lambda z, a: (f"1[z > 0] (z = {z:.4g})", float(z > 0)),
+                        "∂ℓ/∂a · 1[z > 0]   (paper eq. 32)"),
+    "Sigmoid": _activation(lambda z, a: (f"a(1 − a) (a = {a:.4g})", a * (1 - a)),
+                           "∂ℓ/∂a · a(1 − a)   (tutorial)"),
+    "Tanh": _activation(lambda z, a: (f"1 − a² (a = {a:.4g})", 1 - a * a), "∂ℓ/∂a · (1 − a²)"),
+}

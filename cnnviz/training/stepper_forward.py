@@ -4,19 +4,21 @@ For the Step-through view (cnnviz.training.stepper walks the operations): the pa
 behind one conv output, the window of one max-pool output, the largest terms of one dense unit,
 one activation, the softmax and the loss. Each explainer works in float64 and reports the
 engine's float32 value beside its own total, so a view can show the sum and a test can check it.
+FORWARD_EXPLAINERS says which explainer each layer kind has; other kinds are not explained.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
-from cnnviz.training.stepper import (Operation, Position, check_index, layer_config, loss_kind,
-                                     one_hot_targets)
+from cnnviz.training.stepper import (NotExplained, Operation, Position, check_index, layer_config,
+                                     loss_kind, not_explained, one_hot_targets)
 
 @dataclass(frozen=True)
 class ConvArithmetic:
@@ -127,30 +129,38 @@ class ElementArithmetic:
     rule: str                    # e.g. "max(0, z)"
     total: float
     engine: float
+    moved: bool = False          # the value is only moved (flatten), not computed
 
 
-ACTIVATIONS = {
-    "ReLU": ("max(0, z)", lambda z: max(0.0, z)),
-    "Sigmoid": ("1 / (1 + e^(−z))", lambda z: 1 / (1 + math.exp(-z)) if z >= 0
-                else math.exp(z) / (1 + math.exp(z))),
-    "Tanh": ("tanh(z)", math.tanh),
-}
-
-
-def element_arithmetic(layer: LayerTrace, position: Position) -> ElementArithmetic:
-    """An activation a = f(z) at one element, or where a Flatten output element came from."""
+def activation_arithmetic(layer: LayerTrace, position: Position, rule: str,
+                          function: Callable[[float], float]) -> ElementArithmetic:
+    """a = f(z) at one element: `rule` names f, `function` computes it in float64."""
     position = check_index(layer.output[0], position, f"{layer.name} output")
-    if layer.kind == "Flatten":
-        source = tuple(int(i) for i in np.unravel_index(position[0], layer.input.shape[1:]))
-        value = float(layer.input[0][source])
-        rule, total = "the same value, moved", value
-    else:
-        source = position
-        value = float(layer.input[0][source])
-        rule, function = ACTIVATIONS[layer.kind]
-        total = float(function(value))
-    return ElementArithmetic(position, source, value, rule, total,
+    value = float(layer.input[0][position])
+    return ElementArithmetic(position, position, value, rule, float(function(value)),
                              float(layer.output[0][position]))
+
+
+def flatten_arithmetic(layer: LayerTrace, position: Position) -> ElementArithmetic:
+    """Where a flatten output element v[j] came from: (channel, row, col) in reading order."""
+    position = check_index(layer.output[0], position, f"{layer.name} output")
+    source = tuple(int(i) for i in np.unravel_index(position[0], layer.input.shape[1:]))
+    value = float(layer.input[0][source])
+    return ElementArithmetic(position, source, value, "the same value, moved", value,
+                             float(layer.output[0][position]), moved=True)
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+def element_arithmetic(layer: LayerTrace, position: Position):
+    """An activation a = f(z) at one element, or where a Flatten output element came from."""
+    explainer = FORWARD_EXPLAINERS.get(layer.kind)
+    if explainer is None:
+        position = check_index(layer.output[0], position, f"{layer.name} output")
+        return NotExplained(layer.kind, "forward", position, float(layer.output[0][position]))
+    return explainer(layer, {}, position)
 
 
 @dataclass(frozen=True)
@@ -205,19 +215,47 @@ def loss_arithmetic(snapshot: Snapshot) -> LossArithmetic:
                           float(snapshot.trace.loss))
 
 
+# --- one explainer per layer kind ----------------------------------------------------------
+# (layer trace, layer config, output position) → the arithmetic; a kind missing here is
+# "not explained" in the step-through view (its equations are in cnnviz.nn.kinds).
+Explainer = Callable[[LayerTrace, Mapping[str, Any], Position], Any]
+
+
+def _explain_conv(layer: LayerTrace, config: Mapping[str, Any], position: Position):
+    return conv_arithmetic(layer, *position, stride=config.get("stride", 1),
+                           padding=config.get("padding", 0))
+
+
+def _explain_pool(layer: LayerTrace, config: Mapping[str, Any], position: Position):
+    size = config.get("size", layer.input.shape[2] // layer.output.shape[2])
+    return pool_arithmetic(layer, *position, size=size, stride=config.get("stride", size))
+
+
+def _activation(rule: str, function: Callable[[float], float]) -> Explainer:
+    return lambda layer, config, position: activation_arithmetic(layer, position, rule, function)
+
+
+FORWARD_EXPLAINERS: dict[str, Explainer] = {
+    "Conv2D": _explain_conv,
+    "MaxPool2D": _explain_pool,
+    "Dense": lambda layer, config, position: dense_arithmetic(layer, *position),
+    "Flatten": lambda layer, config, position: flatten_arithmetic(layer, position),
+    "ReLU": _activation("max(0, z)", lambda z: max(0.0, z)),
+    "Sigmoid": _activation("1 / (1 + e^(−z))", _sigmoid),
+    "Tanh": _activation("tanh(z)", math.tanh),
+}
+
+
 def forward_arithmetic(snapshot: Snapshot, op: Operation, position: Position):
-    """The arithmetic behind `op.output[position]` for a forward op (any kind above)."""
+    """The arithmetic behind `op.output[position]` for a forward op (any kind above).
+
+    A layer kind without an explainer gives `NotExplained` (its engine value, no arithmetic).
+    """
     if op.layer == "softmax":
         return softmax_arithmetic(op.output, op.input, int(one_hot_targets(snapshot).argmax()))
     if op.layer == "loss":
         return loss_arithmetic(snapshot)
-    layer, config = snapshot.trace.layer(op.layer), layer_config(snapshot, op.layer)
-    if op.kind == "Conv2D":
-        return conv_arithmetic(layer, *position, stride=config.get("stride", 1),
-                               padding=config.get("padding", 0))
-    if op.kind == "MaxPool2D":
-        size = config.get("size", layer.input.shape[2] // layer.output.shape[2])
-        return pool_arithmetic(layer, *position, size=size, stride=config.get("stride", size))
-    if op.kind == "Dense":
-        return dense_arithmetic(layer, *position)
-    return element_arithmetic(layer, position)
+    explainer = FORWARD_EXPLAINERS.get(op.kind)
+    if explainer is None:
+        return not_explained(op, position)
+    return explainer(snapshot.trace.layer(op.layer), layer_config(snapshot, op.layer), position)

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from layer_kind_fixtures import SQUARE_LAYER, registered_square, square_snapshot
 from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QApplication, QLineEdit, QTabWidget, QVBoxLayout, QWidget
 
@@ -296,3 +297,39 @@ def test_buttons_and_diagram_boxes_move_through_the_ops(panel, qtbot):
         ("backward", "pool")
     qtbot.mouseClick(panel.buttons["Restart"], Qt.MouseButton.LeftButton)
     assert panel.current_operation().index == 0
+
+
+# --- a layer kind the stepper has no explainer for ------------------------------------------
+@pytest.mark.parametrize("registered", [False, True], ids=["unregistered", "registered"])
+def test_an_unexplained_kind_says_so_and_the_rest_still_adds_up(qtbot, registered):
+    """A Square layer's ops show "Square: not explained" and the engine's value (no sum, no
+    marked input cells); stepping through the whole network raises nothing, and every other
+    op's arithmetic still adds up."""
+    with registered_square(registered):
+        snapshot = square_snapshot()
+        widget = StepperPanel()
+        qtbot.addWidget(widget)
+        widget.resize(1400, 900)
+        widget.show()
+        qtbot.waitExposed(widget)
+        widget.show_snapshot(snapshot)
+        seen = []
+        for _ in range(len(widget.operations())):
+            op = widget.current_operation()
+            assert widget.highlighted_box() == op.layer
+            if op.layer == SQUARE_LAYER:
+                seen.append(op.direction)
+                text = widget.arithmetic_text()
+                assert "Square: not explained" in text
+                assert "✓" not in text and "✗" not in text and "tanh" not in text
+                assert widget.shown_sum() is None
+                assert widget.shown_value() == op.output[widget.selected_position()]
+                assert widget.input_view.marked_cells() == 0
+                widget.select_position(1, 2, 3)          # another element: still not explained
+                assert widget.shown_value() == op.output[1, 2, 3]
+                assert "engine's value[1] (row 2, col 3)" in widget.arithmetic_text()
+            else:
+                assert "not explained" not in widget.arithmetic_text()
+                assert_adds_up(widget)
+            widget.forward_step()
+    assert seen == ["forward", "backward"]

@@ -17,24 +17,13 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from cnnviz.nn import kinds
+
 SIGNED_CMAP = "CET-D1A"       # blue–white–red (colorcet): zero is white, sign is hue
 UNSIGNED_CMAP = "inferno"     # black → yellow: zero activation is dark, strong is bright
 GAP_BACKGROUND = (90, 90, 90)  # between tiles: neither inferno's black nor D1A's white
 GAP = 1                       # pixels between tiles in a mosaic
 MAX_MOSAIC_COLUMNS = 4          # 8 maps as 2×4: each map large enough to read
-
-# Seed equations quoted in tooltips ("paper" = the seed paper on CNN mechanics).
-LAYER_EQUATIONS: dict[str, str] = {
-    "Conv2D": "z = W ⊛ a + b, a cross-correlation (paper eq. 8)",
-    "Dense": "z = W a + b (paper eq. 5)",
-    "ReLU": "a = max(0, z) (paper eq. 31)",
-    "Sigmoid": "a = 1 / (1 + e^(−z)) (the sigmoid, paper §2.6)",
-    "Tanh": "a = tanh(z) (paper §2.6)",
-    "MaxPool2D": "a = max over each window (paper eq. 29)",
-    "Flatten": "the maps laid out as one vector",
-}
-SIGNED_KINDS = {"Conv2D", "Dense", "Tanh"}     # outputs that are negative as often as positive
-FIXED_LEVELS = {"Sigmoid": (0.0, 1.0)}
 
 
 def colormap(signed: bool) -> pg.ColorMap:
@@ -88,9 +77,17 @@ class LevelTracker:
         return (-limit, limit) if self.signed else (0.0, limit)
 
 
-def tracker_for_kind(kind: str) -> LevelTracker:
-    """Signed levels for pre-activations, sequential for activations, fixed (0, 1) for sigmoid."""
-    return LevelTracker(kind in SIGNED_KINDS, FIXED_LEVELS.get(kind))
+def output_signed(kind: str, input_signed: bool = False) -> bool:
+    """Whether a layer of `kind` outputs signed values (its cnnviz.nn.kinds record says; kinds
+    that keep their input's sign, such as pooling, follow `input_signed`)."""
+    signed = kinds.lookup(kind).signed_output
+    return input_signed if signed is None else signed
+
+
+def tracker_for_kind(kind: str, input_signed: bool = False) -> LevelTracker:
+    """Signed levels for pre-activations, sequential for activations, fixed (0, 1) for sigmoid;
+    signed for a kind nobody registered (a sequential scale would hide its negative values)."""
+    return LevelTracker(output_signed(kind, input_signed), kinds.lookup(kind).fixed_levels)
 
 
 # --- mosaics --------------------------------------------------------------------------------

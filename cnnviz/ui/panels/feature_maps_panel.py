@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
@@ -30,36 +31,15 @@ def receptive_field(layers_config: Sequence[dict[str, Any]], layer_name: str, ro
                     input_size: tuple[int, int] = INPUT_SIZE) -> tuple[int, int, int, int]:
     """The input pixels one unit of `layer_name` sees: (row0, col0, row1, col1), ends exclusive.
 
-    `layers_config` is `Sequential.config()["layers"]`: dicts with "name", "type" and, for
-    Conv2D, "kernel_size", "stride", "padding"; for MaxPool2D, "size" and "stride". Walking
-    back from the unit, a conv window maps [a, b) to [a·s − p, (b−1)·s − p + k) (paper eq. 8),
-    a pool window to [a·s, (b−1)·s + size) (eq. 29); element-wise layers keep the range. A unit
-    at or after a Flatten/Dense sees the whole input. The result is clipped to `input_size`.
+    `layers_config` is `Sequential.config()["layers"]`. Each layer's window comes from its kind
+    (cnnviz.nn.kinds.receptive_field); a kind that declares none raises UnknownKindError.
     """
-    names = [spec["name"] for spec in layers_config]
-    if layer_name not in names:
-        raise ValueError(f"no layer named {layer_name!r} in the layer configs; have {names}")
-    chain = layers_config[:names.index(layer_name) + 1]
-    height, width = input_size
-    if any(spec.get("type") in ("Flatten", "Dense") for spec in chain):
-        return 0, 0, height, width
-    (r0, r1), (c0, c1) = (row, row + 1), (col, col + 1)
-    for spec in reversed(chain):
-        kind = spec.get("type")
-        if kind == "Conv2D":
-            k, s, p = spec["kernel_size"], spec.get("stride", 1), spec.get("padding", 0)
-            r0, r1 = r0 * s - p, (r1 - 1) * s - p + k
-            c0, c1 = c0 * s - p, (c1 - 1) * s - p + k
-        elif kind == "MaxPool2D":
-            k, s = spec["size"], spec.get("stride", spec["size"])
-            r0, r1 = r0 * s, (r1 - 1) * s + k
-            c0, c1 = c0 * s, (c1 - 1) * s + k
-    return max(r0, 0), max(c0, 0), min(r1, height), min(c1, width)
+    return kinds.receptive_field(layers_config, layer_name, row, col, input_size)
 
 
 def layer_tooltip(layer: LayerTrace) -> str:
     """What a layer's output is and which seed equation made it."""
-    equation = colors.LAYER_EQUATIONS.get(layer.kind, layer.kind)
+    equation = kinds.lookup(layer.kind).equations.tooltip
     shape = "×".join(str(n) for n in layer.output.shape[1:])
     return f"{layer.name} ({layer.kind}) output for the chosen sample, {shape}: {equation}."
 
@@ -214,8 +194,7 @@ class FeatureMapsPanel(LiveView, QWidget):
             signed = False
             for row, layer in enumerate(maps):
                 # Pooling keeps the sign of what it pools; other kinds decide for themselves.
-                if layer.kind != "MaxPool2D":
-                    signed = layer.kind in colors.SIGNED_KINDS
+                signed = colors.output_signed(layer.kind, signed)
                 self._maps[layer.name] = self._build_map(left.addPlot(row=row, col=0), layer,
                                                          signed)
         right = root.addLayout(row=0, col=1 if maps else 0)
@@ -230,7 +209,7 @@ class FeatureMapsPanel(LiveView, QWidget):
     def _build_map(self, plot: pg.PlotItem, layer: LayerTrace, signed: bool) -> _MapLayer:
         channels, h, w = layer.output.shape[1:]
         grid = colors.grid_shape(channels)
-        levels = colors.LevelTracker(signed, colors.FIXED_LEVELS.get(layer.kind))
+        levels = colors.LevelTracker(signed, kinds.lookup(layer.kind).fixed_levels)
         view = colors.MosaicView(
             plot, f"{layer.name} · {channels}×{h}×{w}", "channel",
             "channels" if grid[0] > 1 else f"{h}×{w} map",
@@ -252,7 +231,7 @@ class FeatureMapsPanel(LiveView, QWidget):
 
     def _build_bars(self, plot: pg.PlotItem, layer: LayerTrace) -> _BarLayer:
         count = layer.output.shape[1]
-        signed = layer.kind in colors.SIGNED_KINDS
+        signed = colors.output_signed(layer.kind)
         self._style_bar_plot(plot, f"{layer.name} · {count}", "unit",
                              "z" if signed else "activation",
                              f"{layer_tooltip(layer)}\nOne bar per unit"

@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QPointF
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from cnnviz.nn import kinds
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.redraw import LiveView
@@ -38,7 +39,7 @@ def _layer_view(layout: pg.GraphicsLayout, row: int, name: str,
         f"{name}.W · {out_channels} filters × {in_channels} input "
         f"channel{'s' if in_channels > 1 else ''} × {kh}×{kw}",
         "filter (output channel)", "input channel",
-        f"{name}'s kernels W, the weights of {colors.LAYER_EQUATIONS['Conv2D']}.\n"
+        f"{name}'s kernels W, the weights of {kinds.lookup('Conv2D').equations.tooltip}.\n"
         f"Column k is filter k, which makes output channel k; row j is its {kh}×{kw} slice "
         f"that slides over input channel j.\nRed weights add, blue weights subtract; the colour "
         f"scale is symmetric around 0 and moves only when the weights outgrow it.",

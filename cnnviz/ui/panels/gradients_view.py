@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace, Trace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
@@ -30,27 +31,6 @@ SIGN_BRUSHES = (pg.mkBrush(NEGATIVE_BAR), pg.mkBrush(POSITIVE_BAR))   # made onc
 REDRAW_INTERVAL = 0.1          # s: 17 plots repaint in ~30 ms; 10 Hz is plenty to watch
 HOVER_HINT = "hover over a gradient map or kernel to read its value"
 BAR_AXIS_WIDTH = 62            # room for tick labels such as "-1.5e-05"
-
-GRAD_EQUATIONS = {
-    "Conv2D": "dL/dz of the convolution: it gives dL/dW = Σ dL/dz · a (paper eq. 11), "
-              "dL/db = Σ dL/dz (eq. 12) and dL/da of the input, dL/dz convolved with the "
-              "rotated kernels (eq. 10)",
-    "ReLU": "dL/da of the ReLU's output; the ReLU passes it back where z > 0 and blocks it "
-            "elsewhere (paper eq. 32)",
-    "MaxPool2D": "dL/d(pooled output); max-pooling hands each value to the one input cell "
-                 "its window selected (paper eq. 30)",
-    "Dense": "dL/dz of the dense layer: dL/dW = dL/dz · aᵀ (paper eq. 3), dL/db = dL/dz "
-             "(eq. 4), dL/da = Wᵀ · dL/dz (eq. 2)",
-    "Sigmoid": "dL/da of the sigmoid's output; it passes back dL/da · σ(1 − σ)",
-    "Tanh": "dL/da of tanh's output; it passes back dL/da · (1 − a²)",
-}
-PARAM_EQUATIONS = {
-    ("Conv2D", "W"): "dL/dW = Σ over positions of dL/dz · the input patch (paper eq. 11)",
-    ("Conv2D", "b"): "dL/db = Σ over positions of dL/dz (paper eq. 12)",
-    ("Dense", "W"): "dL/dW = dL/dz · aᵀ, an outer product (paper eq. 3)",
-    ("Dense", "b"): "dL/db = dL/dz (paper eq. 4)",
-}
-
 
 def target_class(trace: Trace, class_count: int) -> int:
     """The class the trace's gradients are computed for, from its `targets` (batch of 1):
@@ -305,7 +285,7 @@ class GradientsView(LiveView, QWidget):
                 middle.addPlot(row=row, col=0), layer.grad_output.shape[1],
                 f"dL/d {layer.name} · {layer.grad_output.shape[1]}",
                 "class" if ticks else "unit",
-                f"{GRAD_EQUATIONS.get(layer.kind, 'dL/d output')}, for the chosen sample and "
+                f"{kinds.lookup(layer.kind).equations.gradient}, for the chosen sample and "
                 f"target.{note}\nRed: increasing this output would increase the loss; blue: "
                 f"it would lower it.", ticks)
         root.layout.setColumnStretchFactor(column, 4)
@@ -318,7 +298,7 @@ class GradientsView(LiveView, QWidget):
         grid = colors.grid_shape(channels)
         view = _signed_view(
             plot, f"dL/d {layer.name} · {channels}×{h}×{w}", "", "",
-            f"{GRAD_EQUATIONS.get(layer.kind, 'dL/d output')}.\nOne tile per channel, for the "
+            f"{kinds.lookup(layer.kind).equations.gradient}.\nOne tile per channel, for the "
             f"chosen sample and target. Red: raising this value would raise the loss; blue: "
             f"it would lower it; white: no effect. The scale is symmetric around 0.",
             "dL/d value")
@@ -335,7 +315,7 @@ class GradientsView(LiveView, QWidget):
         for layer in layers:
             for col, (key, grad) in enumerate(layer.param_grads.items()):
                 name = f"{layer.name}.{key}"
-                equation = PARAM_EQUATIONS.get((layer.kind, key), f"dL/d{key}")
+                equation = kinds.lookup(layer.kind).equations.parameter(key)
                 plot = layout.addPlot(row=row, col=col)
                 if grad.ndim >= 2:
                     self._param_maps[name] = self._build_param_map(plot, name, grad, equation)

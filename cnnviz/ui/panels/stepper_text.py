@@ -115,8 +115,10 @@ def _index(index: tuple[int, ...]) -> str:
 
 
 # --- forward ---------------------------------------------------------------------------------
-def forward_total(arithmetic, position: tuple[int, ...]) -> float:
-    """The number the forward arithmetic arrives at for `position`."""
+def forward_total(arithmetic, position: tuple[int, ...]) -> float | None:
+    """The number the forward arithmetic arrives at for `position` (None: not explained)."""
+    if isinstance(arithmetic, stepper.NotExplained):
+        return None
     if isinstance(arithmetic, stepper_forward.SoftmaxArithmetic):
         return float(arithmetic.probabilities[position[0]])
     return float(arithmetic.total)
@@ -126,6 +128,8 @@ def forward_html(snapshot: Snapshot, op: stepper.Operation, position: tuple[int,
                  arithmetic) -> str:
     """The arithmetic behind one forward output element."""
     name = op.layer
+    if isinstance(arithmetic, stepper.NotExplained):
+        return not_explained_html(op, arithmetic)
     if isinstance(arithmetic, stepper_forward.ConvArithmetic):
         return _conv_html(name, arithmetic)
     if isinstance(arithmetic, stepper_forward.PoolArithmetic):
@@ -228,8 +232,17 @@ def _loss_html(snapshot: Snapshot, a: stepper_forward.LossArithmetic) -> str:
             + check(a.total, a.engine, "engine's loss"))
 
 
+def not_explained_html(op: stepper.Operation, a: stepper.NotExplained) -> str:
+    """An op of a kind the stepper has no explainer for: say so, and show the engine's value."""
+    what = "output" if a.direction == "forward" else "gradient"
+    return (f"<p><b>{escape(a.text)}</b>: the step-through view has no {a.direction} "
+            f"explainer for {escape(op.layer)}'s kind, so it shows the engine's {what} without "
+            f"taking it apart.</p><p style='{PARA}'>engine's value{_index(a.position)}: "
+            f"<b>{num(a.engine)}</b></p>")
+
+
 def _element_html(op: stepper.Operation, a: stepper_forward.ElementArithmetic) -> str:
-    if op.kind == "Flatten":
+    if a.moved:
         return (f"<p><b>{op.layer}[{a.position[0]}]</b> = input{_index(a.source)}: the maps "
                 f"laid out channel by channel, row by row (index = c·H·W + row·W + col).</p>"
                 f"<p style='{PARA}'>= <b>{num(a.total)}</b></p>"
@@ -241,8 +254,10 @@ def _element_html(op: stepper.Operation, a: stepper_forward.ElementArithmetic) -
 
 # --- backward --------------------------------------------------------------------------------
 def backward_html(snapshot: Snapshot, op: stepper.Operation,
-                  chain: stepper_backward.BackwardChain) -> str:
+                  chain: stepper_backward.BackwardChain | stepper.NotExplained) -> str:
     """Each chain-rule step: its factors, their products, the sum, and the engine's value."""
+    if isinstance(chain, stepper.NotExplained):
+        return not_explained_html(op, chain)
     parts = [f"<p>Backward through <b>{op.layer}</b>: the chain rule, with the gradient that "
              f"arrived from the operation after it.</p>"]
     for step in chain.steps:
@@ -258,8 +273,9 @@ def backward_html(snapshot: Snapshot, op: stepper.Operation,
             parts.append("<p><i>The engine never forms this number: it fuses softmax and "
                          "cross-entropy, whose chain collapses to p − y (next step).</i></p>")
         parts.append(check(step.total, step.engine, "engine's gradient"))
-    if op.kind == "MaxPool2D":
-        parts.append(_pool_window_html(snapshot, op, chain.position))
+    extra = BACKWARD_EXTRAS.get(op.kind)
+    if extra is not None:
+        parts.append(extra(snapshot, op, chain.position))
     return "".join(parts)
 
 
@@ -283,6 +299,10 @@ def _pool_window_html(snapshot: Snapshot, op: stepper.Operation,
             f"framed) and the gradient each cell receives.</p><table cellspacing='6'><tr>"
             f"<td>{values}</td><td>→</td><td>{received}</td>"
             f"</tr></table>")
+
+
+# Kinds whose backward step shows more than its chain: a pool's window and what it passes back.
+BACKWARD_EXTRAS = {"MaxPool2D": _pool_window_html}
 
 
 # --- update ----------------------------------------------------------------------------------
@@ -328,6 +348,8 @@ def _batch_size(snapshot: Snapshot) -> str:
 def input_marks(snapshot: Snapshot, op: stepper.Operation, position: tuple[int, ...],
                 arithmetic) -> list[tuple[tuple[int, ...], int, int]]:
     """(top-left index, height, width) of the input cells behind `op.output[position]`."""
+    if isinstance(arithmetic, stepper.NotExplained):
+        return []                                      # unknown: marking any cell would guess
     if isinstance(arithmetic, stepper_forward.ConvArithmetic):
         k = arithmetic.kernel.shape[-1]
         return [((c, *arithmetic.origin), k, k) for c in range(len(arithmetic.patch))]
@@ -347,21 +369,39 @@ def input_marks(snapshot: Snapshot, op: stepper.Operation, position: tuple[int, 
 
 def _backward_marks(snapshot: Snapshot, op: stepper.Operation,
                     position: tuple[int, ...]) -> list[tuple[tuple[int, ...], int, int]]:
+    marks = BACKWARD_MARKS.get(op.kind)
+    if marks is not None:
+        return marks(snapshot, op, position)
     if op.input.shape == op.output.shape and op.input.size > 1:
         return [(position, 1, 1)]                      # element-wise ops, softmax
-    if op.kind == "Flatten":
-        return [((int(np.ravel_multi_index(position, op.output.shape)),), 1, 1)]
-    if op.kind == "MaxPool2D":
-        config = stepper.layer_config(snapshot, op.layer)
-        stride = config.get("stride", op.output.shape[1] // op.input.shape[1])
-        channel, row, col = position
-        return [((channel, row // stride, col // stride), 1, 1)]
-    if op.kind == "Conv2D":
-        config = stepper.layer_config(snapshot, op.layer)
-        k = snapshot.trace.layer(op.layer).params["W"].shape[-1]
-        s, p = config.get("stride", 1), config.get("padding", 0)
-        _, row, col = position
-        r0, c0 = -(-(row + p - k + 1) // s), -(-(col + p - k + 1) // s)
-        r1, c1 = (row + p) // s, (col + p) // s
-        return [((c, r0, c0), r1 - r0 + 1, c1 - c0 + 1) for c in range(op.input.shape[0])]
     return []
+
+
+def _flatten_marks(snapshot: Snapshot, op: stepper.Operation,
+                   position: tuple[int, ...]) -> list[tuple[tuple[int, ...], int, int]]:
+    return [((int(np.ravel_multi_index(position, op.output.shape)),), 1, 1)]
+
+
+def _pool_marks(snapshot: Snapshot, op: stepper.Operation,
+                position: tuple[int, ...]) -> list[tuple[tuple[int, ...], int, int]]:
+    config = stepper.layer_config(snapshot, op.layer)
+    stride = config.get("stride", op.output.shape[1] // op.input.shape[1])
+    channel, row, col = position
+    return [((channel, row // stride, col // stride), 1, 1)]
+
+
+def _conv_marks(snapshot: Snapshot, op: stepper.Operation,
+                position: tuple[int, ...]) -> list[tuple[tuple[int, ...], int, int]]:
+    config = stepper.layer_config(snapshot, op.layer)
+    k = snapshot.trace.layer(op.layer).params["W"].shape[-1]
+    s, p = config.get("stride", 1), config.get("padding", 0)
+    _, row, col = position
+    r0, c0 = -(-(row + p - k + 1) // s), -(-(col + p - k + 1) // s)
+    r1, c1 = (row + p) // s, (col + p) // s
+    return [((c, r0, c0), r1 - r0 + 1, c1 - c0 + 1) for c in range(op.input.shape[0])]
+
+
+# The ∂ℓ/∂(output) cells a backward op's element at `position` was computed from, for the
+# kinds that are not element-wise (checked before the element-wise rule: a 'same' convolution
+# keeps its shape but mixes channels and neighbours).
+BACKWARD_MARKS = {"Flatten": _flatten_marks, "MaxPool2D": _pool_marks, "Conv2D": _conv_marks}
