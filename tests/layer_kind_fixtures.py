@@ -16,7 +16,9 @@ from cnnviz.nn import Adam, Conv2D, Dense, Flatten, Sequential, SoftmaxCrossEntr
 from cnnviz.nn import kinds
 from cnnviz.nn.layers import Layer
 from cnnviz.nn.trace import capture
-from cnnviz.training.snapshot import Progress, SampleRef, Snapshot
+from cnnviz.training.app_state import RunState
+from cnnviz.training.run_history import RunHistory
+from cnnviz.training.snapshot import Progress, RunFacts, SampleRef, Snapshot
 
 SQUARE_LAYER = "sq"
 
@@ -68,8 +70,9 @@ def square_snapshot(seed: int = 0) -> Snapshot:
     model.backward(loss.backward())
     optimizer.step(model)
     trace = capture(model, loss, x, target)
-    return Snapshot(1, "square test", "square-test", tuple("0123456789"),
-                    Progress("paused", step=1), model.state_dict(), SampleRef("test", 0),
-                    np.zeros((28, 28), np.uint8), 3, trace,
-                    architecture=tuple(model.config()["layers"]),
+    facts = RunFacts("square-test", loss.kind, optimizer.kind, {"lr": 0.01}, batch_size=1,
+                     train_size=1, class_names=tuple("0123456789"), input_shape=(1, 8, 8))
+    return Snapshot(1, "square test", facts, Progress(RunState.PAUSED, step=1),
+                    model.state_dict(), SampleRef("test", 0), np.zeros((8, 8), np.uint8), 3,
+                    trace, RunHistory().view(), architecture=tuple(model.config()["layers"]),
                     optimizer_state=optimizer.state_dict())

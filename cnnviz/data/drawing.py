@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 FIELD = 28            # MNIST images are 28×28
+DIGIT_SHAPE = (FIELD, FIELD)   # what preprocess_drawing makes
 FIT = 20              # the digit's bounding box is scaled to fit 20×20
 CENTRE = FIELD / 2    # centre of mass target, in index coordinates (see the module docstring)
 NOISE_SPREADS = 4.0   # ink closer to the paper than this many border MADs is paper
@@ -37,7 +38,7 @@ HIGH_RANGE_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 # a dozen rarer formats; a file that only claims to be a picture is not given that chance.
 IMAGE_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP", "PPM")
 
-__all__ = ["DrawingError", "area_resize", "image_to_canvas", "image_to_gray",
+__all__ = ["DIGIT_SHAPE", "DrawingError", "area_resize", "image_to_canvas", "image_to_gray",
            "load_digit_image", "preprocess_drawing", "save_drawing_png", "stamp_segment"]
 
 

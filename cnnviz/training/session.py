@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from cnnviz.data import MnistData, Split, normalize_images
-from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset
+from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset, preset_for
 from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.data_checks import check_data_fits
@@ -74,10 +74,12 @@ class TrainingSession:
         """Stop the helper processes; the session still works, in this process alone."""
         self.pool.close()
 
-    def load(self, checkpoint: Checkpoint, label: str, preset: Preset) -> None:
-        """Look at (and train further) a model from a file, with its optimizer state if saved.
+    def load(self, checkpoint: Checkpoint, label: str, preset: Preset | None = None) -> None:
+        """Look at (and train further) a model from a file, with its optimizer state if saved;
+        `preset` defaults to the one the file names (or the one its network fits).
 
         All or nothing: if any part of the file does not fit, the session stays as it was."""
+        preset = preset or preset_for(checkpoint.preset, checkpoint.model)
         before = dict(self.__dict__)
         self.history = RunHistory()           # the old one stays untouched in `before`
         try:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnviz.nn import kinds
-from cnnviz.nn.presets import PRESETS
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 
@@ -72,12 +71,8 @@ class Operation:
 
 # --- the walk -------------------------------------------------------------------------------
 def loss_kind(snapshot: Snapshot) -> str:
-    """"SoftmaxCrossEntropy" or "MeanSquaredError": the loss of the snapshot's preset."""
-    preset = PRESETS.get(snapshot.preset)
-    if preset is not None:
-        return preset.make_loss().kind
-    return "MeanSquaredError" if snapshot.trace.layers[-1].output.shape[1] == 1 \
-        else "SoftmaxCrossEntropy"
+    """"SoftmaxCrossEntropy" or "MeanSquaredError": the loss the run trains with."""
+    return snapshot.facts.loss
 
 
 def _shape(array: np.ndarray) -> str:
@@ -217,11 +212,10 @@ def check_index(array: np.ndarray, index: Position, what: str) -> Position:
 
 # --- the optimizer update -------------------------------------------------------------------
 def optimizer_kind(snapshot: Snapshot) -> str:
-    """"Adam" or "SGD": from the optimizer state, else from the preset."""
+    """"Adam" or "SGD": from the optimizer state, else from the run's facts."""
     if snapshot.optimizer_state is not None:
         return snapshot.optimizer_state["kind"]
-    preset = PRESETS.get(snapshot.preset)
-    return preset.optimizer if preset is not None else "Adam"
+    return snapshot.facts.optimizer
 
 
 def param_grad(snapshot: Snapshot, name: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from cnnviz.data import MnistData, load_bundled_mnist, load_mnist_folder
-from cnnviz.nn import Checkpoint, load_checkpoint, preset_for, save_model
+from cnnviz.nn import Checkpoint, load_checkpoint, save_model
 from cnnviz.training import TrainSettings
 from cnnviz.training.app_state import AppState, NetworkRef, RunState, SampleRef
 from cnnviz.training.session import TrainingSession
@@ -55,7 +55,7 @@ class Controller(QObject):
         session = TrainingSession(data, self.settings)
         if checkpoint is not None:
             label = model_label or "loaded model"
-            session.load(checkpoint, label, preset_for(checkpoint.preset, checkpoint.model))
+            session.load(checkpoint, label)
             self.settings = session.settings
             self.app_state.set_network(NetworkRef("file", label))
         self.snapshot: Snapshot | None = None
@@ -196,7 +196,7 @@ class Controller(QObject):
 
         def load(session: TrainingSession) -> TrainSettings:
             checkpoint = load_checkpoint(path)
-            session.load(checkpoint, path.name, preset_for(checkpoint.preset, checkpoint.model))
+            session.load(checkpoint, path.name)
             return session.settings
         self.worker.submit(f"open {path}", load, lambda settings: self._on_opened(path, settings))
 

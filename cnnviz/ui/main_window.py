@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMes
                              QProgressBar, QScrollArea, QSplitter, QTabWidget, QWidget)
 
 from cnnviz.data import MnistData, available_datasets
+from cnnviz.nn import kinds
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui import persistence
@@ -24,7 +25,7 @@ from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.draw_panel import DrawPanel
 from cnnviz.ui.panels.evaluate_panel import EvaluatePanel
-from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
+from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
 from cnnviz.ui.panels.inside_panel import InsidePanel
@@ -290,7 +291,12 @@ class MainWindow(QMainWindow):
             return
         output = snapshot.trace.layer(layer).output[0]
         value = output[channel, row, col] if output.ndim == 3 else output[channel]
-        box = receptive_field(list(snapshot.architecture), layer, row, col)
+        try:
+            box = kinds.receptive_field(snapshot.architecture, layer, row, col,
+                                        snapshot.facts.image_shape)
+        except kinds.UnknownKindError as error:
+            self.statusBar().showMessage(f"{layer}[{channel}] = {value:.4f}; {error}", 10000)
+            return
         self.input_panel.show_receptive_field(
             box, f"{layer}[{channel}] (row {row}, col {col}) = {value:.4f}; sees input rows "
                  f"{box[0]}–{box[2] - 1}, cols {box[1]}–{box[3] - 1}")

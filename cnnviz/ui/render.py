@@ -16,9 +16,10 @@ from pyqtgraph.exporters import ImageExporter
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QWidget
 
+from cnnviz.nn import kinds
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels.cost_panel import CostPanel
-from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
+from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.filters_panel import FiltersPanel
 
 PANEL_SIZE = (1200, 800)
@@ -43,7 +44,7 @@ def export_views(snapshot: Snapshot, out_dir: str | Path,
                  selected: tuple[str, int, int, int] | None = None) -> list[Path]:
     """Save the views of `snapshot` as PNG files in `out_dir` (created); returns their paths.
 
-    Files: input.png (the 28×28 sample, large), filters.png (every conv layer's kernels),
+    Files: input.png (the input sample, large), filters.png (every conv layer's kernels),
     feature_maps.png (every layer's output, including the probability bars), probabilities.png
     (the probability bars alone), and cost.png when the snapshot's run history has any
     points. `selected` = (layer, channel, row, col) marks one unit in feature_maps.png and its
@@ -56,7 +57,7 @@ def export_views(snapshot: Snapshot, out_dir: str | Path,
     field = None
     if selected is not None:
         layer, _, row, col = selected
-        field = receptive_field(layer_configs, layer, row, col)
+        field = kinds.receptive_field(layer_configs, layer, row, col, snapshot.facts.image_shape)
     paths = [_save_widget(_input_view(snapshot, field), out / "input.png", INPUT_SIZE)]
     filters = FiltersPanel()
     paths.append(_save_widget(filters, out / "filters.png", PANEL_SIZE, snapshot))

@@ -12,7 +12,7 @@ from layer_kind_fixtures import SQUARE_LAYER, registered_square, square_snapshot
 
 from cnnviz.nn import kinds
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, layer_tooltip, receptive_field
+from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, layer_tooltip
 
 
 @pytest.mark.parametrize("kind, input_signed, signed, fixed", [
@@ -41,11 +41,11 @@ def test_a_square_layer_is_coloured_and_described_by_its_record(qtbot, registere
         configs = list(snapshot.architecture)
         if registered:
             assert low == 0 and "a = z²" in tooltip
-            assert receptive_field(configs, SQUARE_LAYER, 2, 3, (8, 8)) == (2, 3, 5, 6)
+            assert kinds.receptive_field(configs, SQUARE_LAYER, 2, 3, (8, 8)) == (2, 3, 5, 6)
         else:
             assert low == -high and "Square: not explained" in tooltip
             with pytest.raises(kinds.UnknownKindError, match="'Square'"):
-                receptive_field(configs, SQUARE_LAYER, 2, 3, (8, 8))
+                kinds.receptive_field(configs, SQUARE_LAYER, 2, 3, (8, 8))
         assert high >= snapshot.trace.layer(SQUARE_LAYER).output.max()
         low, high = panel.map_levels("conv1")
         assert low == -high                         # conv1 is a registered, signed kind

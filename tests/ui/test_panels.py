@@ -14,17 +14,19 @@ import pytest
 from PyQt6.QtCore import QPoint, QPointF, Qt
 
 from cnnviz.data import load_bundled_mnist
+from cnnviz.nn import kinds
 from cnnviz.training import TrainSettings
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.run_history import RunHistory
 from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.cost_panel import CostPanel
-from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel, receptive_field
+from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.filters_panel import FiltersPanel, kernel_mosaic
 from cnnviz.ui.render import export_views
 
 SIZE = (1200, 800)
+MNIST = (28, 28)
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +67,21 @@ def tile(mosaic: np.ndarray, r: int, c: int, h: int, w: int) -> np.ndarray:
 def test_receptive_field_walks_back_through_conv_and_pool(run):
     """A unit's input rectangle follows the kernels and pool windows: 5×5, 9×9, 10×10."""
     configs = run["configs"]
-    assert receptive_field(configs, "conv1", 3, 7) == (3, 7, 8, 12)
-    assert receptive_field(configs, "relu1", 3, 7) == (3, 7, 8, 12)
-    assert receptive_field(configs, "conv2", 2, 4) == (2, 4, 11, 13)
-    assert receptive_field(configs, "pool", 4, 6) == (8, 12, 18, 22)
-    assert receptive_field(configs, "pool", 9, 9) == (18, 18, 28, 28)
-    assert receptive_field(configs, "dense1", 0, 5) == (0, 0, 28, 28)
+    assert kinds.receptive_field(configs, "conv1", 3, 7, MNIST) == (3, 7, 8, 12)
+    assert kinds.receptive_field(configs, "relu1", 3, 7, MNIST) == (3, 7, 8, 12)
+    assert kinds.receptive_field(configs, "conv2", 2, 4, MNIST) == (2, 4, 11, 13)
+    assert kinds.receptive_field(configs, "pool", 4, 6, MNIST) == (8, 12, 18, 22)
+    assert kinds.receptive_field(configs, "pool", 9, 9, MNIST) == (18, 18, 28, 28)
+    assert kinds.receptive_field(configs, "dense1", 0, 5, MNIST) == (0, 0, 28, 28)
 
 
 def test_receptive_field_with_stride_and_padding_is_clipped():
     """Padding moves the window off the image (clipped at 0); stride multiplies positions."""
     configs = [{"name": "c", "type": "Conv2D", "kernel_size": 3, "stride": 2, "padding": 1}]
-    assert receptive_field(configs, "c", 0, 0) == (0, 0, 2, 2)
-    assert receptive_field(configs, "c", 13, 5) == (25, 9, 28, 12)
+    assert kinds.receptive_field(configs, "c", 0, 0, MNIST) == (0, 0, 2, 2)
+    assert kinds.receptive_field(configs, "c", 13, 5, MNIST) == (25, 9, 28, 12)
     with pytest.raises(ValueError, match="no layer named 'x'"):
-        receptive_field(configs, "x", 0, 0)
+        kinds.receptive_field(configs, "x", 0, 0, MNIST)
 
 
 # --- cost panel -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from PyQt6.QtGui import (QColor, QImage, QKeySequence, QMouseEvent, QPainter, QP
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
                              QVBoxLayout, QWidget)
 
-from cnnviz.data.drawing import (DrawingError, load_digit_image, preprocess_drawing,
+from cnnviz.data.drawing import (DIGIT_SHAPE, DrawingError, load_digit_image, preprocess_drawing,
                                  save_drawing_png, stamp_segment)
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.redraw import LiveView
@@ -186,7 +186,7 @@ class DrawPanel(LiveView, QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._preprocessed = np.zeros((28, 28), np.uint8)
+        self._preprocessed = np.zeros(DIGIT_SHAPE, np.uint8)
         self._version = 0                 # bumped by every canvas change
         self._published = 0               # the version last sent as digit_drawn
         self._top_plain = HINT
@@ -286,10 +286,11 @@ class DrawPanel(LiveView, QWidget):
         plot.hideAxis("bottom")
         plot.getViewBox().setAspectLocked(True)
         plot.getViewBox().invertY(True)
-        item = pg.ImageItem(np.zeros((28, 28), np.uint8), axisOrder="row-major")
+        item = pg.ImageItem(np.zeros(DIGIT_SHAPE, np.uint8), axisOrder="row-major")
         item.setLevels((0, 255))
         plot.addItem(item)
-        plot.getViewBox().setRange(xRange=(0, 28), yRange=(0, 28), padding=0.02)
+        plot.getViewBox().setRange(xRange=(0, DIGIT_SHAPE[1]), yRange=(0, DIGIT_SHAPE[0]),
+                                   padding=0.02)
         return item
 
     def _build_bars(self, plot: pg.PlotItem) -> None:
@@ -341,7 +342,7 @@ class DrawPanel(LiveView, QWidget):
         except DrawingError as failure:
             self.error.emit(str(failure))
             return False
-        scale = CANVAS_SIZE // 28      # blocky, but exactly what will be preprocessed again
+        scale = CANVAS_SIZE // DIGIT_SHAPE[0]      # blocky, but exactly what will be preprocessed again
         self.canvas.set_ink(np.kron(digit / 255.0, np.ones((scale, scale))))
         return True
 
@@ -429,8 +430,8 @@ class DrawPanel(LiveView, QWidget):
         self.top_label.setText(f"<span style='font-size:14pt; color:#888'>{HINT}</span>")
         self.bars.setOpts(height=np.zeros(len(self._class_names)), brushes=None,
                           brush=NEUTRAL_BAR)
-        self.digit_item.setImage(np.zeros((28, 28), np.uint8), autoLevels=False)
-        self.saliency_item.setImage(np.zeros((28, 28), np.float32), autoLevels=False)
+        self.digit_item.setImage(np.zeros(DIGIT_SHAPE, np.uint8), autoLevels=False)
+        self.saliency_item.setImage(np.zeros(DIGIT_SHAPE, np.float32), autoLevels=False)
         self.saliency_caption.setText("")
 
 

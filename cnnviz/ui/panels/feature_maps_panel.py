@@ -22,19 +22,8 @@ from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.redraw import LiveView
 
-INPUT_SIZE = (28, 28)
 POSITIVE_BAR, NEGATIVE_BAR, NEUTRAL_BAR = "#e0604a", "#5a78e0", "#9a9a9a"
 TRUE_COLOUR, WRONG_COLOUR = "#3cb44b", "#e6194b"
-
-
-def receptive_field(layers_config: Sequence[dict[str, Any]], layer_name: str, row: int, col: int,
-                    input_size: tuple[int, int] = INPUT_SIZE) -> tuple[int, int, int, int]:
-    """The input pixels one unit of `layer_name` sees: (row0, col0, row1, col1), ends exclusive.
-
-    `layers_config` is `Sequential.config()["layers"]`. Each layer's window comes from its kind
-    (cnnviz.nn.kinds.receptive_field); a kind that declares none raises UnknownKindError.
-    """
-    return kinds.receptive_field(layers_config, layer_name, row, col, input_size)
 
 
 def layer_tooltip(layer: LayerTrace) -> str:

@@ -339,9 +339,8 @@ def update_html(snapshot: Snapshot, a) -> str:
 
 
 def _batch_size(snapshot: Snapshot) -> str:
-    from cnnviz.nn.presets import PRESETS
-    preset = PRESETS.get(snapshot.preset)
-    return str(preset.batch_size) if preset is not None else "several"
+    """The batch size this run trains with (the batch the Adam step averaged over)."""
+    return str(snapshot.facts.batch_size)
 
 
 # --- which input cells an output element came from -------------------------------------------
