@@ -26,14 +26,14 @@ import multiprocessing
 import os
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from cnnviz.data import load_bundled_mnist, normalize_images
 from cnnviz.nn import PRESETS, Sequential
 from cnnviz.nn.parallel import ProcessPool
-from cnnviz.training.trainer import Trainer, make_optimizer_for, TrainSettings
+from cnnviz.training.trainer import Trainer, TrainSettings, make_optimizer_for
 
 PRESET = PRESETS["reference"]
 SEED = 0

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from cnnviz.cli_train import CliError, CliInterrupted, TrainCommand, run_with_pool
 
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
     _add_data_option(export)
 
-    predict = commands.add_parser("predict", help="classify a digit image (PNG, JPEG, TIFF, BMP, GIF, WEBP)")
+    predict = commands.add_parser(
+        "predict", help="classify a digit image (PNG, JPEG, TIFF, BMP, GIF, WEBP)")
     predict.add_argument("image", type=Path, help="a picture of one digit, either polarity")
     predict.add_argument("--model", type=Path, default=None,
                          help="model file (default: the shipped trained model)")
@@ -112,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:                 # --help, or a bad argument already reported
         return int(done.code or 0)
     if args.command is None:
-        from cnnviz.ui.launch import launch_gui     # Qt is imported only for the window
+        from cnnviz.ui.launch import launch_gui  # Qt is imported only for the window
         return launch_gui()
     handlers = {"train": run_train, "evaluate": run_evaluate, "data": run_data,
                 "export": run_export, "predict": run_predict}

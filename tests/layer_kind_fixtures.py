@@ -8,12 +8,20 @@ dense network on one random 8×8 sample, with an Adam state, as the stepper expe
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
-from cnnviz.nn import Adam, Conv2D, Dense, Flatten, Sequential, SoftmaxCrossEntropy, initialize
-from cnnviz.nn import kinds
+from cnnviz.nn import (
+    Adam,
+    Conv2D,
+    Dense,
+    Flatten,
+    Sequential,
+    SoftmaxCrossEntropy,
+    initialize,
+    kinds,
+)
 from cnnviz.nn.layers import Layer
 from cnnviz.nn.trace import capture
 from cnnviz.training.app_state import RunState

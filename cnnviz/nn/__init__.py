@@ -6,7 +6,7 @@ use_single_blas_thread()
 
 from cnnviz.nn.files import Checkpoint, ModelFileError, load_checkpoint, load_model, save_model
 from cnnviz.nn.init import initialize
-from cnnviz.nn.layers import (Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU, Sigmoid, Tanh)
+from cnnviz.nn.layers import Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU, Sigmoid, Tanh
 from cnnviz.nn.losses import MeanSquaredError, SoftmaxCrossEntropy
 from cnnviz.nn.model import Sequential
 from cnnviz.nn.optim import SGD, Adam, Optimizer, make_optimizer

@@ -11,7 +11,8 @@ cnnviz allocate gigabytes for a cost curve.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

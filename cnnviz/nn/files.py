@@ -21,8 +21,13 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
-from cnnviz.nn.file_fields import (FieldError, check_optimizer_header, clean_info, clean_preset,
-                                   extra_shape_problem)
+from cnnviz.nn.file_fields import (
+    FieldError,
+    check_optimizer_header,
+    clean_info,
+    clean_preset,
+    extra_shape_problem,
+)
 from cnnviz.nn.model import Sequential
 from cnnviz.nn.presets import PRESETS, preset_for
 

@@ -16,11 +16,21 @@ name with a "not explained" fallback; imports stay one-way, nn ← training ← 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from cnnviz.nn.layers import (LAYER_TYPES, Conv2D, Dense, Flatten, Layer, MaxPool2D, ReLU,
-                              Sigmoid, Tanh)
+from cnnviz.nn.layers import (
+    LAYER_TYPES,
+    Conv2D,
+    Dense,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
 
 
 class UnknownKindError(ValueError):

@@ -45,7 +45,7 @@ class Layer:
 
 
 class Conv2D(Layer):
-    """Cross-correlation of paper eq. 8 with stride and zero padding; W (out, in, k, k), b (out,)."""
+    """Cross-correlation (paper eq. 8) with stride and zero padding; W (out, in, k, k), b (out,)."""
 
     kind = "Conv2D"
 
@@ -105,7 +105,8 @@ class MaxPool2D(Layer):
     def __init__(self, size: int = 2, stride: int = 2) -> None:
         super().__init__()
         if size < 1 or stride < 1:
-            raise ValueError(f"MaxPool2D size and stride must be ≥ 1, got size={size}, stride={stride}")
+            raise ValueError(f"MaxPool2D size and stride must be ≥ 1, got size={size}, "
+                             f"stride={stride}")
         self.size, self.stride = int(size), int(stride)
         self._x: np.ndarray | None = None
         self._winners: np.ndarray | None = None
@@ -118,7 +119,8 @@ class MaxPool2D(Layer):
         c, h, w = input_shape
         out_h, out_w = ((n - self.size) // self.stride + 1 for n in (h, w))   # eq. 28
         if out_h < 1 or out_w < 1:
-            raise ValueError(f"{self!r} needs at least a {self.size}×{self.size} input, got {h}×{w}")
+            raise ValueError(f"{self!r} needs at least a {self.size}×{self.size} input, "
+                             f"got {h}×{w}")
         return (c, out_h, out_w)
 
     @property

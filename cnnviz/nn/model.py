@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class Sequential:
                            for name, layer in self.layers.items()]}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
         """Rebuild the architecture (weights left at zero) from `config()`'s output.
 
         Every field is type-checked and the parameter count bounded before anything is

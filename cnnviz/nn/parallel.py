@@ -30,8 +30,9 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable, Iterator
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -216,7 +217,7 @@ class ProcessPool:
             self._built = None
             self.processes = 1
 
-    def __enter__(self) -> "ProcessPool":
+    def __enter__(self) -> ProcessPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -300,7 +301,7 @@ class ProcessPool:
                                            self._resources.shares, parts[1:], sent):
             yield share, part, ok and self._answered(helper)
 
-    # --- helpers' lifecycle ------------------------------------------------------------------------
+    # --- helpers' lifecycle ---------------------------------------------------------------------
     def _parts(self, n: int) -> list[slice]:
         """The batch in up to `processes` near-equal slices of at least MIN_SHARE samples."""
         count = max(1, min(self.processes, n // MIN_SHARE))

@@ -9,9 +9,9 @@ callables, so the object is tested without Qt and the controller turns changes i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Callable
 
 import numpy as np
 

@@ -8,8 +8,8 @@ and calls it only from that thread.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import numpy as np
 
@@ -21,8 +21,7 @@ from cnnviz.training.data_checks import check_data_fits
 from cnnviz.training.divergence import is_diverging
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, RunHistory
 from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
-from cnnviz.training.trainer import (Evaluation, Trainer, TrainSettings, evaluate,
-                                     make_optimizer_for)
+from cnnviz.training.trainer import Evaluation, Trainer, TrainSettings, evaluate, make_optimizer_for
 
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
 EVALS_PER_EPOCH = 2

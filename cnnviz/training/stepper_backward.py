@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
-from cnnviz.training.stepper import (HEAD_OPS, NotExplained, Operation, Position, check_index,
-                                     default_parameter, default_position, layer_config,
-                                     not_explained, one_hot_targets)
+from cnnviz.training.stepper import (
+    HEAD_OPS,
+    NotExplained,
+    Operation,
+    Position,
+    check_index,
+    default_parameter,
+    default_position,
+    layer_config,
+    not_explained,
+    one_hot_targets,
+)
 from cnnviz.training.stepper_forward import pool_arithmetic
+
 
 @dataclass(frozen=True)
 class Term:

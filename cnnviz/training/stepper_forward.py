@@ -10,15 +10,25 @@ FORWARD_EXPLAINERS says which explainer each layer kind has; other kinds are not
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
-from cnnviz.training.stepper import (NotExplained, Operation, Position, check_index, layer_config,
-                                     loss_kind, not_explained, one_hot_targets)
+from cnnviz.training.stepper import (
+    NotExplained,
+    Operation,
+    Position,
+    check_index,
+    layer_config,
+    loss_kind,
+    not_explained,
+    one_hot_targets,
+)
+
 
 @dataclass(frozen=True)
 class ConvArithmetic:

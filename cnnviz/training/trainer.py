@@ -6,8 +6,8 @@ owns the model and the optimizer; callers read results, never the live arrays.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -105,7 +105,7 @@ class Trainer:
     @classmethod
     def from_settings(cls, settings: TrainSettings, preset: Preset, train: Split,
                       model: Sequential | None = None,
-                      pool: ProcessPool | None = None) -> "Trainer":
+                      pool: ProcessPool | None = None) -> Trainer:
         """A Trainer for a fresh model (or the given one) built as `settings` say."""
         model = model or preset.create(settings.seed, settings.init)
         return cls(model, preset, make_optimizer_for(preset, settings), train,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 import socket
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import pyqtgraph as pg
 from PyQt6.QtCore import QSocketNotifier, QTimer

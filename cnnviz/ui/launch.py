@@ -34,8 +34,9 @@ def platform_problem() -> str | None:
     """One line saying why no window can open here, or None."""
     missing = missing_platform_libraries()
     if missing:
+        packages = " ".join(missing)
         return ("the window needs system libraries that are not installed: "
-                f"{' '.join(missing)} — install them with: sudo apt-get install {' '.join(missing)}")
+                f"{packages} — install them with: sudo apt-get install {packages}")
     linux_without_display = (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
                              and not os.environ.get("WAYLAND_DISPLAY")
                              and not os.environ.get("QT_QPA_PLATFORM"))

@@ -7,14 +7,15 @@ also marked "don't show on screen", so nothing flashes up on machines with one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.exporters import ImageExporter
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication, QWidget
+from pyqtgraph.exporters import ImageExporter
 
 from cnnviz.nn import kinds
 from cnnviz.training.snapshot import Snapshot

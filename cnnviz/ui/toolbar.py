@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtCore import Qt
-from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QStyle, QToolBar,
-                             QWidget)
+from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QStyle, QToolBar, QWidget
 
 from cnnviz.nn import PRESETS
-from cnnviz.training.app_state import RunState
 from cnnviz.training import TrainSettings
+from cnnviz.training.app_state import RunState
 
 Icon = QStyle.StandardPixmap
 

@@ -13,8 +13,15 @@ import pytest
 from PIL import Image
 
 from cnnviz.data import load_bundled_mnist
-from cnnviz.data.drawing import (CENTRE, DrawingError, image_to_canvas, load_digit_image,
-                                 preprocess_drawing, save_drawing_png, stamp_segment)
+from cnnviz.data.drawing import (
+    CENTRE,
+    DrawingError,
+    image_to_canvas,
+    load_digit_image,
+    preprocess_drawing,
+    save_drawing_png,
+    stamp_segment,
+)
 
 
 def centre_of_mass(image: np.ndarray) -> np.ndarray:

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from nn_checks import EPS32, assert_f32_close, assert_f64_close
 
-from cnnviz.nn import (PRESETS, Adam, Conv2D, Dense, MaxPool2D, ReLU, Sequential,
-                       SoftmaxCrossEntropy, kernels)
+from cnnviz.nn import (
+    PRESETS,
+    Adam,
+    Conv2D,
+    Dense,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    SoftmaxCrossEntropy,
+    kernels,
+)
 
 # --------------------------------------------------------------- plain references (float64)
 

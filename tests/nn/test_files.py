@@ -9,8 +9,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from cnnviz.nn import (PRESETS, Adam, ModelFileError, SoftmaxCrossEntropy, load_checkpoint,
-                       load_model, save_model)
+from cnnviz.nn import (
+    PRESETS,
+    Adam,
+    ModelFileError,
+    SoftmaxCrossEntropy,
+    load_checkpoint,
+    load_model,
+    save_model,
+)
 
 
 @pytest.fixture

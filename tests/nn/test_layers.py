@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import oracle
+import pytest
 from gradcheck import gradcheck_layer
 from nn_checks import EPS32, assert_f32_close, assert_f64_close
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import oracle
+import pytest
 from gradcheck import numeric_grad, rel_error
 from nn_checks import assert_f64_close
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import oracle
+import pytest
 
 from cnnviz.nn import SGD, Adam, Dense, Sequential, Tanh
 

@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 from cnnviz.data import load_bundled_mnist, normalize_images
-from cnnviz.nn import PRESETS, get_preset
-from cnnviz.nn import parallel
+from cnnviz.nn import PRESETS, get_preset, parallel
 from cnnviz.nn.parallel import ProcessPool, default_processes, local_pass
 from cnnviz.training import Trainer, TrainSettings, evaluate
 

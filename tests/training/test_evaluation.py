@@ -7,8 +7,13 @@ import pytest
 
 from cnnviz.data import load_bundled_mnist
 from cnnviz.training import Evaluation
-from cnnviz.training.evaluation import (by_confidence, cell_members, confident_mistakes,
-                                        confusion_matrix, per_class_accuracy)
+from cnnviz.training.evaluation import (
+    by_confidence,
+    cell_members,
+    confident_mistakes,
+    confusion_matrix,
+    per_class_accuracy,
+)
 from cnnviz.training.session import TrainingSession
 
 

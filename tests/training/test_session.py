@@ -7,8 +7,8 @@ import pytest
 
 from cnnviz.data import load_bundled_mnist
 from cnnviz.training import TrainSettings, evaluate
-from cnnviz.training.session import Diverged, TrainingSession
 from cnnviz.training.app_state import RunState
+from cnnviz.training.session import Diverged, TrainingSession
 from cnnviz.training.snapshot import SampleRef
 
 

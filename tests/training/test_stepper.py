@@ -14,8 +14,7 @@ from cnnviz.data import load_bundled_mnist, normalize_images
 from cnnviz.nn import PRESETS, SGD, Adam, Conv2D, MaxPool2D, SoftmaxCrossEntropy
 from cnnviz.nn.losses import MeanSquaredError
 from cnnviz.nn.trace import LayerTrace
-from cnnviz.training import TrainSettings
-from cnnviz.training import stepper, stepper_backward, stepper_forward
+from cnnviz.training import TrainSettings, stepper, stepper_backward, stepper_forward
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import SampleRef
 
@@ -106,7 +105,8 @@ def test_conv_arithmetic_is_the_tutorials_worked_example():
     layer.params["W"][...] = np.array([[1, 1], [0, 1]], np.float32)
     x = np.array([[1, 7, 2], [11, 1, 23], [2, 2, 2]], np.float32)[None, None]
     trace = LayerTrace("conv", "Conv2D", x, layer.forward(x), params=layer.params)
-    totals = [[stepper_forward.conv_arithmetic(trace, 0, r, c).total for c in range(2)] for r in range(2)]
+    totals = [[stepper_forward.conv_arithmetic(trace, 0, r, c).total for c in range(2)]
+              for r in range(2)]
     assert totals == [[9, 32], [14, 26]]
     first = stepper_forward.conv_arithmetic(trace, 0, 0, 0)
     np.testing.assert_array_equal(first.patch[0], [[1, 7], [11, 1]])
@@ -189,7 +189,8 @@ def test_softmax_and_loss_arithmetic_match_the_engine(snapshots):
         snapshot = snapshots[name]
         logits = snapshot.trace.layer("dense2").output[0]
         target = int(snapshot.trace.targets[0])
-        arithmetic = stepper_forward.softmax_arithmetic(snapshot.trace.probabilities, logits, target)
+        arithmetic = stepper_forward.softmax_arithmetic(snapshot.trace.probabilities, logits,
+                                                        target)
         assert arithmetic.exps.max() == 1.0
         assert arithmetic.exp_sum == pytest.approx(arithmetic.exps.sum())
         np.testing.assert_allclose(arithmetic.probabilities, snapshot.trace.probabilities[0],
@@ -255,7 +256,8 @@ def test_backward_chain_weight_gradients_at_random_weights(snapshots):
             continue
         grad = snapshot.trace.layer(op.layer).param_grads["W"]
         for index in random_positions(grad.shape, 4, seed=op.index):
-            chain = stepper_backward.backward_chain(snapshot, op, parameter=(f"{op.layer}.W", index))
+            chain = stepper_backward.backward_chain(snapshot, op,
+                                                    parameter=(f"{op.layer}.W", index))
             weight_step, bias_step = chain.steps[1], chain.steps[2]
             assert weight_step.engine == grad[index]
             assert_engine_close(weight_step.total, weight_step.engine, float(np.abs(grad).max()))
@@ -272,7 +274,8 @@ def test_backward_chain_for_the_loss_and_softmax(snapshots):
     assert loss.result.total == pytest.approx(-1 / p[target])
     assert loss.result.engine is None             # the engine fuses softmax and loss
     other = (target + 1) % 10
-    assert stepper_backward.backward_chain(snapshot, ops["backward", "loss"], (other,)).result.total == 0
+    loss_chain = stepper_backward.backward_chain(snapshot, ops["backward", "loss"], (other,))
+    assert loss_chain.result.total == 0
     softmax = stepper_backward.backward_chain(snapshot, ops["backward", "softmax"], (other,))
     assert [s.total for s in softmax.steps] == pytest.approx([p[other]] * 2)
 

@@ -15,7 +15,7 @@ from cnnviz.ui import worker as worker_module
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.main_window import MainWindow
 
-_workers: "weakref.WeakSet[worker_module.TrainingWorker]" = weakref.WeakSet()
+_workers: weakref.WeakSet[worker_module.TrainingWorker] = weakref.WeakSet()
 
 
 @pytest.fixture(autouse=True)

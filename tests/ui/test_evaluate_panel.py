@@ -15,8 +15,12 @@ from PyQt6.QtCore import QPoint, QPointF, Qt
 
 from cnnviz.data import load_bundled_mnist
 from cnnviz.training import TrainSettings
-from cnnviz.training.evaluation import (cell_members, confident_mistakes, confusion_matrix,
-                                        per_class_accuracy)
+from cnnviz.training.evaluation import (
+    cell_members,
+    confident_mistakes,
+    confusion_matrix,
+    per_class_accuracy,
+)
 from cnnviz.training.session import TrainingSession
 from cnnviz.ui.panels.evaluate_panel import CELL_LIMIT, MISTAKES_SHOWN, EvaluatePanel
 

@@ -16,8 +16,8 @@ from PyQt6.QtCore import QPoint, QPointF, Qt
 from cnnviz.data import load_bundled_mnist
 from cnnviz.nn import kinds
 from cnnviz.training import TrainSettings
-from cnnviz.training.session import TrainingSession
 from cnnviz.training.run_history import RunHistory
+from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.cost_panel import CostPanel

@@ -1,4 +1,5 @@
-"""Nothing trained is lost: saving with history, autosave, crash restore, recent files, bad files."""
+"""Nothing trained is lost: saving with history, autosave, crash restore, recent files, bad
+files."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from cnnviz.ui.main_window import MainWindow
 
 def _train_steps(window, qtbot, steps):
     for _ in range(steps):
-        before = window.controller.snapshot.progress.step
+        wanted = window.controller.snapshot.progress.step + 1
         window.toolbar.step_action.trigger()
-        qtbot.waitUntil(lambda: window.controller.snapshot.progress.step == before + 1,
+        qtbot.waitUntil(lambda wanted=wanted: window.controller.snapshot.progress.step == wanted,
                         timeout=10_000)
 
 

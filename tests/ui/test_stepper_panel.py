@@ -16,8 +16,7 @@ from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QApplication, QLineEdit, QTabWidget, QVBoxLayout, QWidget
 
 from cnnviz.data import load_bundled_mnist
-from cnnviz.training import TrainSettings
-from cnnviz.training import stepper
+from cnnviz.training import TrainSettings, stepper
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors

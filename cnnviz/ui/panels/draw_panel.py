@@ -12,13 +12,35 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import (QColor, QImage, QKeySequence, QMouseEvent, QPainter, QPaintEvent, QPen,
-                         QShortcut)
-from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtGui import (
+    QColor,
+    QImage,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QShortcut,
+)
+from PyQt6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
-from cnnviz.data.drawing import (DIGIT_SHAPE, DrawingError, load_digit_image, preprocess_drawing,
-                                 save_drawing_png, stamp_segment)
+from cnnviz.data.drawing import (
+    DIGIT_SHAPE,
+    DrawingError,
+    load_digit_image,
+    preprocess_drawing,
+    save_drawing_png,
+    stamp_segment,
+)
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.redraw import LiveView
 
@@ -342,7 +364,8 @@ class DrawPanel(LiveView, QWidget):
         except DrawingError as failure:
             self.error.emit(str(failure))
             return False
-        scale = CANVAS_SIZE // DIGIT_SHAPE[0]      # blocky, but exactly what will be preprocessed again
+        # Blocky, but exactly what will be preprocessed again.
+        scale = CANVAS_SIZE // DIGIT_SHAPE[0]
         self.canvas.set_ink(np.kron(digit / 255.0, np.ones((scale, scale))))
         return True
 

@@ -9,19 +9,33 @@ diagonal of a thousand and colours mean the same from one evaluation of a split 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, Qt, pyqtSignal
 from PyQt6.QtGui import QFont
-from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                             QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz.training import Evaluation
-from cnnviz.training.evaluation import (by_confidence, cell_members, confident_mistakes,
-                                        confusion_matrix, per_class_accuracy,
-                                        predicted_probability)
+from cnnviz.training.evaluation import (
+    by_confidence,
+    cell_members,
+    confident_mistakes,
+    confusion_matrix,
+    per_class_accuracy,
+    predicted_probability,
+)
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.thumbnail_gallery import ThumbnailGallery

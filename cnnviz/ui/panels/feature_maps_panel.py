@@ -9,7 +9,7 @@ The layers come from `snapshot.trace.layers`, so any Sequential is drawn the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg

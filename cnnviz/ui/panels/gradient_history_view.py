@@ -12,7 +12,7 @@ and filled histograms cost tens of milliseconds a frame.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg

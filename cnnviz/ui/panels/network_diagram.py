@@ -12,7 +12,6 @@ from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPolygonF
 from PyQt6.QtWidgets import QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget
 
-
 DIRECTION_COLOURS = {"forward": "#3b7dd8", "backward": "#e8862a", "update": "#3cb44b"}
 IDLE_BOX, IDLE_EDGE = "#eeeeee", "#9a9a9a"
 BOX_W, BOX_H, GAP = 86.0, 56.0, 14.0

@@ -19,9 +19,8 @@ from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayo
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.gradients_view import BAR_AXIS_WIDTH, label_colour_bar, reset_colour_bar_ticks
 from cnnviz.ui.redraw import LiveView
-from cnnviz.ui.panels.gradients_view import (BAR_AXIS_WIDTH, label_colour_bar,
-                                             reset_colour_bar_ticks)
 
 NO_POOL = "this network has no max-pool layer"
 HOVER_HINT = "hover over a pooled cell (or its window) to see which input cell it kept"

@@ -20,8 +20,17 @@ from __future__ import annotations
 import numpy as np
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QKeySequence, QShortcut, QShowEvent
-from PyQt6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSplitter,
-                             QStackedWidget, QStyle, QTextBrowser, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz.training import stepper, stepper_backward, stepper_forward
 from cnnviz.training.snapshot import Snapshot
@@ -288,7 +297,8 @@ class StepperPanel(QWidget):
             self._html = text.forward_html(snapshot, op, self._position, arithmetic)
             total = text.forward_total(arithmetic, self._position)
         elif op.direction == "backward":
-            arithmetic = stepper_backward.backward_chain(snapshot, op, self._position, self._parameter)
+            arithmetic = stepper_backward.backward_chain(snapshot, op, self._position,
+                                                         self._parameter)
             shown, total = float(op.output[self._position]), arithmetic.result.total
             self._html = text.backward_html(snapshot, op, arithmetic)
         else:

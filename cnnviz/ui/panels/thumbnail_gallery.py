@@ -6,7 +6,7 @@ mistakes; the current sample's thumbnail is marked.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PyQt6.QtCore import QSize, Qt, pyqtSignal
