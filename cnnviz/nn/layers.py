@@ -1,6 +1,7 @@
-"""Layers of a convolutional network, each a small class following the seed paper's equations.
+"""Layers of a convolutional network, each a small class following the paper's equations
+(docs/equations.md).
 
-Contract (STYLE.md §1): `forward(x) -> y` keeps only what `backward` needs; `backward(dy) -> dx`
+Contract: `forward(x) -> y` keeps only what `backward` needs; `backward(dy) -> dx`
 fills `grads[k]` for every `params[k]`; layers with parameters take `input_grad=False` to skip dx
 (returning None) when nothing needs it. Batches are NCHW-shaped (convolutions hand out views of
 channel-major memory, see kernels); parameters are float32 by default and a layer computes in

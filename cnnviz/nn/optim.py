@@ -1,4 +1,4 @@
-"""Optimizers. Each owns its state, keyed by parameter name, across batches (STYLE.md §3)."""
+"""Optimizers (docs/equations.md). Each owns its state, keyed by parameter name, across batches."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Recording what flows through a model: every layer's input, output and backward gradients.
 
-This is what the app draws (STYLE.md §5): panels never recompute network math, they read a
+This is what the app draws: panels never recompute network math, they read a
 `Trace`. Recording is off unless `capture` switches it on, so training pays nothing for it.
 """
 

@@ -1,7 +1,7 @@
 """Stepping through one sample's forward pass, backward pass and optimizer update, op by op.
 
 Every number comes from a Snapshot: the trace's layer inputs, outputs and gradients, the
-parameters and the optimizer's state (STYLE.md §5). The explainers here only take the engine's
+parameters and the optimizer's state. The explainers here only take the engine's
 numbers apart — the patch and kernel behind one conv output, the terms of one dense unit, the
 chain-rule factors of one gradient, Adam's moments for one weight — so that a view can show the
 arithmetic and a test can check that it adds up to what the engine computed. They work in

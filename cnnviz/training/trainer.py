@@ -1,6 +1,6 @@
 """Training as plain Python: a Trainer advances one batch per `step()`; `run()` is a generator.
 
-Usable headless (the CLI) and from the GUI's worker thread alike (STYLE.md §6). The Trainer
+Usable headless (the CLI) and from the GUI's worker thread alike. The Trainer
 owns the model and the optimizer; callers read results, never the live arrays.
 """
 

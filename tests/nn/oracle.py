@@ -1,8 +1,8 @@
-"""Slow reference implementations of the seed texts' equations: the test oracle for ``cnnviz.nn``.
+"""Slow reference implementations of the seed texts' equations (docs/equations.md): the oracle.
 
 Every function is a plain loop over the indices the papers use, in float64, so that it can be
-read side by side with the equation it cites. "Eq N" refers to seeds/001 (the CNN mechanics
-paper); the sigmoid and the squared error come from seeds/001 §2.6 and seeds/000 (the tutorial).
+read side by side with the equation it cites. "Eq N" is the CNN mechanics paper's equation N and
+the sigmoid and the squared error are the tutorial's, all restated in docs/equations.md.
 
 Index names follow the paper: ``x`` is a row and ``y`` a column of a feature map (paper §2,
 "a(x, y) is the scalar in row x at column y"), ``c`` an output channel, ``c2`` an input channel
@@ -278,7 +278,7 @@ def relu_backward(z, da) -> np.ndarray:
 
 
 def _sigmoid(v: float) -> float:
-    # 1/(1+e^-v) (§2.6, seeds/000); for v < 0 the same value is written so exp cannot overflow.
+    # 1/(1+e^-v) (§2.6, the tutorial); for v < 0 the same value is written so exp cannot overflow.
     if v >= 0:
         return 1.0 / (1.0 + math.exp(-v))
     e = math.exp(v)
@@ -293,7 +293,7 @@ def sigmoid_forward(z) -> np.ndarray:
 
 
 def sigmoid_backward(z, da) -> np.ndarray:
-    """seeds/000: sigmoid'(z) = sigmoid(z) (1 - sigmoid(z))."""
+    """The tutorial: sigmoid'(z) = sigmoid(z) (1 - sigmoid(z))."""
     dz = np.zeros(np.shape(z))
     for i in np.ndindex(dz.shape):
         s = _sigmoid(float(z[i]))
@@ -363,7 +363,7 @@ def softmax_cross_entropy(logits, labels):
     return cost, probs, dlogits
 
 
-# ---------------------------------------------------------------- squared error (seeds/000)
+# ---------------------------------------------------------------- squared error (the tutorial)
 
 
 def squared_error(pred, target):

@@ -1,4 +1,5 @@
-"""Losses against the oracle (eqs 33-36 through the softmax Jacobian; seeds/000's squared error)."""
+"""Losses against the oracle: eqs 33-36 through the softmax Jacobian, the tutorial's squared
+error."""
 
 from __future__ import annotations
 

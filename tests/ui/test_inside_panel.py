@@ -16,7 +16,6 @@ from cnnviz.training import TrainSettings
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.filters_panel import kernel_mosaic
 from cnnviz.ui.panels.gradient_history_view import GradientHistoryView
 from cnnviz.ui.panels.gradients_view import GradientsView
 from cnnviz.ui.panels.inside_panel import InsidePanel, export_inside_views
@@ -180,7 +179,7 @@ def check_gradients(view: GradientsView, snapshot) -> None:
         np.testing.assert_array_equal(drawn, layer.grad_output[0])
         for key, grad in layer.param_grads.items():
             drawn = view.param_gradient(f"{layer.name}.{key}")
-            expected = kernel_mosaic(grad) if grad.ndim == 4 else grad
+            expected = colors.kernel_mosaic(grad) if grad.ndim == 4 else grad
             np.testing.assert_array_equal(drawn, expected)
 
 

@@ -22,7 +22,7 @@ from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
-from cnnviz.ui.panels.filters_panel import FiltersPanel, kernel_mosaic
+from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.render import export_views
 
 SIZE = (1200, 800)
@@ -153,7 +153,7 @@ def test_filters_image_equals_the_snapshot_weights(qtbot, run):
     for layer in ("conv1", "conv2"):
         weights = snapshot.params[f"{layer}.W"]
         image = panel.image_of(layer)
-        assert image.shape == kernel_mosaic(weights).shape
+        assert image.shape == colors.kernel_mosaic(weights).shape
         out_c, in_c, kh, kw = weights.shape
         for k in range(out_c):
             for j in range(in_c):
@@ -172,7 +172,7 @@ def test_filters_follow_training_and_rebuild_for_another_architecture(qtbot, run
     panel.show_snapshot(run["tutorial"])
     assert panel.image_of("conv2") is None
     np.testing.assert_array_equal(panel.image_of("conv1"),
-                                  kernel_mosaic(run["tutorial"].params["conv1.W"]))
+                                  colors.kernel_mosaic(run["tutorial"].params["conv1.W"]))
 
 
 @pytest.mark.parametrize("panel_class, read", [

@@ -1,9 +1,9 @@
 """Colour scales and image mosaics shared by the panels that draw arrays as images.
 
-DESIGN.md asks for fixed colour scales per view: signed quantities (weights, gradients, the
-pre-activations z of conv and dense layers) use a diverging map centred on zero with symmetric
-levels ±m; activations use a sequential map from 0. `LevelTracker` keeps m still from frame to
-frame, so that "brighter" means the same thing while training runs.
+Colour scales are fixed per view (README, "How cnnviz works"): signed quantities (weights,
+gradients, the pre-activations z of conv and dense layers) use a diverging map centred on zero
+with symmetric levels ±m; activations use a sequential map from 0. `LevelTracker` keeps m
+still from frame to frame, so that "brighter" means the same thing while training runs.
 
 A mosaic lays many small maps (channels, kernels) out as one image with 1-px NaN gaps; an
 ImageItem draws NaN as transparent, so the gaps show the view's background.
@@ -12,6 +12,7 @@ ImageItem draws NaN as transparent, so the gaps show the view's background.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import pyqtgraph as pg
@@ -192,3 +193,31 @@ class MosaicView:
             return None
         point = self.image.mapFromScene(scene_pos)
         return point.y(), point.x()
+
+
+def kernel_mosaic(weights: np.ndarray) -> np.ndarray:
+    """(out, in, k, k) kernels → one image: column = filter (out), row = input channel."""
+    return mosaic(weights.transpose(1, 0, 2, 3))
+
+
+# --- colour bars of signed values ------------------------------------------------------------
+BAR_AXIS_WIDTH = 62            # room for tick labels such as "-1.5e-05"
+_labelled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # colour bar → levels
+
+
+def label_colour_bar(view: MosaicView) -> None:
+    """Tick a signed colour bar at 0, ±half and ±full scale, written out: pyqtgraph's own
+    ticks drop their labels on ranges as small as gradients' (±1e-5). Only when the levels
+    moved: new ticks repaint the whole bar."""
+    low, high = levels = tuple(view.bar.levels())
+    if _labelled.get(view.bar) == levels:
+        return
+    _labelled[view.bar] = levels
+    view.bar.axis.setTicks([[(v, "0" if v == 0 else f"{v:.2g}")
+                             for v in (low, low / 2, 0.0, high / 2, high)]])
+
+
+def reset_colour_bar_ticks(view: MosaicView) -> None:
+    """Back to pyqtgraph's automatic ticks (e.g. when a bar switches to unsigned values)."""
+    _labelled.pop(view.bar, None)
+    view.bar.axis.setTicks(None)

@@ -25,11 +25,6 @@ def conv_weights(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             if key.endswith(".W") and value.ndim == 4}
 
 
-def kernel_mosaic(weights: np.ndarray) -> np.ndarray:
-    """(out, in, k, k) kernels → one image: column = filter (out), row = input channel."""
-    return colors.mosaic(weights.transpose(1, 0, 2, 3))
-
-
 def _layer_view(layout: pg.GraphicsLayout, row: int, name: str,
                 shape: tuple[int, ...]) -> colors.MosaicView:
     """The plot, image and colour bar for one conv layer's kernels."""
@@ -84,7 +79,7 @@ class FiltersPanel(LiveView, QWidget):
         if architecture != self._architecture:
             self._rebuild(architecture)
         for name, w in weights.items():
-            self._views[name].show(kernel_mosaic(w), w)
+            self._views[name].show(colors.kernel_mosaic(w), w)
         self._current = snapshot
 
     def _rebuild(self, architecture: tuple) -> None:

@@ -10,7 +10,6 @@ drawn one is for.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +21,6 @@ from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace, Trace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.filters_panel import kernel_mosaic
 from cnnviz.ui.redraw import LiveView
 
 TRUE_CLASS = "true class"
@@ -30,7 +28,6 @@ POSITIVE_BAR, NEGATIVE_BAR = "#e0604a", "#5a78e0"
 SIGN_BRUSHES = (pg.mkBrush(NEGATIVE_BAR), pg.mkBrush(POSITIVE_BAR))   # made once: 400 bars
 REDRAW_INTERVAL = 0.1          # s: 17 plots repaint in ~30 ms; 10 Hz is plenty to watch
 HOVER_HINT = "hover over a gradient map or kernel to read its value"
-BAR_AXIS_WIDTH = 62            # room for tick labels such as "-1.5e-05"
 
 def target_class(trace: Trace, class_count: int) -> int:
     """The class the trace's gradients are computed for, from its `targets` (batch of 1):
@@ -51,38 +48,19 @@ def last_layer_note(layer: LayerTrace) -> str:
     return "\nLast layer: with squared error E = (y′ − O)²/2, dE/dO = O − y′."
 
 
-_labelled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # colour bar → levels
-
-
-def label_colour_bar(view: colors.MosaicView) -> None:
-    """Tick a signed colour bar at 0, ±half and ±full scale, written out: pyqtgraph's own
-    ticks drop their labels on ranges as small as gradients' (±1e-5). Only when the levels
-    moved: new ticks repaint the whole bar."""
-    low, high = levels = tuple(view.bar.levels())
-    if _labelled.get(view.bar) == levels:
-        return
-    _labelled[view.bar] = levels
-    view.bar.axis.setTicks([[(v, "0" if v == 0 else f"{v:.2g}")
-                             for v in (low, low / 2, 0.0, high / 2, high)]])
-
-
-def reset_colour_bar_ticks(view: colors.MosaicView) -> None:
-    """Back to pyqtgraph's automatic ticks (e.g. when a bar switches to unsigned values)."""
-    _labelled.pop(view.bar, None)
-    view.bar.axis.setTicks(None)
 
 
 def _signed_view(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str,
                  bar_label: str) -> colors.MosaicView:
     view = colors.MosaicView(plot, title, bottom, left, tooltip,
                              colors.LevelTracker(signed=True), bar_label)
-    view.bar.axis.setWidth(BAR_AXIS_WIDTH)
+    view.bar.axis.setWidth(colors.BAR_AXIS_WIDTH)
     return view
 
 
 def _show_signed(view: colors.MosaicView, picture: np.ndarray, values: np.ndarray) -> None:
     view.show(picture, values)
-    label_colour_bar(view)
+    colors.label_colour_bar(view)
 
 
 @dataclass
@@ -233,7 +211,7 @@ class GradientsView(LiveView, QWidget):
 
     def _draw_param(self, name: str, grad: np.ndarray) -> None:
         if name in self._param_maps:
-            picture = kernel_mosaic(grad) if grad.ndim == 4 else grad.astype(np.float32)
+            picture = colors.kernel_mosaic(grad) if grad.ndim == 4 else grad.astype(np.float32)
             _show_signed(self._param_maps[name], picture, grad)
         elif name in self._param_bars:
             _draw_bars(self._param_bars[name], grad.reshape(-1))

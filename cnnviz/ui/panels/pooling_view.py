@@ -19,7 +19,6 @@ from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayo
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.gradients_view import BAR_AXIS_WIDTH, label_colour_bar, reset_colour_bar_ticks
 from cnnviz.ui.redraw import LiveView
 
 NO_POOL = "this network has no max-pool layer"
@@ -213,7 +212,7 @@ class PoolingView(LiveView, QWidget):
                 view.bar.setColorMap(colors.colormap(tracker.signed))
                 view.bar.setLevels(tracker.levels())
                 view.bar.getAxis("left").setLabel("dL/d value" if backward else "value")
-                reset_colour_bar_ticks(view)      # automatic ticks, until labelled again
+                colors.reset_colour_bar_ticks(view)      # automatic ticks, until labelled again
         inputs = layer.grad_input[0] if backward else layer.input[0]
         outputs = layer.grad_output[0] if backward else layer.output[0]
         # Both sides on the output's scale: a pooled value (or its gradient) keeps its colour
@@ -221,7 +220,7 @@ class PoolingView(LiveView, QWidget):
         for view, maps in ((plots.inputs, inputs), (plots.outputs, outputs)):
             view.show(colors.mosaic(colors.channel_tiles(maps, plots.grid[1])), outputs)
             if backward:
-                label_colour_bar(view)
+                colors.label_colour_bar(view)
         self._draw_selected(layer)
         self._show_hover()
 
@@ -303,7 +302,7 @@ class PoolingView(LiveView, QWidget):
                      tooltip: str) -> colors.MosaicView:
         channels, h, w = shape
         view = colors.MosaicView(plot, title, "channel", "channels", tooltip, tracker, "value")
-        view.bar.axis.setWidth(BAR_AXIS_WIDTH)
+        view.bar.axis.setWidth(colors.BAR_AXIS_WIDTH)
         plot.getAxis("bottom").setTicks([colors.tile_ticks(grid[1], w)])
         plot.getAxis("left").setTicks([[
             (i * (h + colors.GAP) + h / 2, f"{i * grid[1]}–{min((i + 1) * grid[1], channels) - 1}")
