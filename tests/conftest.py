@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from recorded_runs import RecordedRuns
+
+from cnnviz.data import load_bundled_mnist
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +32,9 @@ def _isolated_qt_settings(tmp_path_factory):
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, folder)
     yield
+
+
+@pytest.fixture(scope="session")
+def recorded_runs():
+    """Seeded runs' snapshots, shared by every test module (see recorded_runs.py)."""
+    return RecordedRuns(load_bundled_mnist())

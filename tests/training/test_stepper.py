@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnviz.data import load_bundled_mnist, normalize_images
+from cnnviz.data import normalize_images
 from cnnviz.nn import PRESETS, SGD, Adam, Conv2D, MaxPool2D, SoftmaxCrossEntropy
 from cnnviz.nn.losses import MeanSquaredError
 from cnnviz.nn.trace import LayerTrace
-from cnnviz.training import TrainSettings, stepper, stepper_backward, stepper_forward
-from cnnviz.training.session import TrainingSession
+from cnnviz.training import stepper, stepper_backward, stepper_forward
 from cnnviz.training.snapshot import SampleRef
 
 REFERENCE_ORDER = ["conv1", "relu1", "conv2", "relu2", "pool", "flatten", "dense1", "relu3",
@@ -24,19 +23,11 @@ TUTORIAL_ORDER = ["conv1", "sigmoid1", "flatten", "dense1", "sigmoid2", "loss"]
 
 
 @pytest.fixture(scope="module")
-def snapshots():
+def snapshots(recorded_runs):
     """A reference run paused after 20 steps (on two samples) and a tutorial run after 10."""
-    data = load_bundled_mnist()
-    session = TrainingSession(data)
-    for _ in range(20):
-        session.step()
-    reference = session.snapshot()
-    session.set_sample(SampleRef("test", 3))
-    other = session.snapshot()
-    tutorial = TrainingSession(data, TrainSettings(preset="tutorial"))
-    for _ in range(10):
-        tutorial.step()
-    return {"reference": reference, "other": other, "tutorial": tutorial.snapshot()}
+    return {"reference": recorded_runs.snapshot("reference", 20),
+            "other": recorded_runs.snapshot("reference", 20, SampleRef("test", 3)),
+            "tutorial": recorded_runs.snapshot("tutorial", 10)}
 
 
 def random_positions(shape, count, seed):

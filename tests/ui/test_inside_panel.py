@@ -11,9 +11,6 @@ import pyqtgraph as pg
 import pytest
 from PyQt6.QtCore import QPoint, QPointF
 
-from cnnviz.data import load_bundled_mnist
-from cnnviz.training import TrainSettings
-from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.gradient_history_view import GradientHistoryView
@@ -25,26 +22,14 @@ SIZE = (1400, 900)
 
 
 @pytest.fixture(scope="module")
-def run():
+def run(recorded_runs):
     """Snapshots of a reference run before and after one more step, one with another target
-    class, a fresh run (a reset) and a tutorial run, taken once for the module."""
-    data = load_bundled_mnist()
-    session = TrainingSession(data)
-    for _ in range(20):
-        session.step()
-    before = session.snapshot()
-    session.step()
-    after = session.snapshot()
-    session.set_sample(SampleRef("test", 0, target=3))
-    other_target = session.snapshot()
-    fresh = TrainingSession(data)
-    for _ in range(3):
-        fresh.step()
-    tutorial = TrainingSession(data, TrainSettings(preset="tutorial"))
-    for _ in range(5):
-        tutorial.step()
-    return {"before": before, "after": after, "other_target": other_target,
-            "reset": fresh.snapshot(), "tutorial": tutorial.snapshot()}
+    class, a fresh run (a reset) and a tutorial run, shared across test modules."""
+    return {"before": recorded_runs.snapshot("reference", 20),
+            "after": recorded_runs.snapshot("reference", 21),
+            "other_target": recorded_runs.snapshot("reference", 21, SampleRef("test", 0, target=3)),
+            "reset": recorded_runs.snapshot("reference", 3),
+            "tutorial": recorded_runs.snapshot("tutorial", 5)}
 
 
 def shown(qtbot, widget):

@@ -13,11 +13,8 @@ import pyqtgraph as pg
 import pytest
 from PyQt6.QtCore import QPoint, QPointF, Qt
 
-from cnnviz.data import load_bundled_mnist
 from cnnviz.nn import kinds
-from cnnviz.training import TrainSettings
 from cnnviz.training.run_history import RunHistory
-from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.cost_panel import CostPanel
@@ -30,24 +27,13 @@ MNIST = (28, 28)
 
 
 @pytest.fixture(scope="module")
-def run():
-    """Snapshots of one reference run and one tutorial run, taken once for the module."""
-    data = load_bundled_mnist()
-    session = TrainingSession(data)
-    for _ in range(50):
-        session.step()
-    early = session.snapshot()
-    for _ in range(30):
-        session.step()
-    later = session.snapshot()
-    session.set_sample(SampleRef("test", 1))
-    other_sample = session.snapshot()
-    configs = session.trainer.model.config()["layers"]
-    tutorial = TrainingSession(data, TrainSettings(preset="tutorial"))
-    for _ in range(10):
-        tutorial.step()
-    return {"early": early, "later": later, "other_sample": other_sample,
-            "tutorial": tutorial.snapshot(), "configs": configs}
+def run(recorded_runs):
+    """Snapshots of one reference run and one tutorial run, shared across test modules."""
+    return {"early": recorded_runs.snapshot("reference", 50),
+            "later": recorded_runs.snapshot("reference", 80),
+            "other_sample": recorded_runs.snapshot("reference", 80, SampleRef("test", 1)),
+            "tutorial": recorded_runs.snapshot("tutorial", 10),
+            "configs": recorded_runs.configs("reference")}
 
 
 def shown(qtbot, widget):

@@ -15,31 +15,19 @@ from layer_kind_fixtures import SQUARE_LAYER, registered_square, square_snapshot
 from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtWidgets import QApplication, QLineEdit, QTabWidget, QVBoxLayout, QWidget
 
-from cnnviz.data import load_bundled_mnist
-from cnnviz.training import TrainSettings, stepper
-from cnnviz.training.session import TrainingSession
+from cnnviz.training import stepper
 from cnnviz.training.snapshot import SampleRef
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.stepper_panel import DIRECTION_COLOURS, StepperPanel
 
 
 @pytest.fixture(scope="module")
-def run():
+def run(recorded_runs):
     """Snapshots of a reference run paused after 20 steps, on two samples, and a tutorial run."""
-    data = load_bundled_mnist()
-    session = TrainingSession(data)
-    for _ in range(20):
-        session.step()
-    first = session.snapshot()
-    session.step()
-    later = session.snapshot()
-    session.set_sample(SampleRef("test", 5))
-    other_sample = session.snapshot()
-    tutorial = TrainingSession(data, TrainSettings(preset="tutorial"))
-    for _ in range(10):
-        tutorial.step()
-    return {"first": first, "later": later, "other_sample": other_sample,
-            "tutorial": tutorial.snapshot()}
+    return {"first": recorded_runs.snapshot("reference", 20),
+            "later": recorded_runs.snapshot("reference", 21),
+            "other_sample": recorded_runs.snapshot("reference", 21, SampleRef("test", 5)),
+            "tutorial": recorded_runs.snapshot("tutorial", 10)}
 
 
 @pytest.fixture
