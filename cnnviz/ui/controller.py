@@ -18,6 +18,7 @@ from cnnviz.data import MnistData, load_bundled_mnist, load_mnist_folder
 from cnnviz.nn import Checkpoint, load_checkpoint, save_model
 from cnnviz.training import TrainSettings
 from cnnviz.training.app_state import AppState, NetworkRef, RunState, SampleRef
+from cnnviz.training.data_checks import check_data_fits
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.training.trainer import Evaluation
@@ -121,6 +122,8 @@ class Controller(QObject):
 
         def swap(session: TrainingSession) -> MnistData:
             data = load_bundled_mnist() if folder is None else load_mnist_folder(folder)
+            # Refused whole, before anything changes: the current network keeps its data.
+            check_data_fits(data, session.trainer.model, session.preset)
             session.data = data
             session.sample = SampleRef("test", 0)
             session.reset(session.settings)

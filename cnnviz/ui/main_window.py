@@ -281,16 +281,23 @@ class MainWindow(QMainWindow):
 
     def show_divergence(self, message: str, samples: int, epoch: float) -> None:
         self.statusBar().showMessage(message, 20000)
-        box = self._show_dialog(QMessageBox.Icon.Warning, "Training diverged", message)
-        lower = box.addButton("Lower learning rate ×0.1", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Close)
+        box = self._show_dialog(QMessageBox.Icon.Warning, "Training diverged", message,
+                                buttons=[("Lower learning rate ×0.1",
+                                          QMessageBox.ButtonRole.AcceptRole),
+                                         ("Close", QMessageBox.ButtonRole.RejectRole)])
+        lower = next(b for b in box.buttons() if b.text().startswith("Lower"))
         lower.clicked.connect(lambda: self.toolbar.scale_learning_rate(0.1))
 
-    def _show_dialog(self, icon, title: str, text: str) -> QMessageBox:
-        """A window-modal dialog that does not block the event loop (training goes on drawing)."""
+    def _show_dialog(self, icon, title: str, text: str,
+                     buttons: list[tuple[str, QMessageBox.ButtonRole]] = ()) -> QMessageBox:
+        """A window-modal dialog that does not block the event loop (training goes on drawing).
+
+        Its `buttons` are added before it opens: added after, Qt has already put in an "OK"."""
         if self._dialog is not None:
             self._dialog.close()
         self._dialog = QMessageBox(icon, title, text, parent=self)
+        for label, role in buttons:
+            self._dialog.addButton(label, role)
         self._dialog.setWindowModality(Qt.WindowModality.WindowModal)
         self._dialog.open()
         return self._dialog

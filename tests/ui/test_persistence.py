@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+from hostile_data import HOSTILE, make_folder
 from PyQt6.QtWidgets import QMessageBox
 
 from cnnviz.nn import load_checkpoint
@@ -245,3 +246,26 @@ def test_a_bad_data_folder_is_one_dialog(window, qtbot, tmp_path, monkeypatch):
                     timeout=10_000)
     assert str(tmp_path) in window._dialog.text()
     window._dialog.close()
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_data_folder_that_does_not_fit_is_one_dialog_and_changes_nothing(
+        window, qtbot, tmp_path, monkeypatch, case):
+    """Letters labelled 1–26, 32×32 images, an empty split…: refused whole in the worker with
+    one dialog naming the folder and the problem; the network, its data and its history stay,
+    and the worker goes on training."""
+    options, message = HOSTILE[case]
+    folder = make_folder(tmp_path / "hostile", **options)
+    monkeypatch.setattr("cnnviz.ui.main_window.QFileDialog.getExistingDirectory",
+                        lambda *args: str(folder))
+    _train_steps(window, qtbot, 1)
+    data = window.controller.data
+    window._choose_data(len(window._data_sets))           # "Open MNIST-format folder…"
+    qtbot.waitUntil(lambda: window._dialog is not None and window._dialog.isVisible(),
+                    timeout=10_000)
+    assert str(folder) in window._dialog.text() and message in window._dialog.text()
+    window._dialog.close()
+    assert window.controller.data is data
+    assert window.controller.worker._session.data is data
+    _train_steps(window, qtbot, 1)                        # the worker still trains
+    assert [p.step for p in window.controller.snapshot.history.cost_points()] == [1, 2]

@@ -84,6 +84,7 @@ def test_an_absurd_learning_rate_pauses_restores_and_offers_a_lower_one(window, 
     box = window._dialog
     assert box.isVisible() and box.windowTitle() == "Training diverged"
     qtbot.waitUntil(lambda: len(window.cost_panel.divergence_positions()) == 1, timeout=5_000)
+    assert sorted(b.text() for b in box.buttons()) == ["Close", "Lower learning rate ×0.1"]
     lower = next(b for b in box.buttons() if b.text().startswith("Lower learning rate"))
     lower.click()
     assert window.toolbar.lr_box.value() == 1.0
