@@ -8,7 +8,7 @@ and calls it only from that thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import replace
 
 import numpy as np
@@ -284,14 +284,32 @@ class TrainingSession:
     def evaluate_split(self, split: str,
                        progress: Callable[[int, int], None] | None = None) -> Evaluation:
         """The model on a whole split, in chunks, reporting (done, total) after each."""
+        slices = self.evaluate_in_slices(split)
+        while True:
+            try:
+                done_total = next(slices)
+            except StopIteration as finished:
+                return finished.value
+            if progress is not None:
+                progress(*done_total)
+
+    def evaluate_in_slices(self, split: str, chunk: int = 1000
+                           ) -> Generator[tuple[int, int], None, Evaluation]:
+        """The network as it is now on a whole split, one chunk per `next()`: yields (done,
+        total) after each and returns the Evaluation. The worker runs other commands (and
+        training steps) between chunks, so the network is copied first: the evaluation is of
+        one network, whatever trains meanwhile."""
+        model = Sequential.from_config(self.trainer.model.config())
+        model.load_state_dict(self.trainer.model.state_dict())
         data = getattr(self.data, split)
-        results, chunk = [], 1000
+        if len(data) == 0:
+            raise ValueError(f"the {split} split of {data.name!r} is empty")
+        results = []
         for start in range(0, len(data), chunk):
             part = Split(data.images[start:start + chunk], data.labels[start:start + chunk],
                          data.name)
-            results.append(evaluate(self.trainer.model, self.preset, part, pool=self.pool))
-            if progress is not None:
-                progress(min(start + chunk, len(data)), len(data))
+            results.append(evaluate(model, self.preset, part))
+            yield min(start + chunk, len(data)), len(data)
         sizes = [len(r.predictions) for r in results]
         return Evaluation(
             accuracy=float(np.average([r.accuracy for r in results], weights=sizes)),

@@ -9,6 +9,7 @@ cnnviz works"). Each command's result comes back to the controller method that a
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,10 +24,6 @@ from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.training.trainer import Evaluation
 from cnnviz.ui.worker import TrainingWorker
-
-
-class EvaluationCancelled(Exception):
-    """Raised inside the worker's evaluation when the user cancels it."""
 
 
 class Controller(QObject):
@@ -161,28 +158,32 @@ class Controller(QObject):
         self.worker.submit("next mistake", lambda s: s.next_mistake(split, after, label), found)
 
     def evaluate(self, split: str) -> None:
-        """Score the whole split in the worker, with progress; `cancel_evaluation` stops it."""
+        """Score the whole split in the worker, a slice at a time, with progress;
+        `cancel_evaluation` stops it."""
         cancel = self._cancel_evaluation = threading.Event()
         report = self.worker.result_ready.emit      # queued to the GUI thread
 
-        def run(session: TrainingSession) -> Evaluation | str:
-            def progress(done: int, total: int) -> None:
+        def run(session: TrainingSession) -> Generator[None, None, Evaluation | str]:
+            slices = session.evaluate_in_slices(split)
+            while True:
                 if cancel.is_set():
-                    raise EvaluationCancelled
-                report(self._report_progress, (done, total))
-            try:
-                return session.evaluate_split(split, progress)
-            except EvaluationCancelled:
-                return "cancelled"
-            except Exception as error:               # the panel must leave its busy state
-                return f"evaluation failed: {error}"
+                    return "cancelled"
+                try:
+                    done_total = next(slices)
+                except StopIteration as finished:
+                    return finished.value
+                report(self._report_progress, done_total)
+                yield
 
         def finished(outcome: Evaluation | str) -> None:
             if isinstance(outcome, Evaluation):
                 self.evaluation_ready.emit(split, outcome)
             else:
                 self.evaluation_stopped.emit(outcome)
-        self.worker.submit("evaluate", run, finished)
+        # A failure must end the panel's busy state, not only show a dialog.
+        self.worker.submit("evaluate", run, finished,
+                           on_error=lambda why: self.evaluation_stopped.emit(
+                               f"evaluation failed: {why}"))
 
     def _report_progress(self, done_total: tuple[int, int]) -> None:
         self.evaluation_progress.emit(*done_total)

@@ -5,14 +5,19 @@ between training steps and emits frozen snapshots, spaced so the window's drawin
 more than its share of the time (`pacing.SnapshotPacer`). The worker never dies of a failure:
 a command, a training step or a trace that raises becomes one `failed` message, training
 pauses, the network and its history stay as they were, and the worker goes on serving.
+
+Long work (evaluating a whole split) is a command that returns a generator: the worker runs it
+one slice per turn of its loop, between commands and training steps, so a click is answered
+within a slice, not after the whole job.
 """
 
 from __future__ import annotations
 
+import inspect
 import queue
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from PyQt6.QtCore import QThread, pyqtSignal
@@ -50,6 +55,7 @@ class TrainingWorker(QThread):
         super().__init__()
         self._session = session
         self._commands: queue.Queue[tuple | None] = queue.Queue()
+        self._jobs: list[tuple[str, Generator, ResultHandler | None, ErrorHandler | None]] = []
         self._snapshot_due = False
         self._reported_state = session.state
         # Back-pressure: the next snapshot waits until the window has drawn the last one, so a
@@ -104,6 +110,8 @@ class TrainingWorker(QThread):
     def run(self) -> None:
         try:
             while self._drain_commands():
+                if self._jobs:
+                    self._advance_job()
                 if self._training:
                     self._train_one()
                 if self._snapshot_due and self._drawn.is_set() and (
@@ -115,7 +123,7 @@ class TrainingWorker(QThread):
 
     def _drain_commands(self) -> bool:
         """Run every queued command; block briefly when idle. False means quit."""
-        block = not self._training
+        block = not self._training and not self._jobs
         timeout = AWAIT_DRAW_POLL_S if self._snapshot_due else IDLE_POLL_S
         while True:
             try:
@@ -133,15 +141,35 @@ class TrainingWorker(QThread):
         try:
             value = command(self._session)
         except Exception as error:  # a command's failure must not kill the worker
-            if on_error is not None:
-                self.result_ready.emit(on_error, describe_error(error))
-            else:
-                self.failed.emit(f"{name}: {describe_error(error)}")
+            self._report_failure(name, error, on_error)
         else:
-            if on_result is not None:
+            if inspect.isgenerator(value):
+                self._jobs.append((name, value, on_result, on_error))
+            elif on_result is not None:
                 self.result_ready.emit(on_result, value)
         self._snapshot_due = True
         self._report_state()
+
+    def _report_failure(self, name: str, error: Exception,
+                        on_error: ErrorHandler | None) -> None:
+        if on_error is not None:
+            self.result_ready.emit(on_error, describe_error(error))
+        else:
+            self.failed.emit(f"{name}: {describe_error(error)}")
+
+    def _advance_job(self) -> None:
+        """One slice of the oldest job; then it waits behind the others (round robin)."""
+        name, job, on_result, on_error = self._jobs.pop(0)
+        try:
+            next(job)
+        except StopIteration as finished:
+            if on_result is not None:
+                self.result_ready.emit(on_result, finished.value)
+            return
+        except Exception as error:
+            self._report_failure(name, error, on_error)
+            return
+        self._jobs.append((name, job, on_result, on_error))
 
     def _report_state(self) -> None:
         """Tell the window whenever the session's run state changed: it is the only writer."""

@@ -287,3 +287,16 @@ def test_stepper_walks_the_current_sample_in_the_window(window, qtbot):
     assert (first.layer, second.layer) == ("conv1", "relu1")
     window.stepper_panel.run_to_end()
     assert window.stepper_panel.current_operation().direction == "update"
+
+
+def test_the_worker_answers_commands_while_it_evaluates(window, qtbot):
+    """A long evaluation runs a slice per turn of the worker's loop: a command queued behind
+    it is answered before it ends, and the evaluation still completes with every sample."""
+    answers, finished = [], []
+    window.controller.evaluation_ready.connect(lambda split, ev: finished.append(ev))
+    window.controller.evaluate("test")
+    window.controller.worker.submit("ping", lambda session: "pong", answers.append)
+    qtbot.waitUntil(lambda: answers == ["pong"], timeout=5_000)
+    assert not finished                     # answered before the 10 slices were done
+    qtbot.waitUntil(lambda: len(finished) == 1, timeout=30_000)
+    assert len(finished[0].predictions) == 10_000
