@@ -19,12 +19,13 @@ import numpy as np
 from cnnviz.nn.optim import OPTIMIZER_TYPES
 
 MAX_EXTRA_ROWS = 1_000_000      # ~530 epochs of full MNIST at batch 32: far beyond a real run
-MAX_EXTRA_COLUMNS = 16
+MAX_EXTRA_COLUMNS = 1_024        # one per parameter array of the largest network cnnviz builds
 MAX_TEXT = 1_000                # characters of a free-text field (a label, a data source)
 MAX_COUNT = 10 ** 12            # steps, samples: no run comes near
 
 # Extras cnnviz itself writes, with the columns each must have (None: a 1-D array).
-KNOWN_EXTRAS: dict[str, int | None] = {"cost_history": None, "cost_points": 4, "eval_points": 5}
+KNOWN_EXTRAS: dict[str, int | None] = {"cost_history": None, "cost_points": 4, "eval_points": 5,
+                                       "grad_steps": 2, "divergence_points": 4}
 
 
 class FieldError(ValueError):

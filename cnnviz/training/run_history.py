@@ -138,16 +138,29 @@ class RunHistory:
 
     # --- model files ------------------------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """The curves as arrays for `save_model(extras=...)`: (N, 4) costs, (M, 5) evaluations."""
+        """The curves as arrays for `save_model(extras=...)`: (N, 4) costs, (M, 5) evaluations,
+        (K, 4) divergences, and the gradient statistics as (S, 2) steps and samples with (S, P)
+        norms and ratios, one column per parameter in the model's order."""
         view = self.view()
         costs = np.stack([view.cost_column(f) for f in COST_FIELDS[:4]], axis=1) \
             if len(view.costs) else np.zeros((0, 4))
+        names = view.grad_names
         return {"cost_points": costs.astype(np.float64),
                 "eval_points": np.array([[p.step, p.samples, p.epoch, p.cost, p.accuracy]
-                                         for p in view.evals], dtype=np.float64).reshape(-1, 5)}
+                                         for p in view.evals], dtype=np.float64).reshape(-1, 5),
+                # A diverged cost is often inf or nan, which model files refuse: the largest
+                # float stands for it (the curve only needs where it happened).
+                "divergence_points": np.nan_to_num(np.array(
+                    [[p.step, p.samples, p.epoch, p.cost] for p in view.divergences],
+                    dtype=np.float64).reshape(-1, 4), nan=np.finfo(np.float64).max),
+                "grad_steps": np.stack([view.grad_x("steps"), view.grad_x("samples")], axis=1),
+                "grad_norms": np.stack([view.grad_norms(n) for n in names], axis=1)
+                if names else np.zeros((0, 0)),
+                "grad_ratios": np.stack([view.grad_ratios(n) for n in names], axis=1)
+                if names else np.zeros((0, 0))}
 
     def load_arrays(self, extras: dict[str, np.ndarray], batch_size: int,
-                    steps_per_epoch: int) -> None:
+                    steps_per_epoch: int, param_names: tuple[str, ...] = ()) -> None:
         """Replace the history with the curves stored in a model file; a malformed history is
         dropped, never fatal.
 
@@ -156,6 +169,11 @@ class RunHistory:
         `eval_points` row for its final test evaluation.
         """
         self.clear()
+        self._load_grads(extras, param_names)
+        divergences = extras.get("divergence_points")
+        if _usable(divergences, 4):
+            for s, n, e, c in divergences[:MAX_EVAL_POINTS]:
+                self.add_divergence(CostPoint(int(s), int(n), float(e), float(c)))
         evals = extras.get("eval_points")
         if _usable(evals, 5):
             for s, n, e, c, a in evals[:MAX_EVAL_POINTS]:
@@ -171,6 +189,20 @@ class RunHistory:
                                costs], axis=1)
         for s, n, e, c in self._fewer_rows(points.astype(np.float64)):
             self.add_cost(CostPoint(int(round(s)), int(round(n)), float(e), float(c)))
+
+    def _load_grads(self, extras: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
+        """Gradient statistics saved for a network with these parameters (else none)."""
+        steps, norms, ratios = (extras.get(k) for k in ("grad_steps", "grad_norms",
+                                                         "grad_ratios"))
+        if not (names and _usable(steps, 2) and _usable(norms, len(names))
+                and _usable(ratios, len(names)) and len(steps) == len(norms) == len(ratios)):
+            return
+        rows = self._fewer_rows(np.concatenate([steps, norms, ratios], axis=1))
+        for row in rows:
+            half = len(names)
+            self.add_grad_stat(GradStat(int(round(row[0])), int(round(row[1])), 0.0,
+                                        dict(zip(names, row[2:2 + half])),
+                                        dict(zip(names, row[2 + half:]))))
 
     def _fewer_rows(self, rows: np.ndarray) -> np.ndarray:
         """A long stored curve averaged in groups to half the point budget, so that opening

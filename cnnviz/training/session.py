@@ -97,7 +97,8 @@ class TrainingSession:
         batch = int(settings.get("batch_size") or self.trainer.batch_size)
         per_epoch = -(-int(checkpoint.info.get("train_size", 0) or self.trainer.train_size)
                       // batch)
-        self.history.load_arrays(checkpoint.extras, batch, per_epoch)
+        names = tuple(name for name, _ in self.trainer.model.named_parameters())
+        self.history.load_arrays(checkpoint.extras, batch, per_epoch, names)
         last = self.history.last_cost
         if last is not None:
             self._offset = CostPoint(last.step, last.samples, last.epoch, 0.0)

@@ -69,17 +69,35 @@ def test_the_smoothed_cost_is_a_bias_corrected_moving_average():
 
 
 def test_arrays_round_trip_through_a_model_file_layout():
+    """Costs, evaluations, divergences and gradient statistics all come back."""
     history = RunHistory()
     for point in costs(30):
         history.add_cost(point)
+        history.add_grad_stat(GradStat(point.step, point.samples, point.epoch,
+                                       {"a.W": point.step * 0.1, "a.b": 2.0},
+                                       {"a.W": 1e-3, "a.b": point.cost}))
     history.add_eval(EvalPoint(20, 640, 0.4, 0.5, 0.8))
+    history.add_divergence(CostPoint(31, 992, 0.62, float("inf")))
     arrays = history.to_arrays()
     assert arrays["cost_points"].shape == (30, 4) and arrays["eval_points"].shape == (1, 5)
+    assert arrays["grad_norms"].shape == (30, 2) and arrays["grad_steps"].shape == (30, 2)
     again = RunHistory()
-    again.load_arrays(arrays, batch_size=32, steps_per_epoch=50)
-    assert again.view().cost_points() == history.view().cost_points()
-    assert again.view().evals == history.view().evals
+    again.load_arrays(arrays, batch_size=32, steps_per_epoch=50, param_names=("a.W", "a.b"))
+    before, after = history.view(), again.view()
+    assert after.cost_points() == before.cost_points()
+    assert after.evals == before.evals
     assert again.last_cost == costs(30)[-1]
+    for name in ("a.W", "a.b"):
+        np.testing.assert_array_equal(after.grad_norms(name), before.grad_norms(name))
+        np.testing.assert_array_equal(after.grad_ratios(name), before.grad_ratios(name))
+    np.testing.assert_array_equal(after.grad_x("samples"), before.grad_x("samples"))
+    (where,) = after.divergences              # inf is stored as the largest float
+    assert (where.step, where.samples, where.epoch) == (31, 992, 0.62)
+    assert where.cost == np.finfo(np.float64).max
+    assert np.isfinite(arrays["divergence_points"]).all()
+    other = RunHistory()                        # another network: its gradients are not these
+    other.load_arrays(arrays, batch_size=32, steps_per_epoch=50, param_names=("b.W",))
+    assert len(other.view().grads) == 0 and len(other.view().costs) == 30
 
 
 @pytest.mark.parametrize("extras", [

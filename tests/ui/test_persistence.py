@@ -34,6 +34,8 @@ def _new_window(qtbot, data):
 
 
 def test_saved_model_reopens_with_its_weights_and_cost_curve(window, qtbot, data, tmp_path):
+    """Save, then open in another window: the weights, the cost curve and the gradient
+    statistics are as they were, drawn by the panels of the other window."""
     _train_steps(window, qtbot, 3)
     path = tmp_path / "mine.npz"
     with qtbot.waitSignal(window.controller.saved, timeout=10_000):
@@ -44,6 +46,14 @@ def test_saved_model_reopens_with_its_weights_and_cost_curve(window, qtbot, data
     qtbot.waitUntil(lambda: other.controller.snapshot.model_label == "mine.npz", timeout=10_000)
     np.testing.assert_array_equal(other.controller.snapshot.params["conv1.W"], saved_weights)
     assert [p.step for p in other.controller.snapshot.history.cost_points()] == [1, 2, 3]
+    saved, opened = window.controller.snapshot.history, other.controller.snapshot.history
+    assert opened.grad_names == saved.grad_names and len(opened.grads) == 3
+    for name in saved.grad_names:
+        np.testing.assert_allclose(opened.grad_norms(name), saved.grad_norms(name))
+    other.show_tab(other.inside_panel)
+    other.inside_panel.pages.setCurrentWidget(other.inside_panel.history)
+    qtbot.waitUntil(lambda: len(other.inside_panel.history.curve_data("norm", "conv1.W")[0])
+                    == 3, timeout=5_000)
     assert str(path.resolve()) in persistence.recent_files()
     other.close()
 
