@@ -15,26 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from hostile_data import make_folder
 
 from cnnviz.cli import main
-from cnnviz.data import write_idx
 from cnnviz.nn import files, load_checkpoint
 
 QUICK = ["--epochs", "1", "--train-limit", "320", "--processes", "1"]
-
-
-def make_folder(folder, *, train=50, test=20, side=28, labels=(0, 10)):
-    """An MNIST-layout folder of random images with labels drawn from range(*labels)."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True)
-    for prefix, count in (("train", train), ("t10k", test)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte",
-                  rng.integers(0, 256, (count, side, side), dtype=np.uint8))
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte",
-                  rng.integers(*labels, count, dtype=np.uint8))
-    return folder
 
 
 def _one_error_line(capsys) -> str:

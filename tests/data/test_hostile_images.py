@@ -15,19 +15,10 @@ import zlib
 
 import numpy as np
 import pytest
+from drawn_digits import thick_seven
 from PIL import Image
 
 from cnnviz.data.drawing import MAX_PIXELS, DrawingError, load_digit_image, preprocess_drawing
-
-
-def thick_seven(size: int = 280) -> np.ndarray:
-    """A thick, off-centre 7 in {0, 1}: a bar and a slanted stem."""
-    canvas = np.zeros((size, size), np.float32)
-    ys, xs = np.indices(canvas.shape) + 0.5
-    canvas[(ys > 20) & (ys < 44) & (xs > 150) & (xs < 270)] = 1.0
-    stem = np.abs(xs - (262 - 0.45 * (ys - 20))) < 12
-    canvas[stem & (ys > 20) & (ys < 200)] = 1.0
-    return canvas
 
 
 def pencil(ink: np.ndarray) -> np.ndarray:
