@@ -23,12 +23,19 @@ class SnapshotPacer:
     def __init__(self) -> None:
         self._last_sent = 0.0
         self._draw_cost = 0.0             # GUI-thread seconds the last snapshot took to draw
+        self._hurried = False
 
     def drawn(self, cost_s: float) -> None:
         self._draw_cost = max(0.0, cost_s)
 
     def sent(self) -> None:
         self._last_sent = time.monotonic()
+        self._hurried = False
+
+    def hurry(self) -> None:
+        """The user asked for something (another sample, a file…): the next snapshot is due
+        at once, whatever the spacing — an answer to a click must not wait a second."""
+        self._hurried = True
 
     def gap(self) -> float:
         """Seconds between snapshots while training."""
@@ -36,4 +43,4 @@ class SnapshotPacer:
                                            DRAW_COST_FACTOR * self._draw_cost))
 
     def due(self) -> bool:
-        return time.monotonic() - self._last_sent >= self.gap()
+        return self._hurried or time.monotonic() - self._last_sent >= self.gap()

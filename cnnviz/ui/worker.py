@@ -148,6 +148,7 @@ class TrainingWorker(QThread):
             elif on_result is not None:
                 self.result_ready.emit(on_result, value)
         self._snapshot_due = True
+        self.pacer.hurry()
         self._report_state()
 
     def _report_failure(self, name: str, error: Exception,
