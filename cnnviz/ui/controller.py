@@ -161,19 +161,16 @@ class Controller(QObject):
         """Score the whole split in the worker, a slice at a time, with progress;
         `cancel_evaluation` stops it."""
         cancel = self._cancel_evaluation = threading.Event()
-        report = self.worker.result_ready.emit      # queued to the GUI thread
 
-        def run(session: TrainingSession) -> Generator[None, None, Evaluation | str]:
+        def run(session: TrainingSession) -> Generator[tuple[int, int], None, Evaluation | str]:
             slices = session.evaluate_in_slices(split)
             while True:
                 if cancel.is_set():
                     return "cancelled"
                 try:
-                    done_total = next(slices)
+                    yield next(slices)                  # (done, total), to the progress bar
                 except StopIteration as finished:
                     return finished.value
-                report(self._report_progress, done_total)
-                yield
 
         def finished(outcome: Evaluation | str) -> None:
             if isinstance(outcome, Evaluation):
@@ -183,7 +180,8 @@ class Controller(QObject):
         # A failure must end the panel's busy state, not only show a dialog.
         self.worker.submit("evaluate", run, finished,
                            on_error=lambda why: self.evaluation_stopped.emit(
-                               f"evaluation failed: {why}"))
+                               f"evaluation failed: {why}"),
+                           on_progress=self._report_progress)
 
     def _report_progress(self, done_total: tuple[int, int]) -> None:
         self.evaluation_progress.emit(*done_total)

@@ -55,7 +55,8 @@ class TrainingWorker(QThread):
         super().__init__()
         self._session = session
         self._commands: queue.Queue[tuple | None] = queue.Queue()
-        self._jobs: list[tuple[str, Generator, ResultHandler | None, ErrorHandler | None]] = []
+        self._jobs: list[tuple[str, Generator, ResultHandler | None, ErrorHandler | None,
+                               ResultHandler | None]] = []
         self._snapshot_due = False
         self._reported_state = session.state
         # Back-pressure: the next snapshot waits until the window has drawn the last one, so a
@@ -69,11 +70,13 @@ class TrainingWorker(QThread):
 
     # --- called from the GUI thread ---------------------------------------------------------
     def submit(self, name: str, command: Command, on_result: ResultHandler | None = None,
-               on_error: ErrorHandler | None = None) -> None:
+               on_error: ErrorHandler | None = None,
+               on_progress: ResultHandler | None = None) -> None:
         """Run `command(session)` in the worker; `on_result(value)` gets its result in the GUI
         thread. A failure goes to `on_error(message)` if given, else to `failed` (a dialog);
-        `name` says what failed in that message."""
-        self._commands.put((name, command, on_result, on_error))
+        `name` says what failed in that message. A command that returns a generator is a job:
+        each value it yields goes to `on_progress`, its return value to `on_result`."""
+        self._commands.put((name, command, on_result, on_error, on_progress))
 
     def start_training(self) -> None:
         self.submit("train", lambda s: self._set_training(True))
@@ -137,14 +140,14 @@ class TrainingWorker(QThread):
             self._run_command(*item)
 
     def _run_command(self, name: str, command: Command, on_result: ResultHandler | None,
-                     on_error: ErrorHandler | None) -> None:
+                     on_error: ErrorHandler | None, on_progress: ResultHandler | None) -> None:
         try:
             value = command(self._session)
         except Exception as error:  # a command's failure must not kill the worker
             self._report_failure(name, error, on_error)
         else:
             if inspect.isgenerator(value):
-                self._jobs.append((name, value, on_result, on_error))
+                self._jobs.append((name, value, on_result, on_error, on_progress))
             elif on_result is not None:
                 self.result_ready.emit(on_result, value)
         self._snapshot_due = True
@@ -160,9 +163,9 @@ class TrainingWorker(QThread):
 
     def _advance_job(self) -> None:
         """One slice of the oldest job; then it waits behind the others (round robin)."""
-        name, job, on_result, on_error = self._jobs.pop(0)
+        name, job, on_result, on_error, on_progress = entry = self._jobs.pop(0)
         try:
-            next(job)
+            progress = next(job)
         except StopIteration as finished:
             if on_result is not None:
                 self.result_ready.emit(on_result, finished.value)
@@ -170,7 +173,9 @@ class TrainingWorker(QThread):
         except Exception as error:
             self._report_failure(name, error, on_error)
             return
-        self._jobs.append((name, job, on_result, on_error))
+        if on_progress is not None and progress is not None:
+            self.result_ready.emit(on_progress, progress)
+        self._jobs.append(entry)
 
     def _report_state(self) -> None:
         """Tell the window whenever the session's run state changed: it is the only writer."""
