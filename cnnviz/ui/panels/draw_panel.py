@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import (
     QColor,
     QImage,
@@ -32,6 +32,7 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
 from cnnviz.data.drawing import (
     DIGIT_SHAPE,
@@ -212,10 +213,10 @@ class DrawPanel(LiveView, QWidget):
         self._version = 0                 # bumped by every canvas change
         self._published = 0               # the version last sent as digit_drawn
         self._top_plain = HINT
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(PUBLISH_INTERVAL_MS)
-        self._timer.timeout.connect(self._publish)
+        # The first change of a stroke is published at once (the prediction follows the pen
+        # without a wait), later ones at most every PUBLISH_INTERVAL_MS, the newest always.
+        self._publish_soon = qthrottled(self._publish, timeout=PUBLISH_INTERVAL_MS,
+                                        leading=True, parent=self)
         self._build()
         self._show_hint()
 
@@ -399,12 +400,11 @@ class DrawPanel(LiveView, QWidget):
 
     def _on_drawing(self) -> None:
         self._version += 1
-        if not self._timer.isActive():       # coalesce: one publish per interval at most
-            self._timer.start()
+        self._publish_soon()
 
     def _on_stroke_finished(self) -> None:
         self._version += 1
-        self._timer.stop()
+        self._publish_soon.cancel()
         self._publish()
 
     def _publish(self) -> None:
