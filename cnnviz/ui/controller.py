@@ -219,7 +219,7 @@ class Controller(QObject):
             trainer = session.trainer
             save_model(path, trainer.model, preset=session.preset.name,
                        optimizer=trainer.optimizer.state_dict(),
-                       extras=session.history.to_arrays(),
+                       extras=session.model_extras(),
                        info={"steps": trainer.step_count, "label": session.model_label,
                              "settings": {"batch_size": trainer.batch_size},
                              "train_size": trainer.train_size, **(autosave or {})})
