@@ -199,3 +199,20 @@ def test_a_malformed_timeline_is_left_out_and_the_model_still_opens(session, tmp
     opened.load(files.load_checkpoint(path), "bad.npz")
     view = opened.snapshot().timeline
     assert view.first_step == view.last_step == 10
+
+
+def test_the_shipped_model_comes_with_its_whole_run(data):
+    """The very first launch can replay how the shipped network learned, from step 0."""
+    from cnnviz.data import resource_path
+
+    checkpoint = files.load_checkpoint(resource_path("models", "reference.npz"))
+    opened = TrainingSession(data, processes=1)
+    try:
+        opened.load(checkpoint, "reference.npz")
+        view = opened.snapshot().timeline
+        assert (view.first_step, view.last_step, view.exact) == (0, 471, True)
+        start = opened.snapshot_at(0).params
+        assert_params_equal(start, opened.preset.create(0, None).state_dict())
+        assert opened.snapshot_at(200).shown_step == 200
+    finally:
+        opened.close()
