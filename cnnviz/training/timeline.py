@@ -34,6 +34,9 @@ from cnnviz.training.trainer import Trainer, TrainerPosition, TrainSettings
 BUDGET_BYTES = 64 << 20     # keyframes in memory: ~50 of the reference network with Adam
 MAX_KEYFRAMES = 256         # whatever their size: a tiny network's stay a few MB
 MIN_KEYFRAMES = 8
+# States a replay passed lately, kept besides the grid so that dragging back a few steps does
+# not replay from the keyframe before each time (~1.2 MB each for the reference network).
+RECENT_STATES = 16
 
 
 @dataclass(frozen=True)
@@ -150,13 +153,14 @@ class Timeline:
         self._architecture: dict | None = None
         self._prepared: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._cursor: _Cursor | None = None
+        self._recent: dict[int, Keyframe] = {}
 
     # --- recording (the session calls these from the worker thread) ---------------------------
     def begin(self, trainer: Trainer, settings: TrainSettings, first_step: int,
               first_epoch: float) -> None:
         """A new run segment from the trainer's current (step 0) state at global `first_step`;
         anything recorded after that step belongs to another branch and goes."""
-        self._cursor = None
+        self._cursor, self._recent = None, {}
         self.keyframes = [k for k in self.keyframes if k.step < first_step]
         self.segments = [s for s in self.segments if s.first_step < first_step]
         self.changes.truncate(first_step)
@@ -178,7 +182,7 @@ class Timeline:
     def restart_here(self, trainer: Trainer) -> None:
         """The live state is not what replaying the last step would give (a divergence put
         older weights back, or a step failed half-way): keep it as a pinned keyframe."""
-        self._cursor = None
+        self._cursor, self._recent = None, {}
         step = self.segments[-1].first_step + trainer.step_count
         self.keyframes = [k for k in self.keyframes if k.step < step]
         self.changes.truncate(step)
@@ -242,6 +246,10 @@ class Timeline:
             raise ValueError("the timeline is empty: nothing was recorded yet")
         step = self.shown_step(step)
         start = self._keyframe_before(step)
+        recent = [k for k in self._recent.values()
+                  if k.segment == start.segment and start.step < k.step <= step]
+        if recent:
+            start = max(recent, key=lambda k: k.step)
         cursor = self._cursor
         if cursor is None or cursor.segment != start.segment or not \
                 start.step <= cursor.step <= step:
@@ -253,13 +261,19 @@ class Timeline:
             with np.errstate(over="ignore", invalid="ignore"):
                 cursor.trainer.step()
             cursor.step = seg.first_step + cursor.trainer.step_count
-            if cursor.step % self.interval == 0 and cursor.step != step:
-                self._add(Keyframe(cursor.step, cursor.segment,
-                                   cursor.trainer.model.state_dict(),
-                                   cursor.trainer.optimizer.state_dict(),
-                                   cursor.trainer.position()))
+            keyframe = Keyframe(cursor.step, cursor.segment, cursor.trainer.model.state_dict(),
+                                cursor.trainer.optimizer.state_dict(), cursor.trainer.position())
+            if cursor.step % self.interval == 0:
+                self._add(keyframe)
+            else:
+                self._remember(keyframe)
         self._cursor = cursor
         return step, cursor.trainer.model, cursor.trainer.optimizer
+
+    def _remember(self, keyframe: Keyframe) -> None:
+        self._recent[keyframe.step] = keyframe
+        while len(self._recent) > RECENT_STATES:
+            del self._recent[next(iter(self._recent))]       # the oldest remembered
 
     def _keyframe_before(self, step: int) -> Keyframe:
         index = bisect.bisect_right([k.step for k in self.keyframes], step) - 1
