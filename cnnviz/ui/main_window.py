@@ -394,6 +394,8 @@ class MainWindow(QMainWindow):
                           "← / →  previous / next sample\nM  next mistake\n"
                           "F / B / E  forward / back / run to end (Step through tab)\n"
                           "Ctrl+Z  undo a stroke (Draw tab)\n"
+                          ", / .  one step back / forward on the timeline\n"
+                          "Home / End  the run's start / the live network\n"
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------
