@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--target", type=_integer(0), default=None,
                         help="class whose gradients to show (default: the true label)")
     export.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    export.add_argument("--step", type=_integer(0), default=None,
+                        help="the network as after training step K of its recorded run (0: "
+                             "before training; default: the final network)")
     _add_data_option(export)
 
     predict = commands.add_parser(
@@ -200,12 +203,27 @@ def run_export(args: argparse.Namespace) -> int:
     session = TrainingSession(data)
     session.load(checkpoint, Path(model_path).name, preset)
     session.set_sample(SampleRef(args.split, args.sample, target=args.target))
-    snapshot = session.snapshot()
+    snapshot = session.snapshot() if args.step is None else _snapshot_at_step(session, args)
     written = export_views(snapshot, args.out, list(snapshot.architecture))
     written += export_inside_views(snapshot, args.out)
     for path in written:
         print(path)
     return 0
+
+
+def _snapshot_at_step(session: Any, args: argparse.Namespace) -> Any:
+    """The session's network at `--step`, refused with the steps the file can show."""
+    view = session.timeline.view()
+    if not view.first_step <= args.step <= view.last_step:
+        where = args.model or "the shipped model"
+        raise CliError(f"--step {args.step} is not in the run recorded in {where}: it can show "
+                       f"steps {view.first_step}..{view.last_step}")
+    snapshot = session.snapshot_at(args.step)
+    if snapshot.shown_step != args.step:
+        print(f"note: the model was trained on other data than {args.data!r}; showing step "
+              f"{snapshot.shown_step}, the nearest recorded one before {args.step}",
+              file=sys.stderr)
+    return snapshot
 
 
 def run_predict(args: argparse.Namespace) -> int:

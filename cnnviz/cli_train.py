@@ -104,7 +104,9 @@ class TrainCommand:
         batch = self.settings.batch_size or self.preset.batch_size
         count = min(self.settings.train_limit or len(self.data.train), len(self.data.train))
         steps = math.ceil(count / batch) * self.settings.epochs
-        return self.model.parameter_count() * 4 * 3 + steps * 8 + (64 << 10)
+        from cnnviz.training.timeline_files import FILE_BUDGET_BYTES
+        return (self.model.parameter_count() * 4 * 3 + steps * 8 + (64 << 10)
+                + FILE_BUDGET_BYTES)
 
     def describe_interrupt(self) -> str:
         if self.phase == "evaluating":
@@ -116,9 +118,14 @@ class TrainCommand:
 
     def __call__(self, pool: ProcessPool) -> int:
         from cnnviz.training import Trainer, evaluate
+        from cnnviz.training.timeline import Timeline
+        from cnnviz.training.timeline_files import timeline_arrays
 
         trainer = Trainer.from_settings(self.settings, self.preset, self.data.train,
                                         model=self.model, pool=pool)
+        # Recorded as in the window, so opening the file can replay any step of this run.
+        self.timeline = Timeline(self.preset, self.data.train)
+        self.timeline.begin(trainer, self.settings, 0, 0.0)
         self.total_steps = trainer.total_steps
         print(f"training {self.preset.title} on {trainer.train_size:,} samples "
               f"({self.data.source}), {self.settings.epochs} epochs, batch {trainer.batch_size}, "
@@ -133,7 +140,9 @@ class TrainCommand:
                 "steps": trainer.step_count, "train_size": trainer.train_size,
                 "train_seconds": round(elapsed, 2)}
         self.phase = "saving"
-        self.saved_to, failure = self._save(trainer, info, {"cost_history": costs}, self.out)
+        self.timeline_extras = timeline_arrays(self.timeline)
+        self.saved_to, failure = self._save(trainer, info, {"cost_history": costs,
+                                                            **self.timeline_extras}, self.out)
         print(f"trained {trainer.step_count} steps in {elapsed:.1f} s "
               f"({trainer.step_count * trainer.batch_size / elapsed:,.0f} samples/s); "
               f"saved {self.saved_to}")
@@ -168,6 +177,7 @@ class TrainCommand:
                         f"(cost {result.cost:.4g} with learning rate {lr:g}); nothing saved — "
                         f"try a smaller learning rate, e.g. --lr {lr / 10:g}")
                 costs.append(result.cost)
+                self.timeline.record(trainer)
                 bar.update(trainer.batch_size)
                 if result.step % 10 == 0 or trainer.finished:
                     bar.set_postfix(epoch=f"{result.epoch_progress:.2f}",
@@ -206,6 +216,7 @@ class TrainCommand:
         try:
             files.save_model(self.saved_to, trainer.model, preset=self.preset.name,
                              optimizer=trainer.optimizer.state_dict(), info=info,
-                             extras={"cost_history": costs, "eval_points": eval_points})
+                             extras={"cost_history": costs, "eval_points": eval_points,
+                                     **self.timeline_extras})
         except OSError as error:
             print(f"note: {error}; the model saved before evaluation is kept", file=sys.stderr)

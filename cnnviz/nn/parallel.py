@@ -204,6 +204,9 @@ class ProcessPool:
         self._lock = threading.Lock()
         # What the helpers hold: (the model, its loss kind, the block's layout).
         self._built: tuple[weakref.ref, str, BlockLayout] | None = None
+        # How many shares the last `train_pass` summed (1: the whole batch here): what a replay
+        # needs to repeat that step bit for bit (`sharded_pass`).
+        self.last_parts = 1
 
     @property
     def active(self) -> int:
@@ -239,8 +242,10 @@ class ProcessPool:
     def _train_pass(self, model: Sequential, loss: Any, x: np.ndarray,
                     targets: np.ndarray) -> float:
         parts = self._parts(len(x))
+        self.last_parts = 1
         if len(parts) == 1 or not self._ready(model, loss, x, parts):
             return local_pass(model, loss, x, targets)
+        self.last_parts = len(parts)
         targets = np.ascontiguousarray(targets)
         sent = self._scatter(model, "train", x, parts, targets)
         # Each share's gradients come scaled to its part of the batch mean: they just add up,
@@ -303,10 +308,7 @@ class ProcessPool:
 
     # --- helpers' lifecycle ---------------------------------------------------------------------
     def _parts(self, n: int) -> list[slice]:
-        """The batch in up to `processes` near-equal slices of at least MIN_SHARE samples."""
-        count = max(1, min(self.processes, n // MIN_SHARE))
-        bounds = [round(i * n / count) for i in range(count + 1)]
-        return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+        return batch_parts(n, self.processes)
 
     def _ready(self, model: Sequential, loss: Any, x: np.ndarray, parts: list[slice]) -> bool:
         """Make the helpers hold `model`'s architecture with room for these shares.
@@ -409,6 +411,41 @@ class ProcessPool:
         if self.failure is not None and self._resources.helpers:
             self._resources.stop_helpers()
             self._built = None
+
+
+def batch_parts(n: int, processes: int) -> list[slice]:
+    """A batch of `n` in up to `processes` near-equal slices of at least MIN_SHARE samples."""
+    count = max(1, min(processes, n // MIN_SHARE))
+    bounds = [round(i * n / count) for i in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def sharded_pass(model: Sequential, loss: Any, x: np.ndarray, targets: np.ndarray,
+                 shares: int) -> float:
+    """What `ProcessPool.train_pass` computes when it splits the batch in `shares` parts, in
+    this process alone and bit for bit: each part's gradients scaled to its part of the batch
+    mean, added in the same order. With one share it is `local_pass`.
+
+    A replay of a recorded run uses it, so the run repeats exactly whatever number of
+    processes recorded it (cnnviz.training.timeline)."""
+    bounds = [round(i * len(x) / max(1, shares)) for i in range(max(1, shares) + 1)]
+    parts = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+    if len(parts) == 1:
+        return local_pass(model, loss, x, targets)
+    n = len(x)
+    targets = np.ascontiguousarray(targets)
+    own = _size(parts[0]) / n
+    cost = local_pass(model, loss, x[parts[0]], targets[parts[0]], own) * own
+    total = {name: grad.copy() for name, grad in model.named_gradients()}
+    for part in parts[1:]:
+        weight = _size(part) / n
+        cost += local_pass(model, loss, x[part], targets[part], weight) * weight
+        for name, grad in model.named_gradients():
+            total[name] += grad
+    for layer_name, layer in model.layers.items():
+        for key in layer.params:
+            layer.grads[key] = total[f"{layer_name}.{key}"]
+    return cost
 
 
 def _size(part: slice) -> int:

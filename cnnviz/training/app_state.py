@@ -43,11 +43,13 @@ class SampleRef:
 
 @dataclass(frozen=True)
 class NetworkRef:
-    """Which network the views show: the live one in the worker, or one opened from a file."""
+    """Which network the views show: the live one in the worker, or one opened from a file;
+    at its newest step, or at `step` of its recorded run (the timeline)."""
 
     source: str = "live"             # "live" or "file"
     label: str = "live (seed 0)"
     path: str | None = None
+    step: int | None = None          # None: the network as it is now
 
 
 Listener = Callable[[str], None]     # called with the name of the field that changed

@@ -14,13 +14,23 @@ from dataclasses import replace
 import numpy as np
 
 from cnnviz.data import MnistData, Split, normalize_images
-from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset, preset_for
+from cnnviz.nn import (
+    Checkpoint,
+    Optimizer,
+    Preset,
+    Sequential,
+    capture,
+    get_preset,
+    preset_for,
+)
 from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.data_checks import check_data_fits
 from cnnviz.training.divergence import is_diverging
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, RunHistory
 from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
+from cnnviz.training.timeline import Timeline
+from cnnviz.training.timeline_files import load_timeline, timeline_arrays
 from cnnviz.training.trainer import Evaluation, Trainer, TrainSettings, evaluate, make_optimizer_for
 
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
@@ -50,6 +60,7 @@ class TrainingSession:
         self.pool = ProcessPool(processes)
         self.sample = SampleRef("test", 0)
         self.history = RunHistory()
+        self.timeline: Timeline | None = None
         self._snapshot_id = 0
         self.reset(settings or TrainSettings(), model, model_label)
 
@@ -68,6 +79,15 @@ class TrainingSession:
         self._good_params = self.trainer.model.state_dict()
         self._first_cost: float | None = None
         self._offset = CostPoint(0, 0, 0.0, 0.0)     # where this run starts on the cost curve
+        if self.timeline is None or self.timeline.train is not self.data.train:
+            self.timeline = Timeline(self.preset, self.data.train)
+        self.timeline.preset = self.preset
+        self.timeline.clear()
+        self._begin_segment()
+
+    def _begin_segment(self) -> None:
+        """The timeline goes on from the trainer as it stands, at this run's offset."""
+        self.timeline.begin(self.trainer, self.settings, self._offset.step, self._offset.epoch)
 
     def close(self) -> None:
         """Stop the helper processes; the session still works, in this process alone."""
@@ -81,12 +101,16 @@ class TrainingSession:
         preset = preset or preset_for(checkpoint.preset, checkpoint.model)
         before = dict(self.__dict__)
         self.history = RunHistory()           # the old one stays untouched in `before`
+        self.timeline = None                  # ... and so does the old timeline
         try:
             self.reset(replace(self.settings, preset=preset.name), checkpoint.model, label)
             optimizer = checkpoint.optimizer
             if optimizer and optimizer.get("kind") == self.trainer.optimizer.kind:
                 self.trainer.optimizer.load_state_dict(optimizer)
             self._restore_history(checkpoint)
+            self.timeline.clear()
+            load_timeline(self.timeline, checkpoint.extras, self.trainer.model)
+            self._begin_segment()
         except Exception:
             self.__dict__.update(before)
             raise
@@ -113,16 +137,20 @@ class TrainingSession:
         """Keep the current weights but start a new run with `settings` (e.g. more epochs)."""
         model, optimizer_state = self.trainer.model, self.trainer.optimizer.state_dict()
         kind = self.trainer.optimizer.kind
-        label, history = self.model_label, self.history
+        label, history, timeline = self.model_label, self.history, self.timeline
         offset = self._offset_point(self.trainer.step_count, self.trainer.step_count
                                     * self.trainer.batch_size, self.trainer.step_count
                                     / self.trainer.batches_per_epoch)
-        self.history = RunHistory()              # a throw-away one for reset() to clear
+        self.history, self.timeline = RunHistory(), None   # throw-away ones for reset()
         self.reset(settings, model, label)
         self.history, self._offset = history, offset       # the curve goes on
         if self.trainer.optimizer.kind == kind:
             self.trainer.optimizer.load_state_dict(optimizer_state)
             self.trainer.optimizer.lr = make_optimizer_for(self.preset, settings).lr
+        if timeline.train is self.data.train:                  # ... and so does the timeline
+            self.timeline = timeline
+            self.timeline.preset = self.preset
+        self._begin_segment()
 
     # --- the run state (written here only, from the worker thread) -------------------------
     def check_can_train(self) -> None:
@@ -164,6 +192,7 @@ class TrainingSession:
         except Exception:
             # A step that fails half-way may have updated some parameters: undo it whole.
             self.trainer.model.load_state_dict(before)
+            self.timeline.restart_here(self.trainer)
             self.state = RunState.PAUSED if self.trainer.step_count else RunState.IDLE
             raise
         self._train_seconds += time.perf_counter() - started
@@ -171,6 +200,7 @@ class TrainingSession:
             self._first_cost = result.cost
         if self._diverging(result.cost):
             self.trainer.model.load_state_dict(self._good_params)
+            self.timeline.restart_here(self.trainer)
             self.state = RunState.PAUSED
             where = self._offset_point(result.step, result.samples_seen,
                                        result.epoch_progress, result.cost)
@@ -179,6 +209,7 @@ class TrainingSession:
                            f"learning rate {self.trainer.optimizer.lr:g}; the last good weights "
                            f"are restored — try a smaller learning rate", where)
         self._good_params = before
+        self.timeline.record(self.trainer)
         point = self._offset_point(result.step, result.samples_seen, result.epoch_progress,
                                    result.cost)
         self.history.add_cost(point)
@@ -248,25 +279,51 @@ class TrainingSession:
         split = getattr(self.data, sample.split)
         return split.images[sample.index], int(split.labels[sample.index])
 
+    @property
+    def live_step(self) -> int:
+        """The live network's step on the run's timeline (counted from the model's first run)."""
+        return self._offset.step + self.trainer.step_count
+
     def snapshot(self) -> Snapshot:
         """Copies of the model's parameters and a trace of the current sample."""
+        return self._snapshot(self.trainer.model, self.trainer.optimizer, None)
+
+    def snapshot_at(self, step: int | None) -> Snapshot:
+        """The network as after training step `step` of the run (0: before the first step;
+        None: the live one), traced on the current sample. `shown_step` says which step it
+        shows (clamped to the recorded run; see Timeline.shown_step)."""
+        if step is None:
+            return self.snapshot()
+        shown = self.timeline.shown_step(step)
+        if shown == self.live_step:
+            return self._snapshot(self.trainer.model, self.trainer.optimizer, shown)
+        shown, model, optimizer = self.timeline.replay(shown)
+        return self._snapshot(model, optimizer, shown)
+
+    def _snapshot(self, model: Sequential, optimizer: Optimizer, shown_step: int | None
+                  ) -> Snapshot:
         image, digit = self.sample_image_and_label(self.sample)
         label = None if digit is None else int(
             np.asarray(self.preset.make_targets(np.array([digit]))).reshape(-1)[0])
         target = self.sample.target if self.sample.target is not None else label
         x = normalize_images(image[None])
         if target is None:     # a drawn digit: show gradients towards the predicted class
-            target = int(self.trainer.model.predict_proba(x)[0].argmax())
+            target = int(model.predict_proba(x)[0].argmax())
         targets = self.preset.class_targets(np.array([target]))
-        trace = capture(self.trainer.model, self.preset.make_loss(), x, targets)
+        trace = capture(model, self.preset.make_loss(), x, targets)
         self._snapshot_id += 1
         # The optimizer's moments are only worth copying when someone may step through them.
-        optimizer_state = None if self.state is RunState.TRAINING else \
-            self.trainer.optimizer.state_dict()
+        optimizer_state = None if self.state is RunState.TRAINING and shown_step is None \
+            else optimizer.state_dict()
         return Snapshot(self._snapshot_id, self.model_label, self.facts(), self.progress(),
-                        self.trainer.model.state_dict(), self.sample, image.copy(), label, trace,
-                        self.history.view(), self.trainer.model.layer_shapes(),
-                        tuple(self.trainer.model.config()["layers"]), optimizer_state)
+                        model.state_dict(), self.sample, image.copy(), label, trace,
+                        self.history.view(), model.layer_shapes(),
+                        tuple(model.config()["layers"]), optimizer_state,
+                        shown_step=shown_step, timeline=self.timeline.view())
+
+    def model_extras(self) -> dict[str, np.ndarray]:
+        """What a model file keeps beside the network: the curves and the timeline."""
+        return {**self.history.to_arrays(), **timeline_arrays(self.timeline)}
 
     @property
     def image_shape(self) -> tuple[int, int]:

@@ -13,6 +13,7 @@ import numpy as np
 from cnnviz.nn import Trace
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, HistoryView
+from cnnviz.training.timeline import TimelineView
 
 __all__ = ["CostPoint", "EvalPoint", "GradStat", "Progress", "RunFacts", "SampleRef", "Snapshot"]
 
@@ -70,6 +71,8 @@ class Snapshot:
     layer_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     architecture: tuple[dict, ...] = ()   # the model's layer configs, as Sequential.config()
     optimizer_state: dict | None = None   # Optimizer.state_dict() copy; only while not training
+    shown_step: int | None = None    # the run's step whose network this is; None: the live one
+    timeline: TimelineView = field(default_factory=TimelineView)   # the recorded run's range
 
     @property
     def preset(self) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 
 from cnnviz.data import Split, normalize_images
 from cnnviz.nn import Optimizer, Preset, Sequential, make_optimizer
-from cnnviz.nn.parallel import ProcessPool, local_pass
+from cnnviz.nn.parallel import ProcessPool, sharded_pass
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,15 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class TrainerPosition:
+    """Where a Trainer is in its run, apart from the model and optimizer: enough to go on from
+    there exactly (cnnviz.training.timeline keeps one per keyframe)."""
+
+    step_count: int
+    order_rng_state: dict     # the RNG's state just before it drew this epoch's batch order
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """A model's results on a whole split."""
 
@@ -87,7 +96,8 @@ class Trainer:
 
     def __init__(self, model: Sequential, preset: Preset, optimizer: Optimizer, train: Split,
                  *, batch_size: int, epochs: int, seed: int = 0,
-                 train_limit: int | None = None, pool: ProcessPool | None = None) -> None:
+                 train_limit: int | None = None, pool: ProcessPool | None = None,
+                 prepared: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.model, self.preset, self.optimizer, self.pool = model, preset, optimizer, pool
         self.loss = preset.make_loss()
         self._rng = np.random.default_rng(seed)
@@ -95,22 +105,45 @@ class Trainer:
         # A limit takes a seeded random subset: data sets may be stored ordered by class (the
         # bundled 5k is), so the first N samples could all be zeros.
         chosen = np.sort(self._rng.permutation(len(train))[:count])
-        self._x = normalize_images(train.images[chosen])
-        self._targets = preset.make_targets(train.labels[chosen])
+        # `prepared`: the same inputs and targets another Trainer with this seed and limit made.
+        self._x, self._targets = prepared if prepared is not None else (
+            normalize_images(train.images[chosen]), preset.make_targets(train.labels[chosen]))
         self.batch_size, self.epochs = batch_size, epochs
         self.batches_per_epoch = -(-count // batch_size)
+        self._order_rng_state = self._rng.bit_generator.state
         self._order = self._rng.permutation(count)
         self.step_count = 0
+        # Without a pool, batches are computed as a pool of `shares` processes would, bit for
+        # bit (a replay sets it); `last_shares` says how the last step was computed.
+        self.shares = 1
+        self.last_shares = 1
 
     @classmethod
     def from_settings(cls, settings: TrainSettings, preset: Preset, train: Split,
                       model: Sequential | None = None,
-                      pool: ProcessPool | None = None) -> Trainer:
+                      pool: ProcessPool | None = None,
+                      prepared: tuple[np.ndarray, np.ndarray] | None = None) -> Trainer:
         """A Trainer for a fresh model (or the given one) built as `settings` say."""
         model = model or preset.create(settings.seed, settings.init)
         return cls(model, preset, make_optimizer_for(preset, settings), train,
                    batch_size=settings.batch_size or preset.batch_size, epochs=settings.epochs,
-                   seed=settings.seed, train_limit=settings.train_limit, pool=pool)
+                   seed=settings.seed, train_limit=settings.train_limit, pool=pool,
+                   prepared=prepared)
+
+    @property
+    def prepared(self) -> tuple[np.ndarray, np.ndarray]:
+        """The normalized inputs and targets it trains on, to share with a replaying Trainer."""
+        return self._x, self._targets
+
+    def position(self) -> TrainerPosition:
+        return TrainerPosition(self.step_count, self._order_rng_state)
+
+    def seek(self, position: TrainerPosition) -> None:
+        """Go on from `position` (with the model and optimizer set to match it)."""
+        self._rng.bit_generator.state = position.order_rng_state
+        self._order_rng_state = self._rng.bit_generator.state
+        self._order = self._rng.permutation(len(self._x))
+        self.step_count = position.step_count
 
     @property
     def total_steps(self) -> int:
@@ -128,11 +161,16 @@ class Trainer:
         """Train on the next batch: forward, loss, backward, optimizer update."""
         epoch, batch = divmod(self.step_count, self.batches_per_epoch)
         if batch == 0 and self.step_count > 0:
+            self._order_rng_state = self._rng.bit_generator.state
             self._order = self._rng.permutation(len(self._x))   # reshuffle every epoch
         index = self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
         x, targets = self._x[index], self._targets[index]
-        cost = (self.pool.train_pass(self.model, self.loss, x, targets) if self.pool else
-                local_pass(self.model, self.loss, x, targets))
+        if self.pool:
+            cost = self.pool.train_pass(self.model, self.loss, x, targets)
+            self.last_shares = self.pool.last_parts
+        else:
+            cost = sharded_pass(self.model, self.loss, x, targets, self.shares)
+            self.last_shares = self.shares
         self.optimizer.step(self.model)
         self.step_count += 1
         return StepResult(step=self.step_count, epoch=epoch, batch_in_epoch=batch + 1,

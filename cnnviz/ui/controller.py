@@ -140,8 +140,19 @@ class Controller(QObject):
         """Gradients towards `target` (None: the true class) for the current sample."""
         self.app_state.set_target(target)
 
+    def show_step(self, step: int | None) -> None:
+        """Every view shows the network as after training step `step` of the run (None: the
+        live one). Requests are cheap: the worker replays once, for the newest."""
+        self.app_state.set_network(replace(self.app_state.network, step=step))
+
     def _on_app_state(self, field: str) -> None:
-        if field == "sample":
+        if field == "network":
+            step = self.app_state.network.step
+
+            def show(session: TrainingSession) -> None:
+                self.worker.shown_step = step
+            self.worker.submit("show step", show)
+        elif field == "sample":
             sample = self.app_state.sample
             self.worker.submit("sample", lambda s: s.set_sample(sample))
         elif field == "run_state":
@@ -221,7 +232,7 @@ class Controller(QObject):
             trainer = session.trainer
             save_model(path, trainer.model, preset=session.preset.name,
                        optimizer=trainer.optimizer.state_dict(),
-                       extras=session.history.to_arrays(),
+                       extras=session.model_extras(),
                        info={"steps": trainer.step_count, "label": session.model_label,
                              "settings": {"batch_size": trainer.batch_size},
                              "train_size": trainer.train_size, **(autosave or {})})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
+from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -41,6 +42,7 @@ from cnnviz.ui.panels.input_panel import InputPanel
 from cnnviz.ui.panels.inside_panel import InsidePanel
 from cnnviz.ui.panels.stepper_panel import StepperPanel
 from cnnviz.ui.redraw import FrameQueue
+from cnnviz.ui.timeline_bar import TimelineBar, describe_shown
 from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
@@ -110,8 +112,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(scrollable(self.draw_panel), "Draw")
         self.evaluate_panel = EvaluatePanel()
         self.tabs.addTab(scrollable(self.evaluate_panel), "Evaluate")
-        self.setCentralWidget(self.tabs)
-        self.panels = [self.input_panel, self.cost_panel, self.filters_panel,
+        self.timeline_bar = TimelineBar()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.tabs, stretch=1)
+        column.addWidget(self.timeline_bar)
+        self.setCentralWidget(central)
+        self.panels = [self.input_panel, self.timeline_bar, self.cost_panel, self.filters_panel,
                        self.feature_maps_panel, self.inside_panel, self.stepper_panel,
                        self.draw_panel, self.evaluate_panel]
 
@@ -194,6 +202,13 @@ class MainWindow(QMainWindow):
         c.evaluation_ready.connect(self._show_evaluation)
         self.draw_panel.error.connect(self.show_error)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        bar = self.timeline_bar
+        bar.step_requested.connect(c.show_step)
+        self.cost_panel.step_clicked.connect(bar.request)
+        for key, slot in ((",", lambda: bar.step_by(-1)), (".", lambda: bar.step_by(1)),
+                          ("Home", lambda: bar.request(bar.slider.minimum())),
+                          ("End", lambda: c.show_step(None))):
+            QShortcut(QKeySequence(key), self, slot)
 
     def _show_evaluation(self, split: str, evaluation) -> None:
         snapshot = self.controller.snapshot
@@ -261,7 +276,7 @@ class MainWindow(QMainWindow):
                 "(the CNNVIZ_PROCESSES variable sets how many)." if p.processes > 1 else ""])))
             self.progress_bar.setRange(0, p.batches_per_epoch)
             self.progress_bar.setValue(p.batch_in_epoch)
-        self.model_label.setText(f"model: {snapshot.model_label}")
+        self.model_label.setText(f"model: {snapshot.model_label} · {describe_shown(snapshot)}")
 
     def show_state(self, state: RunState) -> None:
         self.state_label.setText(str(state))
@@ -386,6 +401,8 @@ class MainWindow(QMainWindow):
                           "← / →  previous / next sample\nM  next mistake\n"
                           "F / B / E  forward / back / run to end (Step through tab)\n"
                           "Ctrl+Z  undo a stroke (Draw tab)\n"
+                          ", / .  one step back / forward on the timeline\n"
+                          "Home / End  the run's start / the live network\n"
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------

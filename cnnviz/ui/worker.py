@@ -67,6 +67,9 @@ class TrainingWorker(QThread):
         self.result_ready.connect(self._deliver)
         self._told_waiting = False
         session.pool.on_waiting = self._on_pool_waiting
+        # The timeline step the views show (None: the live network). Written by commands, in
+        # this thread; many requests in the queue cost one replay, for the newest.
+        self.shown_step: int | None = None
 
     # --- called from the GUI thread ---------------------------------------------------------
     def submit(self, name: str, command: Command, on_result: ResultHandler | None = None,
@@ -223,7 +226,7 @@ class TrainingWorker(QThread):
         self._snapshot_due = False
         self.pacer.sent()
         try:
-            snapshot = self._session.snapshot()
+            snapshot = self._session.snapshot_at(self.shown_step)
         except Exception as error:
             fallback = self._session.fall_back_to_first_sample()
             self.failed.emit(f"could not trace the sample: {describe_error(error)}"

@@ -27,3 +27,38 @@ def test_export_with_a_bad_model_is_one_line_and_exit_2(tmp_path, capsys, qapp):
     bad.write_text("nope")
     assert main(["export", "--model", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "m.npz" in capsys.readouterr().err
+
+
+def test_export_at_a_step_renders_the_network_as_it_was_then(tmp_path, capsys, qapp):
+    """`cnnviz train` records its run; `export --step K` renders step K's network: step 0 is
+    the untrained one (its filters are the seed's initialization), the last the final one."""
+    from cnnviz.data import load_bundled_mnist
+    from cnnviz.nn import files, get_preset
+    from cnnviz.training.session import TrainingSession
+
+    model = tmp_path / "m.npz"
+    assert main(["train", "--epochs", "1", "--train-limit", "320", "--processes", "2",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    session = TrainingSession(load_bundled_mnist(), processes=1)
+    try:
+        session.load(files.load_checkpoint(model), "m.npz")
+        view = session.snapshot().timeline
+        assert (view.first_step, view.last_step, view.exact) == (0, 10, True)
+        start = session.snapshot_at(0).params
+        initial = get_preset("reference").create(0, None).state_dict()
+        for name, value in initial.items():
+            assert (start[name] == value).all(), name
+        assert (session.snapshot_at(10).params["conv1.W"]
+                == session.trainer.model.state_dict()["conv1.W"]).all()
+    finally:
+        session.close()
+    pictures = {}
+    for step in ("0", "10"):
+        out = tmp_path / f"step{step}"
+        assert main(["export", "--model", str(model), "--step", step, "--out", str(out)]) == 0
+        pictures[step] = QImage(str(out / "filters.png"))
+    assert pictures["0"] != pictures["10"]
+    assert main(["export", "--model", str(model), "--step", "11", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "0..10" in capsys.readouterr().err

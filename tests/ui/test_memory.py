@@ -1,4 +1,5 @@
-"""A long run keeps memory bounded: snapshots are not kept, the cost history is decimated."""
+"""A long run keeps memory bounded: snapshots are not kept, the cost history is decimated, the
+timeline's keyframes are thinned."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from cnnviz.nn import PRESETS, Sequential
 from cnnviz.nn.layers import Dense, Flatten, MaxPool2D
 from cnnviz.training import TrainSettings
 from cnnviz.training.session import TrainingSession
+from cnnviz.training.timeline import MAX_KEYFRAMES
 from cnnviz.ui.panels.cost_panel import CostPanel
 
 STEPS = 100_000
@@ -53,3 +55,11 @@ def test_hundred_thousand_steps_keep_memory_bounded(qtbot, data, monkeypatch):
     assert session.trainer.finished
     assert len(session.history.view().costs) <= 20_000       # decimated in the session
     assert growth_mb < 4.0
+    timeline = session.timeline
+    print(f"timeline: {len(timeline.keyframes)} keyframes every {timeline.interval} steps, "
+          f"{timeline.nbytes / 2**20:.2f} MB")
+    assert len(timeline.keyframes) <= MAX_KEYFRAMES + 1            # + the pinned step 0
+    assert timeline.interval >= STEPS // MAX_KEYFRAMES
+    # The whole run is still there: a step far from any keyframe is replayed exactly.
+    step = timeline.interval * 100 + timeline.interval // 2
+    assert session.snapshot_at(step).shown_step == step

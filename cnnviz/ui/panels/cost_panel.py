@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtCore import QPointF, Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.training.run_history import SMOOTHING, HistoryView
@@ -23,7 +23,8 @@ ACCURACY_COLOUR = (60, 200, 90)
 DIVERGED_COLOUR = (230, 30, 30)
 X_COLUMNS = {"samples": "samples", "epochs": "epoch"}
 X_LABELS = {"samples": "training samples seen", "epochs": "epoch"}
-HOVER_HINT = "hover over the curves to read the values"
+HOVER_HINT = "hover over the curves to read the values; click to see the network at that step"
+SHOWN_COLOUR = (255, 255, 255, 170)
 
 
 def _history_key(history: HistoryView | None) -> tuple:
@@ -37,9 +38,12 @@ def _history_key(history: HistoryView | None) -> tuple:
 class CostPanel(LiveView, QWidget):
     """Cost per batch (faint), its moving average (bold), test cost and test accuracy."""
 
+    step_clicked = pyqtSignal(int)            # a click on the curves: show the run at this step
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._history: HistoryView | None = None
+        self._shown_step: int | None = None
         self._drawn_key: tuple | None = None
         self._divergence_lines: list[pg.InfiniteLine] = []
         self._axis = QComboBox()
@@ -52,6 +56,7 @@ class CostPanel(LiveView, QWidget):
         self._graphics = pg.GraphicsLayoutWidget()
         self._build_plots()
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._graphics.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         top = QHBoxLayout()
         top.setContentsMargins(6, 4, 6, 0)
         top.addWidget(QLabel("x axis:"))
@@ -70,8 +75,10 @@ class CostPanel(LiveView, QWidget):
         if self._history is not None and history.run_id != self._history.run_id:
             self._hover.setText(HOVER_HINT)          # its values were another run's
         self._history = history
+        self._shown_step = snapshot.shown_step
         if _history_key(history) != self._drawn_key:
             self._redraw()
+        self._place_shown_step()
 
     def divergence_positions(self) -> list[float]:
         """Where the divergence lines are drawn, in the current x unit."""
@@ -108,6 +115,14 @@ class CostPanel(LiveView, QWidget):
         self._cursors = [pg.InfiniteLine(angle=90, movable=False, pen=cursor_pen) for _ in range(2)]
         for plot, line in zip((cost, accuracy), self._cursors):
             line.hide()
+            plot.addItem(line, ignoreBounds=True)
+        # Where the step every view shows lies on the curves (hidden while they show live).
+        self._shown_lines = [pg.InfiniteLine(angle=90, movable=False,
+                                             pen=pg.mkPen(SHOWN_COLOUR, width=2))
+                             for _ in range(2)]
+        for plot, line in zip((cost, accuracy), self._shown_lines):
+            line.hide()
+            line.setToolTip("The training step every view shows (the timeline bar below)")
             plot.addItem(line, ignoreBounds=True)
         self._set_x_label()
 
@@ -180,12 +195,52 @@ class CostPanel(LiveView, QWidget):
         for point, line in zip(wanted, self._divergence_lines):
             line.setValue(point.samples if by_samples else point.epoch)
 
+    def x_of_step(self, step: float) -> float:
+        """Where training step `step` lies in the current x unit (from the stored points)."""
+        history = self._history
+        if history is None or not len(history.costs):
+            return float(step)
+        return float(np.interp(step, history.cost_column("step"),
+                               history.cost_column(X_COLUMNS[self.x_axis()]), left=0.0))
+
+    def step_at(self, x: float) -> int:
+        """The training step at `x` in the current x unit (the inverse of `x_of_step`)."""
+        history = self._history
+        if history is None or not len(history.costs):
+            return 0
+        xs = np.concatenate([[0.0], history.cost_column(X_COLUMNS[self.x_axis()])])
+        steps = np.concatenate([[0.0], history.cost_column("step")])
+        return int(round(float(np.interp(x, xs, steps))))
+
+    def shown_step_x(self) -> float | None:
+        """Where the shown-step line is drawn (None: hidden, the views show live)."""
+        line = self._shown_lines[0]
+        return line.value() if line.isVisible() else None
+
+    def _place_shown_step(self) -> None:
+        for line in self._shown_lines:
+            if self._shown_step is None:
+                line.hide()
+            else:
+                line.setValue(self.x_of_step(self._shown_step))
+                line.show()
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or self._history is None:
+            return
+        pos = event.scenePos()
+        plot = next((p for p in (self._cost_plot, self._accuracy_plot)
+                     if p.vb.sceneBoundingRect().contains(pos)), None)
+        if plot is not None:
+            self.step_clicked.emit(self.step_at(plot.vb.mapSceneToView(pos).x()))
+
     def _on_axis_changed(self, _: str) -> None:
         for line in self._cursors:
             line.hide()
         self._set_x_label()
         self._drawn_key = None
         self._redraw()
+        self._place_shown_step()
         self._cost_plot.enableAutoRange()
 
     # --- hover ------------------------------------------------------------------------------

@@ -1,0 +1,124 @@
+"""The timeline bar: one slider under the views that says which step of the run they show.
+
+Dragging it asks for the network as after that step (the worker replays it; the newest request
+wins, see `Controller.show_step`); "Live" returns to the training network. Above the slider,
+the run's test-accuracy evaluations are marked where they were taken. The bar only asks: which
+step is shown comes back with the next snapshot (`Snapshot.shown_step`), as for every view.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QPainter, QPaintEvent
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.redraw import LiveView
+
+MARK_COLOUR = QColor(60, 200, 90)
+
+
+def describe_shown(snapshot: Snapshot) -> str:
+    """"step 312 of 471 · epoch 1.99", or "live · step 471" for the training network."""
+    view = snapshot.timeline
+    if snapshot.shown_step is None:
+        return f"live · step {view.last_step}"
+    return (f"step {snapshot.shown_step} of {view.last_step} · epoch "
+            f"{view.epoch_at(snapshot.shown_step):.2f}")
+
+
+class AccuracyMarks(QWidget):
+    """Ticks at the steps where test accuracy was measured, taller for higher accuracy."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedHeight(14)
+        self.marks: list[tuple[int, float]] = []       # (step, accuracy)
+        self.span = (0, 1)
+        self.margin = 8                                 # the slider's groove starts this far in
+
+    def set_marks(self, marks: list[tuple[int, float]], first: int, last: int) -> None:
+        self.marks, self.span = marks, (first, max(last, first + 1))
+        self.setToolTip("Test accuracy measured during training:\n" + "\n".join(
+            f"step {s}: {a:.1%}" for s, a in marks[-12:]) if marks else "")
+        self.update()
+
+    def x_of(self, step: float) -> float:
+        first, last = self.span
+        return self.margin + (step - first) / (last - first) * (self.width() - 2 * self.margin)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        for step, accuracy in self.marks:
+            height = max(2.0, accuracy * self.height())
+            painter.fillRect(QRectF(self.x_of(step) - 1, self.height() - height, 3, height),
+                             MARK_COLOUR)
+        painter.end()
+
+
+class TimelineBar(LiveView, QWidget):
+    """Slider over the recorded run, its accuracy marks, the shown step and a Live button."""
+
+    step_requested = pyqtSignal(object)       # int: show that step; None: the live network
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.marks = AccuracyMarks()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)     # , . Home End are the window's
+        self.slider.setToolTip("Drag to see every view as it was after that training step")
+        self.slider.valueChanged.connect(self._on_moved)
+        self.live_button = QPushButton("Live")
+        self.live_button.setCheckable(True)
+        self.live_button.setChecked(True)
+        self.live_button.setToolTip("Show the training network as it is now (End)")
+        self.live_button.clicked.connect(lambda: self.step_requested.emit(None))
+        self.label = QLabel("live")
+        self.label.setMinimumWidth(210)
+        self.label.setToolTip("Which network every view shows")
+        column = QVBoxLayout()
+        column.setSpacing(0)
+        column.addWidget(self.marks)
+        column.addWidget(self.slider)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 0, 6, 2)
+        row.addWidget(self.live_button)
+        row.addLayout(column, stretch=1)
+        row.addWidget(self.label)
+        self._shown: int | None = None
+        self._updating = False
+
+    @property
+    def shown_step(self) -> int | None:
+        return self._shown
+
+    def _draw(self, snapshot: Snapshot) -> None:
+        view = snapshot.timeline
+        self._shown = snapshot.shown_step
+        self._updating = True                 # a range or value set here is not a request
+        try:
+            self.slider.setRange(view.first_step, view.last_step)
+            dragging = self.slider.isSliderDown()
+            if not dragging:
+                self.slider.setValue(view.last_step if self._shown is None else self._shown)
+        finally:
+            self._updating = False
+        self.live_button.setChecked(self._shown is None)
+        self.label.setText(describe_shown(snapshot))
+        self.marks.set_marks([(p.step, p.accuracy) for p in snapshot.history.evals
+                              if view.first_step <= p.step <= view.last_step],
+                             view.first_step, view.last_step)
+
+    def _on_moved(self, value: int) -> None:
+        if not self._updating:
+            self.step_requested.emit(int(value))
+
+    def request(self, step: int) -> None:
+        """Ask for `step`, clamped to the recorded run (keyboard and curve clicks come here)."""
+        self.step_requested.emit(min(max(int(step), self.slider.minimum()),
+                                     self.slider.maximum()))
+
+    def step_by(self, delta: int) -> None:
+        current = self.slider.maximum() if self._shown is None else self._shown
+        self.request(current + delta)
