@@ -12,6 +12,7 @@ import numpy as np
 
 from cnnviz.nn import Trace
 from cnnviz.training.app_state import RunState, SampleRef
+from cnnviz.training.dead_units import DeadUnitsView
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, HistoryView
 
 __all__ = ["CostPoint", "EvalPoint", "GradStat", "Progress", "RunFacts", "SampleRef", "Snapshot"]
@@ -70,6 +71,7 @@ class Snapshot:
     layer_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     architecture: tuple[dict, ...] = ()   # the model's layer configs, as Sequential.config()
     optimizer_state: dict | None = None   # Optimizer.state_dict() copy; only while not training
+    dead_units: DeadUnitsView | None = None   # each layer's dead-unit fraction over the run
 
     @property
     def preset(self) -> str:
