@@ -37,7 +37,7 @@ class EmbeddingView(QWidget):
         self.plot.setMouseEnabled(x=True, y=True)
         self.points = pg.ScatterPlotItem(size=6, pen=None, hoverable=False)
         self.points.sigClicked.connect(self._on_clicked)
-        self.mistakes = pg.ScatterPlotItem(size=7, symbol="x", pen=None, brush=pg.mkBrush("k"))
+        self.mistakes = pg.ScatterPlotItem(size=8, symbol="x", pen=None, brush=pg.mkBrush("w"))
         self.current = pg.ScatterPlotItem(size=22, symbol="o", brush=None,
                                           pen=pg.mkPen(CURRENT_COLOUR, width=3))
         self.current.setZValue(10)

@@ -337,3 +337,37 @@ def connect_units_panel(panel: UnitsPanel, jobs: UnitsJobs, window) -> None:
             (panel.save_card if what == "card" else panel.save_map)(path)
     panel.export_card.clicked.connect(lambda: save("card"))
     panel.export_map.clicked.connect(lambda: save("map"))
+
+
+def export_unit_views(snapshot: Snapshot, result: UnitsResult, preferred: dict,
+                      images: np.ndarray, out_dir: str | Path, layer: str = "conv1"
+                      ) -> list[Path]:
+    """Save card-<layer>-<k>.png for every unit k of `layer` and embedding.png in `out_dir`.
+
+    `preferred` maps (layer, unit) to its PreferredInput (computed beforehand)."""
+    from PyQt6.QtWidgets import QApplication
+
+    from cnnviz.ui.render import ensure_application
+
+    ensure_application()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    panel = UnitsPanel()
+    panel.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    panel.resize(1400, 1000)
+    panel._requested = True              # export draws the given result, it asks for none
+    panel.images = images
+    panel.show()
+    panel.show_snapshot(snapshot)
+    panel.show_result(result)
+    paths = []
+    for unit in range(snapshot.layer_shapes[layer][0]):
+        panel.select_unit(layer, unit)
+        if (layer, unit) in preferred:
+            panel.card.show_preferred(preferred[(layer, unit)])
+        QApplication.processEvents()
+        paths.append(panel.save_card(out / f"card-{layer}-{unit}.png"))
+    paths.append(panel.save_map(out / "embedding.png"))
+    panel.close()
+    panel.deleteLater()
+    return paths
