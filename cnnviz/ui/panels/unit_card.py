@@ -143,7 +143,7 @@ class UnitCard(QWidget):
             parts.append(f"active on {100 * a.active_fraction[unit]:.1f} % of "
                          f"{result.probe_size:,} probe digits · mean activation "
                          f"{a.mean_activation[unit]:.3f}")
-            if a.dead[unit]:
+            if a.dead[unit] and snapshot.architecture[-1]["name"] != layer:
                 parts.append("<b style='color:#d33'>dead: never active on the probe</b>")
         elif dead_live:
             parts.append("<b style='color:#d33'>dead on the quick probe</b>")

@@ -252,7 +252,8 @@ class UnitsPanel(LiveView, QWidget):
             layer, unit = item.data(Qt.ItemDataRole.UserRole)
             base = item.text().split("  ")[0]
             a = activities.get(layer)
-            dead = bool(a.dead[unit]) if a is not None else bool(
+            output = layer == self._units[-1][0]        # classes: no ReLU, so never "dead"
+            dead = not output and bool(a.dead[unit]) if a is not None else bool(
                 layer in live and unit < len(live[layer]) and live[layer][unit])
             extra = f"  {100 * a.active_fraction[unit]:.0f} % active" if a is not None else ""
             item.setText(base + extra + (f"  {DEAD_TEXT}" if dead else ""))
