@@ -206,6 +206,7 @@ def run_export(args: argparse.Namespace) -> int:
     snapshot = session.snapshot() if args.step is None else _snapshot_at_step(session, args)
     written = export_views(snapshot, args.out, list(snapshot.architecture))
     written += export_inside_views(snapshot, args.out)
+    written += _export_units(session, snapshot, args.out)
     for path in written:
         print(path)
     return 0
@@ -224,6 +225,22 @@ def _snapshot_at_step(session: Any, args: argparse.Namespace) -> Any:
               f"{snapshot.shown_step}, the nearest recorded one before {args.step}",
               file=sys.stderr)
     return snapshot
+def _export_units(session, snapshot, out: Path) -> list[Path]:
+    """The Units tab's pictures: card-conv1-<k>.png per conv1 filter and embedding.png."""
+    from cnnviz.training import units
+    from cnnviz.training.preferred_input import preferred_input
+    from cnnviz.ui.panels.units_panel import export_unit_views
+    from cnnviz.ui.units_jobs import UnitsResult
+
+    model, test = session.trainer.model, session.data.test
+    if len(test) == 0 or "conv1" not in model.layers:
+        return []
+    scanned = units.scan(model, test, session.preset.make_targets(test.labels))
+    result = UnitsResult(scanned, units.embedding(scanned), session.trainer.step_count,
+                         session.model_label)
+    preferred = {("conv1", k): preferred_input(model, "conv1", k)
+                 for k in range(model.layer_shapes()["conv1"][0])}
+    return export_unit_views(snapshot, result, preferred, test.images, out)
 
 
 def run_predict(args: argparse.Namespace) -> int:

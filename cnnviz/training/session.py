@@ -26,6 +26,7 @@ from cnnviz.nn import (
 from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.data_checks import check_data_fits
+from cnnviz.training.dead_units import DeadUnitLog
 from cnnviz.training.divergence import is_diverging
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, RunHistory
 from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
@@ -61,6 +62,7 @@ class TrainingSession:
         self.sample = SampleRef("test", 0)
         self.history = RunHistory()
         self.timeline: Timeline | None = None
+        self.dead_units = DeadUnitLog()       # keyed on the history's run id: reset with it
         self._snapshot_id = 0
         self.reset(settings or TrainSettings(), model, model_label)
 
@@ -214,6 +216,8 @@ class TrainingSession:
                                    result.cost)
         self.history.add_cost(point)
         self.history.add_grad_stat(self._grad_stat(point, before))
+        self.dead_units.maybe_record(self.history.run_id, point, self.trainer.model,
+                                     self.data.test.images, self._train_seconds)
         interval = max(1, self.trainer.batches_per_epoch // EVALS_PER_EPOCH)
         if result.step % interval == 0 or self.trainer.finished:
             self.history.add_eval(self.evaluate_subset(point))
@@ -319,7 +323,8 @@ class TrainingSession:
                         model.state_dict(), self.sample, image.copy(), label, trace,
                         self.history.view(), model.layer_shapes(),
                         tuple(model.config()["layers"]), optimizer_state,
-                        shown_step=shown_step, timeline=self.timeline.view())
+                        shown_step=shown_step, timeline=self.timeline.view(),
+                        dead_units=self.dead_units.view())
 
     def model_extras(self) -> dict[str, np.ndarray]:
         """What a model file keeps beside the network: the curves and the timeline."""

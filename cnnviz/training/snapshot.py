@@ -12,6 +12,7 @@ import numpy as np
 
 from cnnviz.nn import Trace
 from cnnviz.training.app_state import RunState, SampleRef
+from cnnviz.training.dead_units import DeadUnitsView
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, HistoryView
 from cnnviz.training.timeline import TimelineView
 
@@ -73,6 +74,7 @@ class Snapshot:
     optimizer_state: dict | None = None   # Optimizer.state_dict() copy; only while not training
     shown_step: int | None = None    # the run's step whose network this is; None: the live one
     timeline: TimelineView = field(default_factory=TimelineView)   # the recorded run's range
+    dead_units: DeadUnitsView | None = None   # each layer's dead-unit fraction over the run
 
     @property
     def preset(self) -> str:

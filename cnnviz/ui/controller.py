@@ -23,6 +23,7 @@ from cnnviz.training.data_checks import check_data_fits
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.training.trainer import Evaluation
+from cnnviz.ui.units_jobs import UnitsJobs
 from cnnviz.ui.worker import TrainingWorker
 
 
@@ -68,6 +69,7 @@ class Controller(QObject):
         self.worker.failed.connect(self.error)
         self.worker.diverged.connect(self.diverged)
         self.worker.waiting.connect(self.waiting)
+        self.units = UnitsJobs(self.worker, self)     # the Units tab's jobs (issue #16)
         self.worker.start()
         self.worker.request_snapshot()
 

@@ -41,6 +41,7 @@ from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
 from cnnviz.ui.panels.inside_panel import InsidePanel
 from cnnviz.ui.panels.stepper_panel import StepperPanel
+from cnnviz.ui.panels.units_panel import UnitsPanel, connect_units_panel
 from cnnviz.ui.redraw import FrameQueue
 from cnnviz.ui.timeline_bar import TimelineBar, describe_shown
 from cnnviz.ui.toolbar import TrainingToolbar
@@ -112,6 +113,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(scrollable(self.draw_panel), "Draw")
         self.evaluate_panel = EvaluatePanel()
         self.tabs.addTab(scrollable(self.evaluate_panel), "Evaluate")
+        self.units_panel = UnitsPanel()
+        self.tabs.addTab(scrollable(self.units_panel, 1000, 700), "Units")
         self.timeline_bar = TimelineBar()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -121,7 +124,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.panels = [self.input_panel, self.timeline_bar, self.cost_panel, self.filters_panel,
                        self.feature_maps_panel, self.inside_panel, self.stepper_panel,
-                       self.draw_panel, self.evaluate_panel]
+                       self.draw_panel, self.evaluate_panel, self.units_panel]
 
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
@@ -202,6 +205,7 @@ class MainWindow(QMainWindow):
         c.evaluation_ready.connect(self._show_evaluation)
         self.draw_panel.error.connect(self.show_error)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        connect_units_panel(self.units_panel, self.controller.units, self)
         bar = self.timeline_bar
         bar.step_requested.connect(c.show_step)
         self.cost_panel.step_clicked.connect(bar.request)

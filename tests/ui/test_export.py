@@ -12,7 +12,7 @@ def test_export_writes_every_view_as_a_real_picture(tmp_path, capsys, qapp):
     written = capsys.readouterr().out.split()
     names = {p.rsplit("/", 1)[-1] for p in written}
     assert {"input.png", "filters.png", "feature_maps.png", "probabilities.png", "pooling.png",
-            "gradients.png"} <= names
+            "gradients.png", "embedding.png", *(f"card-conv1-{k}.png" for k in range(8))} <= names
     for path in written:
         image = QImage(path)
         assert not image.isNull() and image.width() >= 300 and image.height() >= 200

@@ -20,6 +20,7 @@ from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
 from cnnviz.ui.redraw import LiveView
 
 POSITIVE_BAR, NEGATIVE_BAR, NEUTRAL_BAR = "#e0604a", "#5a78e0", "#9a9a9a"
@@ -40,6 +41,7 @@ class _MapLayer:
     view: colors.MosaicView
     grid: tuple[int, int]
     marker: pg.PlotCurveItem
+    dead: DeadMarks | None = None
 
 
 @dataclass
@@ -138,6 +140,29 @@ class FeatureMapsPanel(LiveView, QWidget):
         self._draw_probabilities(snapshot)
         self._current = snapshot
         self._show_selection()
+        self.mark_dead(snapshot.dead_units.latest if snapshot.dead_units else {})
+
+    def mark_dead(self, dead: dict[str, np.ndarray]) -> None:
+        """Cross out dead units' maps (layer → (channels,) bool), and their activation's."""
+        previous = None
+        for layer in self._current.trace.layers if self._current else ():
+            entry = self._maps.get(layer.name)
+            mask = dead.get(layer.name)
+            if mask is None and layer.kind in ("ReLU", "Sigmoid", "Tanh"):
+                mask = dead.get(previous)
+            previous = layer.name
+            if entry is None:
+                continue
+            if entry.dead is None:
+                entry.dead = DeadMarks(entry.view.plot)
+            channels, h, w = layer.output.shape[1:]
+            entry.dead.show([] if mask is None or len(mask) != channels
+                            else tile_rects(mask, entry.grid[1], h, w))
+
+    def dead_marked(self, layer: str) -> int:
+        """How many maps of `layer` are crossed out."""
+        entry = self._maps.get(layer)
+        return len(entry.dead.rects) if entry is not None and entry.dead is not None else 0
 
     def _draw_maps(self, entry: _MapLayer, maps: np.ndarray) -> None:
         tiles = colors.channel_tiles(maps, entry.grid[1])

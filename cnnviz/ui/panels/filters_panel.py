@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF
+from PyQt6.QtCore import QPointF, pyqtSignal
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnviz.nn import kinds
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
 from cnnviz.ui.redraw import LiveView
 
 
@@ -47,6 +48,8 @@ def _layer_view(layout: pg.GraphicsLayout, row: int, name: str,
 class FiltersPanel(LiveView, QWidget):
     """Every conv layer's kernels as one mosaic each, with a shared diverging colour scale."""
 
+    filter_clicked = pyqtSignal(str, int)     # conv layer, filter: show its identity card
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._graphics = pg.GraphicsLayoutWidget()
@@ -61,6 +64,8 @@ class FiltersPanel(LiveView, QWidget):
         self._architecture: tuple = ()
         self._current: Snapshot | None = None
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._graphics.scene().sigMouseClicked.connect(self._on_click)
+        self._dead: dict[str, DeadMarks] = {}
 
     # --- public -----------------------------------------------------------------------------
     def image_of(self, layer: str) -> np.ndarray | None:
@@ -81,9 +86,40 @@ class FiltersPanel(LiveView, QWidget):
         for name, w in weights.items():
             self._views[name].show(colors.kernel_mosaic(w), w)
         self._current = snapshot
+        self.mark_dead(snapshot.dead_units.latest if snapshot.dead_units else {})
+
+    def mark_dead(self, dead: dict[str, np.ndarray]) -> None:
+        """Cross out the filters never active on the probe (layer → (filters,) bool)."""
+        for name, view in self._views.items():
+            if name not in self._dead:
+                self._dead[name] = DeadMarks(view.plot)
+            w = self._current.params[f"{name}.W"] if self._current else None
+            mask = dead.get(name)
+            if w is None or mask is None or len(mask) != w.shape[0]:
+                self._dead[name].show([])
+                continue
+            self._dead[name].show(tile_rects(mask, w.shape[0], w.shape[2], w.shape[3],
+                                             rows_per_tile=w.shape[1]))
+
+    def dead_marked(self, layer: str) -> int:
+        """How many filters of `layer` are crossed out."""
+        return len(self._dead[layer].rects) if layer in self._dead else 0
+
+    def _on_click(self, event) -> None:
+        for name, view in self._views.items():
+            point = view.locate(event.scenePos())
+            if point is None or self._current is None:
+                continue
+            out_c, in_c, kh, kw = self._current.params[f"{name}.W"].shape
+            where = colors.locate_in_mosaic((in_c, out_c, kh, kw), *point)
+            if where is not None:
+                event.accept()
+                self.filter_clicked.emit(name, where[1])
+            return
 
     def _rebuild(self, architecture: tuple) -> None:
         self._graphics.clear()
+        self._dead = {}
         self._views = {name: _layer_view(self._graphics.ci, row, name, shape)
                        for row, (name, shape) in enumerate(architecture)}
         for row, (_, shape) in enumerate(architecture):
