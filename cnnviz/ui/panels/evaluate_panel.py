@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, Qt, pyqtSignal
-from PyQt6.QtGui import QFont
+from PyQt6.QtGui import QFont, QShowEvent
 from PyQt6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -83,8 +83,8 @@ class EvaluatePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_controls())
-        self._summary = QLabel("No evaluation yet: choose a split and press Evaluate (it runs "
-                               "in the background).")
+        self._summary = QLabel("No evaluation yet: this tab scores the network when shown "
+                               "(in the background); Evaluate scores it again.")
         self._summary.setToolTip("Accuracy = share of the split predicted right; cost = the "
                                  "training loss averaged over the split; mistakes = samples "
                                  "whose most probable class is not their true class.")
@@ -271,6 +271,19 @@ class EvaluatePanel(QWidget):
         self._current_sample = (snapshot.sample.split, snapshot.sample.index)
         self._mark_current_sample()
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.evaluate_if_stale()
+
+    def evaluate_if_stale(self) -> None:
+        """Ask for an evaluation unless one runs or the results are the current network's:
+        10k test digits take well under a second, so the tab never shows an empty matrix."""
+        if self._model_key is None or self._running:
+            return
+        if self._evaluation is not None and self._results_key == self._model_key:
+            return
+        self._request()
+
     def select_cell(self, true: int, predicted: int) -> None:
         """List the samples of class `true` predicted as `predicted`; emit `cell_selected`."""
         if self._evaluation is None:
@@ -431,6 +444,7 @@ class EvaluatePanel(QWidget):
         return 0, 0
 
     def _show_running(self, running: bool) -> None:
+        self._running = running
         for widget in (self._progress, self._progress_text, self._cancel_button):
             widget.setVisible(running)
         self._cancel_button.setEnabled(running)
