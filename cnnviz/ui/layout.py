@@ -17,7 +17,7 @@ from cnnviz.ui import persistence
 MAXIMIZE_UP_TO = 1440
 FIRST_FRACTION = 0.94               # otherwise the first window takes this much of the screen
 SMALLEST_WINDOW = QSize(900, 560)
-INPUT_COLUMN = 250                  # px: the input dock, narrow so the views get the room
+INPUT_COLUMN = 210                  # px: the input dock, narrow so the views get the room
 # Bumped when docks or toolbars change, so an older saved layout is not forced on new ones.
 LAYOUT_VERSION = 2
 

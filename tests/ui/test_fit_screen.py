@@ -108,6 +108,13 @@ def test_every_tab_fits_the_screen(qtbot, data, screen, cell_sizes):
         qtbot.wait(150)                       # the shown tab builds and draws its plots
         QApplication.processEvents()
         problems += _problems(window, window.tabs.tabText(index))
+        if window.tab_panel(index) is window.inside_panel:
+            pages = window.inside_panel.pages
+            for page in range(1, pages.count()):
+                pages.setCurrentIndex(page)
+                qtbot.wait(150)
+                problems += _problems(window, f"Inside · {pages.tabText(page)}")
+            pages.setCurrentIndex(0)
         if index == 0:
             cell_sizes[screen] = _feature_map_cell(window)
     window.close()

@@ -30,7 +30,7 @@ POSITIVE_BAR, NEGATIVE_BAR = "#e0604a", "#5a78e0"
 SIGN_BRUSHES = (pg.mkBrush(NEGATIVE_BAR), pg.mkBrush(POSITIVE_BAR))   # made once: 400 bars
 REDRAW_INTERVAL = 0.1          # s: 17 plots repaint in ~30 ms; 10 Hz is plenty to watch
 HOVER_HINT = "hover over a gradient map or kernel to read its value"
-BAR_AXIS_WIDTH = 62            # room for tick labels such as "-1.5e-05"
+BAR_AXIS_WIDTH = 56            # room for tick labels such as "-1.5e-05"
 
 def target_class(trace: Trace, class_count: int) -> int:
     """The class the trace's gradients are computed for, from its `targets` (batch of 1):
@@ -74,10 +74,18 @@ def reset_colour_bar_ticks(view: colors.MosaicView) -> None:
 
 def _signed_view(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str,
                  bar_label: str) -> colors.MosaicView:
-    view = colors.MosaicView(plot, title, bottom, left, tooltip,
-                             colors.LevelTracker(signed=True), bar_label)
+    # The colour bar's name goes to the tooltip: its room is needed for four columns at 1366 px.
+    view = colors.MosaicView(plot, title, bottom, left, f"{tooltip}\nColour: {bar_label}.",
+                             colors.LevelTracker(signed=True), None)
     view.bar.axis.setWidth(BAR_AXIS_WIDTH)
+    _compact(plot)
     return view
+
+
+def _compact(plot: pg.PlotItem) -> None:
+    """Axis names only in the tooltip: four columns of plots must fit 1366 px."""
+    for axis in ("bottom", "left"):
+        plot.getAxis(axis).showLabel(False)
 
 
 def _show_signed(view: colors.MosaicView, picture: np.ndarray, values: np.ndarray) -> None:
@@ -94,9 +102,10 @@ class _Bars:
 
 
 def _style_plot(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str) -> None:
-    colors.style_plot(plot, title, bottom, left, tooltip)
+    colors.style_plot(plot, title, bottom, left, f"{tooltip}\nx: {bottom}; y: {left}.")
     for axis in ("bottom", "left"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
+    _compact(plot)
 
 
 def _bar_plot(plot: pg.PlotItem, count: int, title: str, bottom: str, tooltip: str,
