@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 )
 
 from cnnviz.training import Evaluation
+from cnnviz.training.app_state import RunState
 from cnnviz.training.evaluation import (
     by_confidence,
     cell_members,
@@ -79,6 +80,7 @@ class EvaluatePanel(QWidget):
         self._bar_texts: list[pg.TextItem] = []
         self._model_key: tuple[str, str, int] | None = None      # of the latest snapshot
         self._results_key: tuple[str, str, int] | None = None    # of the shown results
+        self._training = False
         self._current_sample: tuple[str, int] | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -270,15 +272,21 @@ class EvaluatePanel(QWidget):
         self._update_stale()
         self._current_sample = (snapshot.sample.split, snapshot.sample.index)
         self._mark_current_sample()
+        self._training = snapshot.progress.state is RunState.TRAINING
+        if self.isVisible():
+            self.evaluate_if_stale()            # e.g. training paused with the tab in view
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.evaluate_if_stale()
 
     def evaluate_if_stale(self) -> None:
-        """Ask for an evaluation unless one runs or the results are the current network's:
-        10k test digits take well under a second, so the tab never shows an empty matrix."""
-        if self._model_key is None or self._running:
+        """Ask for an evaluation unless one runs, training runs, or the results are the current
+        network's: 10k test digits take well under a second, so the tab shows the network's
+        scores without a click."""
+        # While training, results would be stale at once and would hold up the training steps
+        # queued behind them: the evaluation waits for the pause.
+        if self._model_key is None or self._running or self._training:
             return
         if self._evaluation is not None and self._results_key == self._model_key:
             return
