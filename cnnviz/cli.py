@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cnnviz import __version__
 from cnnviz.cli_train import CliError, CliInterrupted, TrainCommand, run_with_pool
 
 MAX_SEED = 2 ** 32 - 1           # what every NumPy generator accepts
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cnnviz", description="Watch a NumPy CNN learn MNIST and look inside it. "
                                    "With no command, opens the window.")
+    parser.add_argument("--version", action="version", version=f"cnnviz {__version__}")
     commands = parser.add_subparsers(dest="command")
 
     train = commands.add_parser("train", help="train a network headless and save it")

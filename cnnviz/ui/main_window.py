@@ -18,8 +18,6 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QScrollArea,
-    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -29,7 +27,7 @@ from cnnviz.data import MnistData, available_datasets
 from cnnviz.nn import kinds
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
-from cnnviz.ui import persistence
+from cnnviz.ui import layout, persistence
 from cnnviz.ui.autosave import Autosaver
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
@@ -48,18 +46,6 @@ from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
 PROGRESS_TIP = "Epoch, step, training speed and time left for this run"
-
-
-def scrollable(panel: QWidget, min_width: int = 0, min_height: int = 0) -> QScrollArea:
-    """Wrap a panel so that a small window scrolls it instead of squashing its plots (and the
-    panel's own minimum size never makes the window wider than the screen)."""
-    if min_width or min_height:
-        panel.setMinimumSize(min_width, min_height)
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setWidget(panel)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
-    return area
 
 
 class MainWindow(QMainWindow):
@@ -96,25 +82,20 @@ class MainWindow(QMainWindow):
         self.cost_panel = CostPanel()
         self.filters_panel = FiltersPanel()
         self.feature_maps_panel = FeatureMapsPanel()
-        left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(scrollable(self.cost_panel, 470, 300))
-        left.addWidget(scrollable(self.filters_panel, 470, 360))
-        overview = QSplitter(Qt.Orientation.Horizontal)
-        overview.addWidget(left)
-        overview.addWidget(scrollable(self.feature_maps_panel, 880, 640))
-        overview.setSizes([470, 800])
+        overview = layout.overview_page(self.cost_panel, self.filters_panel,
+                                        self.feature_maps_panel)
         self.draw_panel = DrawPanel()
         self.inside_panel = InsidePanel()
         self.stepper_panel = StepperPanel()
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Overview")
-        self.tabs.addTab(scrollable(self.inside_panel, 1000, 750), "Inside")
-        self.tabs.addTab(scrollable(self.stepper_panel), "Step through")
-        self.tabs.addTab(scrollable(self.draw_panel), "Draw")
+        self.tabs.addTab(self.inside_panel, "Inside")
+        self.tabs.addTab(self.stepper_panel, "Step through")
+        self.tabs.addTab(self.draw_panel, "Draw")
         self.evaluate_panel = EvaluatePanel()
-        self.tabs.addTab(scrollable(self.evaluate_panel), "Evaluate")
+        self.tabs.addTab(self.evaluate_panel, "Evaluate")
         self.units_panel = UnitsPanel()
-        self.tabs.addTab(scrollable(self.units_panel, 1000, 700), "Units")
+        self.tabs.addTab(self.units_panel, "Units")
         self.timeline_bar = TimelineBar()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -129,6 +110,8 @@ class MainWindow(QMainWindow):
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
         self.addToolBar(self.toolbar)
+        self.addToolBarBreak()
+        self.addToolBar(self.toolbar.settings_bar)
         self._refresh_data_sets()
 
     def _build_menus(self) -> None:
@@ -231,8 +214,7 @@ class MainWindow(QMainWindow):
 
     def tab_panel(self, index: int) -> QWidget:
         """The panel shown on tab `index` (inside its scroll area, if it has one)."""
-        page = self.tabs.widget(index)
-        return page.widget() if isinstance(page, QScrollArea) else page
+        return layout.page_panel(self.tabs.widget(index))
 
     def show_tab(self, panel: QWidget) -> None:
         """Bring the tab holding `panel` to the front."""
@@ -411,14 +393,10 @@ class MainWindow(QMainWindow):
 
     # --- layout persistence and shutdown -------------------------------------------------------
     def _restore_layout(self) -> None:
-        geometry = persistence.window_geometry()
-        # First launch, or a geometry Qt cannot restore: most of the screen, the views need it.
-        if geometry is None or not self.restoreGeometry(geometry):
-            screen = self.screen().availableGeometry()
-            self.resize(min(1600, int(screen.width() * 0.92)),
-                        min(1000, int(screen.height() * 0.92)))
         # The input column stays narrow: the views need the room.
-        self.resizeDocks([self.input_dock], [250], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.input_dock], [layout.INPUT_COLUMN], Qt.Orientation.Horizontal)
+        layout.restore_window(self)
+        layout.restore_tab(self.tabs)
         # Start with focus on the views, not a spin box that would swallow Space and arrows.
         self.tabs.setFocus()
 
@@ -426,7 +404,8 @@ class MainWindow(QMainWindow):
         if not self.autosaver.confirm_close():  # offers Save As when autosave cannot write
             event.ignore()
             return
-        persistence.save_window_geometry(self.saveGeometry())
+        layout.save_window(self)
+        persistence.save_last_tab(self.tabs.tabText(self.tabs.currentIndex()))
         self._axes_timer.stop()
         self.frames.stop()
         self.statusBar().clearMessage()         # stops its timeout timer too

@@ -72,6 +72,52 @@ def save_window_geometry(geometry: QByteArray) -> None:
     settings().setValue("window/geometry", geometry)
 
 
+def window_state() -> QByteArray | None:
+    """The saved dock and toolbar layout (QMainWindow.saveState), or None."""
+    value = settings().value("window/state")
+    if isinstance(value, (bytes, bytearray)):
+        value = QByteArray(bytes(value))
+    return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+
+def save_window_state(state: QByteArray) -> None:
+    settings().setValue("window/state", state)
+
+
+MAX_SPLITTER_SIZE = 100_000          # px: larger than any screen, so a number that is not one
+
+
+def splitter_sizes(name: str, count: int) -> list[int] | None:
+    """The saved sizes of splitter `name`, or None unless they are `count` whole numbers in
+    [0, MAX_SPLITTER_SIZE] of which one at least is positive."""
+    value = settings().value(f"splitters/{name}")
+    if isinstance(value, str):           # QSettings' ini files give back a single item as str
+        value = [value]
+    if not isinstance(value, list) or len(value) != count:
+        return None
+    try:
+        sizes = [int(v) for v in value]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if any(not 0 <= size <= MAX_SPLITTER_SIZE for size in sizes) or not any(sizes):
+        return None
+    return sizes
+
+
+def save_splitter_sizes(name: str, sizes: list[int]) -> None:
+    settings().setValue(f"splitters/{name}", [int(size) for size in sizes])
+
+
+def last_tab() -> str | None:
+    """The title of the tab shown when the window last closed, or None."""
+    value = settings().value("window/tab")
+    return value if isinstance(value, str) and value else None
+
+
+def save_last_tab(title: str) -> None:
+    settings().setValue("window/tab", title)
+
+
 def recent_files() -> list[str]:
     """Recent model files that still exist; entries that are not paths are ignored."""
     value = settings().value("recent_files", [])

@@ -16,7 +16,7 @@ import time
 from typing import Protocol
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
-from PyQt6.QtGui import QShowEvent
+from PyQt6.QtGui import QHideEvent, QShowEvent
 from superqt.utils import qthrottled
 
 from cnnviz.training.snapshot import Snapshot
@@ -46,6 +46,15 @@ class LiveView:
         super().showEvent(event)
         if self._pending is not None:
             self._request_draw()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        # The kept snapshot is drawn when shown again. superqt's throttle has no way to stop
+        # its timer, so the throttle goes (with its timer) and a new one comes with the next.
+        if self._throttled_draw is not None:
+            self._throttled_draw.cancel()
+            self._throttled_draw.setParent(None)
+            self._throttled_draw = None
 
     def draw_pending(self) -> None:
         """Draw the snapshot kept for this view, if there is one and the view is visible."""
@@ -77,6 +86,7 @@ class FrameQueue(QObject):
         self._queue: list[View] = []
         self._snapshot: Snapshot | None = None
         self._started = 0.0
+        self._stopped = False
         # Zero-delay timers owned here, so nothing fires after the window is gone.
         self._next_timer = QTimer(self, singleShot=True, interval=0)
         self._next_timer.timeout.connect(self._show_next)
@@ -85,6 +95,8 @@ class FrameQueue(QObject):
 
     def show(self, snapshot: Snapshot, one_view_per_turn: bool) -> None:
         """Hand `snapshot` to every view; a newer snapshot replaces one not yet handed out."""
+        if self._stopped:              # the window is closing: a late snapshot starts nothing
+            return
         self._snapshot, self._queue = snapshot, list(self._views)
         self._started = time.perf_counter()
         if one_view_per_turn:
@@ -106,6 +118,7 @@ class FrameQueue(QObject):
         self.frame_drawn.emit(self._snapshot, time.perf_counter() - self._started)
 
     def stop(self) -> None:
+        self._stopped = True
         self._queue = []
         self._next_timer.stop()
         self._done_timer.stop()

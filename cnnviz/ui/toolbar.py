@@ -1,4 +1,4 @@
-"""The training toolbar: run controls and the settings of the next run."""
+"""The training toolbars: run controls on one row, the settings of the next run on a second."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ Icon = QStyle.StandardPixmap
 
 
 class TrainingToolbar(QToolBar):
-    """Train/Pause, Step, Stop, Reset and the run's settings; disables what a run fixes."""
+    """Train/Pause, Step, Stop, Reset and the lr; the run's settings (preset, batch, epochs,
+    optimizer, seed, data) on `settings_bar`, a second toolbar the window puts under it.
+    Disables what a run fixes."""
 
     preset_chosen = pyqtSignal(str)
     learning_rate_changed = pyqtSignal(float)
@@ -36,19 +38,28 @@ class TrainingToolbar(QToolBar):
             "Reset", "Ctrl+R", "New random weights from the seed, empty history (Ctrl+R)",
             Icon.SP_BrowserReload)
         self.addSeparator()
-        self.preset_box = self._combo("preset", [p.title for p in PRESETS.values()],
-                                      "Network preset from the seeds; changing it resets")
         self.lr_box = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=10.0, singleStep=0.0005)
-        self._labelled("lr", self.lr_box, "Learning rate — may be changed while training")
+        self._labelled(self, "lr", self.lr_box, "Learning rate — may be changed while training")
+        # The run's settings on a second row, all in sight: a toolbar that overflows hides
+        # controls behind its » button, and one row does not hold them all at 1366 px.
+        self.settings_bar = QToolBar("Run settings", parent)
+        self.settings_bar.setObjectName("run-settings-toolbar")
+        bar = self.settings_bar
+        self.preset_box = self._combo(bar, "preset", [p.title for p in PRESETS.values()],
+                                      "Network preset from the seeds; changing it resets")
         self.batch_box = QSpinBox(minimum=1, maximum=4096)
-        self._labelled("batch", self.batch_box, "Mini-batch size (fixed during a run)")
+        self._labelled(bar, "batch", self.batch_box, "Mini-batch size (fixed during a run)")
         self.epochs_box = QSpinBox(minimum=1, maximum=1000)
-        self._labelled("epochs", self.epochs_box, "Epochs in a run (fixed during a run)")
-        self.optimizer_box = self._combo("optimizer", ["Adam", "SGD"],
+        self._labelled(bar, "epochs", self.epochs_box, "Epochs in a run (fixed during a run)")
+        self.optimizer_box = self._combo(bar, "optimizer", ["Adam", "SGD"],
                                          "Adam (paper §4) or gradient descent with momentum 0.9")
         self.seed_box = QSpinBox(minimum=0, maximum=2**31 - 1)
-        self._labelled("seed", self.seed_box, "Seed for weights and shuffling: same seed, same run")
-        self.data_box = self._combo("data", [], "Training and test data set; changing it resets")
+        self._labelled(bar, "seed", self.seed_box,
+                       "Seed for weights and shuffling: same seed, same run")
+        self.data_box = self._combo(bar, "data", [],
+                                    "Training and test data set; changing it resets")
+        self.data_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.data_box.setMinimumContentsLength(18)     # a long folder name must not widen the row
         self.show_settings(settings)
         self.preset_box.activated.connect(
             lambda i: self.preset_chosen.emit(list(PRESETS)[i]))
@@ -64,15 +75,17 @@ class TrainingToolbar(QToolBar):
         self.addAction(action)
         return action
 
-    def _labelled(self, label: str, widget: QWidget, tip: str) -> None:
+    @staticmethod
+    def _labelled(bar: QToolBar, label: str, widget: QWidget, tip: str) -> None:
         widget.setToolTip(tip)
-        self.addWidget(QLabel(f" {label} "))
-        self.addWidget(widget)
+        bar.addWidget(QLabel(f" {label} "))
+        bar.addWidget(widget)
 
-    def _combo(self, label: str, items: list[str], tip: str) -> QComboBox:
+    @classmethod
+    def _combo(cls, bar: QToolBar, label: str, items: list[str], tip: str) -> QComboBox:
         box = QComboBox()
         box.addItems(items)
-        self._labelled(label, box, tip)
+        cls._labelled(bar, label, box, tip)
         return box
 
     def show_settings(self, settings: TrainSettings) -> None:

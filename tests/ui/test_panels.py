@@ -206,7 +206,7 @@ def test_feature_maps_show_the_trace_and_follow_training_and_sample(qtbot, run):
     output = run["early"].trace.layer("conv1").output[0]
     first = panel.map_image("conv1").copy()
     for channel in range(8):
-        row, col = divmod(channel, colors.MAX_MOSAIC_COLUMNS)
+        row, col = divmod(channel, panel.map_grid("conv1")[1])
         np.testing.assert_array_equal(tile(first, row, col, 24, 24), output[channel])
     assert panel.map_image("flatten") is None                     # a reshape adds nothing
     item = panel.map_item("conv1")
@@ -239,7 +239,9 @@ def test_tutorial_network_is_drawn_generically(qtbot, run):
     snapshot = run["tutorial"]
     panel.show_snapshot(snapshot)
     assert panel.map_image("conv2") is None
-    assert panel.map_image("sigmoid1").shape == (24, 3 * 24 + 2)
+    rows, columns = panel.map_grid("sigmoid1")
+    assert rows * columns >= 3 > (rows - 1) * columns
+    assert panel.map_image("sigmoid1").shape == (rows * 25 - 1, columns * 25 - 1)
     np.testing.assert_array_equal(panel.bar_heights("dense1"),
                                   snapshot.trace.layer("dense1").output[0])
     np.testing.assert_allclose(panel.probability_heights(), snapshot.trace.probabilities[0])

@@ -57,7 +57,7 @@ def test_the_embedding_map_selects_and_rings_samples(window, qtbot):
 
 def test_clicking_a_filter_opens_its_card_and_the_scan_can_be_cancelled(window, qtbot):
     window.filters_panel.filter_clicked.emit("conv1", 5)
-    assert window.tabs.currentWidget().widget() is window.units_panel
+    assert window.tab_panel(window.tabs.currentIndex()) is window.units_panel
     assert window.units_panel.selected_unit() == ("conv1", 5)
     jobs = window.controller.units
     qtbot.waitUntil(lambda: not jobs.scanning, timeout=60_000)

@@ -109,6 +109,41 @@ def grid_shape(count: int, max_columns: int = MAX_MOSAIC_COLUMNS) -> tuple[int, 
     return math.ceil(count / columns), columns
 
 
+def best_columns(count: int, tile_shape: tuple[int, int], area: tuple[float, float],
+                 gap: int = GAP) -> int:
+    """How many of `count` (h, w) tiles to put in a row so that they are drawn largest in an
+    `area` of (width, height) pixels, aspect kept; the fewest columns among equals."""
+    h, w = tile_shape
+    width, height = area
+    if count < 1 or width <= 0 or height <= 0:
+        return max(1, min(count, MAX_MOSAIC_COLUMNS))
+
+    def scale(columns: int) -> float:
+        rows = math.ceil(count / columns)
+        return min(width / (columns * (w + gap) - gap), height / (rows * (h + gap) - gap))
+    # 1.001: a column count must be clearly better to win, so a window resized by a pixel
+    # does not flip the layout back and forth.
+    best = 1
+    for columns in range(2, count + 1):
+        if scale(columns) > 1.001 * scale(best):
+            best = columns
+    return best
+
+
+def channel_ticks(plot: pg.PlotItem, grid: tuple[int, int], channels: int,
+                  tile_shape: tuple[int, int]) -> None:
+    """Bottom ticks number the columns' tiles, left ticks name each row's channels ("4–7")."""
+    rows, columns = grid
+    h, w = tile_shape
+    plot.getAxis("bottom").setTicks([tile_ticks(columns, w)])
+    if columns == 1:
+        left = [(i * (h + GAP) + h / 2, str(i)) for i in range(rows)]
+    else:
+        left = [(i * (h + GAP) + h / 2, f"{i * columns}–{min((i + 1) * columns, channels) - 1}")
+                for i in range(rows)] if rows > 1 else []
+    plot.getAxis("left").setTicks([left])
+
+
 def mosaic(tiles: np.ndarray, gap: int = GAP) -> np.ndarray:
     """(R, C, h, w) tiles → one (R·h + (R−1)·gap, C·w + (C−1)·gap) float32 image, NaN gaps."""
     rows, columns, h, w = tiles.shape
@@ -201,7 +236,7 @@ def kernel_mosaic(weights: np.ndarray) -> np.ndarray:
 
 
 # --- colour bars of signed values ------------------------------------------------------------
-BAR_AXIS_WIDTH = 62            # room for tick labels such as "-1.5e-05"
+BAR_AXIS_WIDTH = 56            # room for tick labels such as "-1.5e-05"
 _labelled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # colour bar → levels
 
 

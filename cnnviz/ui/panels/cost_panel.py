@@ -51,6 +51,7 @@ class CostPanel(LiveView, QWidget):
         self._axis.setToolTip("Place the curves by training samples seen or by epochs")
         self._axis.currentTextChanged.connect(self._on_axis_changed)
         self._hover = QLabel(HOVER_HINT)
+        self._hover.setWordWrap(True)         # a long hint must not widen the column
         self._hover.setToolTip("The batch nearest the mouse pointer and the nearest test "
                                "evaluation")
         self._graphics = pg.GraphicsLayoutWidget()

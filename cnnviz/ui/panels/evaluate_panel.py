@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, Qt, pyqtSignal
-from PyQt6.QtGui import QFont
+from PyQt6.QtGui import QFont, QShowEvent
 from PyQt6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 )
 
 from cnnviz.training import Evaluation
+from cnnviz.training.app_state import RunState
 from cnnviz.training.evaluation import (
     by_confidence,
     cell_members,
@@ -79,12 +80,13 @@ class EvaluatePanel(QWidget):
         self._bar_texts: list[pg.TextItem] = []
         self._model_key: tuple[str, str, int] | None = None      # of the latest snapshot
         self._results_key: tuple[str, str, int] | None = None    # of the shown results
+        self._training = False
         self._current_sample: tuple[str, int] | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_controls())
-        self._summary = QLabel("No evaluation yet: choose a split and press Evaluate (it runs "
-                               "in the background).")
+        self._summary = QLabel("No evaluation yet: this tab scores the network when shown "
+                               "(in the background); Evaluate scores it again.")
         self._summary.setToolTip("Accuracy = share of the split predicted right; cost = the "
                                  "training loss averaged over the split; mistakes = samples "
                                  "whose most probable class is not their true class.")
@@ -270,6 +272,25 @@ class EvaluatePanel(QWidget):
         self._update_stale()
         self._current_sample = (snapshot.sample.split, snapshot.sample.index)
         self._mark_current_sample()
+        self._training = snapshot.progress.state is RunState.TRAINING
+        if self.isVisible():
+            self.evaluate_if_stale()            # e.g. training paused with the tab in view
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.evaluate_if_stale()
+
+    def evaluate_if_stale(self) -> None:
+        """Ask for an evaluation unless one runs, training runs, or the results are the current
+        network's: 10k test digits take well under a second, so the tab shows the network's
+        scores without a click."""
+        # While training, results would be stale at once and would hold up the training steps
+        # queued behind them: the evaluation waits for the pause.
+        if self._model_key is None or self._running or self._training:
+            return
+        if self._evaluation is not None and self._results_key == self._model_key:
+            return
+        self._request()
 
     def select_cell(self, true: int, predicted: int) -> None:
         """List the samples of class `true` predicted as `predicted`; emit `cell_selected`."""
@@ -431,6 +452,7 @@ class EvaluatePanel(QWidget):
         return 0, 0
 
     def _show_running(self, running: bool) -> None:
+        self._running = running
         for widget in (self._progress, self._progress_text, self._cancel_button):
             widget.setVisible(running)
         self._cancel_button.setEnabled(running)

@@ -41,6 +41,7 @@ class _MapLayer:
     view: colors.MosaicView
     grid: tuple[int, int]
     marker: pg.PlotCurveItem
+    shape: tuple[int, int, int]          # channels, h, w
     dead: DeadMarks | None = None
 
 
@@ -103,6 +104,11 @@ class FeatureMapsPanel(LiveView, QWidget):
         """The ImageItem drawing a 4-D layer's mosaic (to map pixels to the scene), or None."""
         entry = self._maps.get(layer)
         return None if entry is None else entry.view.image
+
+    def map_grid(self, layer: str) -> tuple[int, int]:
+        """(rows, columns) of a 4-D layer's mosaic: channels in reading order, as many columns
+        as draw the maps largest in the room the plot has."""
+        return self._maps[layer].grid
 
     def map_levels(self, layer: str) -> tuple[float, float]:
         """The colour levels (low, high) of a 4-D layer's mosaic."""
@@ -217,31 +223,48 @@ class FeatureMapsPanel(LiveView, QWidget):
         self._probabilities = self._build_probabilities(right.addPlot(row=len(vectors), col=0),
                                                         layers[-1], class_names)
         if maps:
-            root.layout.setColumnStretchFactor(0, 3)
-            root.layout.setColumnStretchFactor(1, 2)
+            # The maps need the width (a row of 8 maps); 128 bars read well in a third.
+            root.layout.setColumnStretchFactor(0, 2)
+            root.layout.setColumnStretchFactor(1, 1)
 
     def _build_map(self, plot: pg.PlotItem, layer: LayerTrace, signed: bool) -> _MapLayer:
         channels, h, w = layer.output.shape[1:]
-        grid = colors.grid_shape(channels)
         levels = colors.LevelTracker(signed, kinds.lookup(layer.kind).fixed_levels)
         view = colors.MosaicView(
-            plot, f"{layer.name} · {channels}×{h}×{w}", "channel",
-            "channels" if grid[0] > 1 else f"{h}×{w} map",
-            f"{layer_tooltip(layer)}\nEach tile is one channel's {h}×{w} map; "
-            f"{'blue is negative, red positive' if signed else 'brighter is stronger'}, on a "
-            f"colour scale that moves only when the values outgrow it.\n"
+            plot, f"{layer.name} · {channels}×{h}×{w}", "", "",
+            f"{layer_tooltip(layer)}\nEach tile is one channel's {h}×{w} map, numbered along "
+            f"the axes; {'blue is negative, red positive' if signed else 'brighter is stronger'},"
+            f" on a colour scale that moves only when the values outgrow it.\n"
             f"Click a pixel to read its value.",
             levels, "z" if signed else "activation")
-        plot.getAxis("bottom").setTicks([colors.tile_ticks(grid[1], w)])
-        row_ticks = [(i * (h + colors.GAP) + h / 2,
-                      f"{i * grid[1]}–{min((i + 1) * grid[1], channels) - 1}")
-                     for i in range(grid[0])] if grid[0] > 1 else []
-        plot.getAxis("left").setTicks([row_ticks])
+        for axis in ("bottom", "left"):
+            plot.getAxis(axis).showLabel(False)     # the ticks number the channels; room for maps
         marker = pg.PlotCurveItem(pen=pg.mkPen("#00ff66", width=2))
         marker.setZValue(10)
         marker.hide()
         plot.addItem(marker)
-        return _MapLayer(view, grid, marker)
+        entry = _MapLayer(view, colors.grid_shape(channels), marker, (channels, h, w))
+        colors.channel_ticks(plot, entry.grid, channels, (h, w))
+        plot.vb.sigResized.connect(lambda _, name=layer.name: self._fit_grid(name))
+        return entry
+
+    def _fit_grid(self, name: str) -> None:
+        """Lay the layer's maps out in as many columns as draw them largest in its plot."""
+        entry = self._maps.get(name)
+        if entry is None:
+            return
+        channels, h, w = entry.shape
+        size = entry.view.plot.vb.size()
+        columns = colors.best_columns(channels, (h, w), (size.width(), size.height()))
+        if columns == entry.grid[1]:
+            return
+        entry.grid = colors.grid_shape(channels, columns)
+        colors.channel_ticks(entry.view.plot, entry.grid, channels, (h, w))
+        # While a new architecture is being built, the last snapshot is the old network's.
+        shown = {l.name: l for l in self._current.trace.layers} if self._current else {}
+        if name in shown and shown[name].output.shape[1:] == entry.shape:
+            self._draw_maps(entry, shown[name].output[0])
+            self._show_selection()
 
     def _build_bars(self, plot: pg.PlotItem, layer: LayerTrace) -> _BarLayer:
         count = layer.output.shape[1]

@@ -32,9 +32,7 @@ def _layer_view(layout: pg.GraphicsLayout, row: int, name: str,
     out_channels, in_channels, kh, kw = shape
     view = colors.MosaicView(
         layout.addPlot(row=row, col=0),
-        f"{name}.W · {out_channels} filters × {in_channels} input "
-        f"channel{'s' if in_channels > 1 else ''} × {kh}×{kw}",
-        "filter (output channel)", "input channel",
+        f"{name}.W · {out_channels}×{in_channels}×{kh}×{kw}", "filter", "input channel",
         f"{name}'s kernels W, the weights of {kinds.lookup('Conv2D').equations.tooltip}.\n"
         f"Column k is filter k, which makes output channel k; row j is its {kh}×{kw} slice "
         f"that slides over input channel j.\nRed weights add, blue weights subtract; the colour "

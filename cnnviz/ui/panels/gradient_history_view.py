@@ -224,11 +224,11 @@ class GradientHistoryView(LiveView, QWidget):
                 what = f"dL/d {layer}.{key}" if kind == "gradient" else f"{layer}.{key}"
                 source = ("for the chosen sample (the trace's parameter gradients)"
                           if kind == "gradient" else "the current weights")
-                plot.setTitle(f"{what} · {grad.size:,} values")
+                plot.setTitle(f"{what} · {grad.size:,}")      # short: two fit 1366 px
                 plot.setLabel("bottom", "dL/dw" if kind == "gradient" else "w")
-                plot.setLabel("left", "count")
                 plot.setToolTip(
-                    f"Histogram of {what}, {source}, in {BINS} bins on a range symmetric "
+                    f"Histogram of {what}'s {grad.size:,} values (y: how many), {source}, "
+                    f"in {BINS} bins on a range symmetric "
                     f"around 0 that moves only when the values outgrow it.\n"
                     + ("The gradients of paper eqs. 3–4 (dense) or 11–12 (conv): a narrow "
                        "spike at 0 means this layer hardly learns from the sample."

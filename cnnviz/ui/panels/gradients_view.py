@@ -52,10 +52,18 @@ def last_layer_note(layer: LayerTrace) -> str:
 
 def _signed_view(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str,
                  bar_label: str) -> colors.MosaicView:
-    view = colors.MosaicView(plot, title, bottom, left, tooltip,
-                             colors.LevelTracker(signed=True), bar_label)
+    # The colour bar's name goes to the tooltip: its room is needed for four columns at 1366 px.
+    view = colors.MosaicView(plot, title, bottom, left, f"{tooltip}\nColour: {bar_label}.",
+                             colors.LevelTracker(signed=True), None)
     view.bar.axis.setWidth(colors.BAR_AXIS_WIDTH)
+    _compact(plot)
     return view
+
+
+def _compact(plot: pg.PlotItem) -> None:
+    """Axis names only in the tooltip: four columns of plots must fit 1366 px."""
+    for axis in ("bottom", "left"):
+        plot.getAxis(axis).showLabel(False)
 
 
 def _show_signed(view: colors.MosaicView, picture: np.ndarray, values: np.ndarray) -> None:
@@ -72,9 +80,10 @@ class _Bars:
 
 
 def _style_plot(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str) -> None:
-    colors.style_plot(plot, title, bottom, left, tooltip)
+    colors.style_plot(plot, title, bottom, left, f"{tooltip}\nx: {bottom}; y: {left}.")
     for axis in ("bottom", "left"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
+    _compact(plot)
 
 
 def _bar_plot(plot: pg.PlotItem, count: int, title: str, bottom: str, tooltip: str,

@@ -41,7 +41,7 @@ class InputPanel(QWidget):
         layout.addWidget(title)
 
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setMinimumSize(220, 220)
+        self.view.setMinimumSize(180, 180)
         self.view.setToolTip("The 28×28 input sample, grey levels 0–255 as in MNIST. The network "
                              "sees it normalized: (x/255 − 0.1307)/0.3081.")
         plot = self.view.addPlot()

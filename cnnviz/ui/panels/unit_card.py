@@ -51,8 +51,8 @@ class UnitCard(QWidget):
         self.weights = colors.MosaicView(
             root.addPlot(row=0, col=0), "weights", "", "",
             "The unit's incoming weights: a conv filter's kernel for each input channel, or "
-            "a dense unit's weights laid out as the maps they read. Red adds, blue subtracts.",
-            colors.LevelTracker(signed=True), "weight")
+            "a dense unit's weights laid out as the maps they read. Red adds, blue subtracts.\n"
+            "Colour: weight.", colors.LevelTracker(signed=True), None)
         self.preferred_plot = root.addPlot(row=0, col=1)
         self.preferred = self._picture(self.preferred_plot, "preferred input",
                                        "The input this unit responds to most, found by gradient "
@@ -61,8 +61,8 @@ class UnitCard(QWidget):
                                        "the same image.")
         self.map = colors.MosaicView(
             root.addPlot(row=0, col=2), "on the current sample", "", "",
-            "The unit's activation map for the current sample (the input column).",
-            colors.LevelTracker(signed=False), "activation")
+            "The unit's activation map for the current sample (the input column).\n"
+            "Colour: activation.", colors.LevelTracker(signed=False), None)
         self.patches_plot = root.addPlot(row=1, col=0, colspan=3)
         colors.style_plot(self.patches_plot, "top-9 test patches", "", "",
                           "The nine test digits on which the unit peaks highest, each cropped "
@@ -76,6 +76,11 @@ class UnitCard(QWidget):
         self.patches_image.mouseClickEvent = self._on_patch_click
         self.patches_plot.addItem(self.patches_image)
         self._patch_labels: list[pg.TextItem] = []
+        # The card shares 1366 px with the unit list: pictures, no axes (the tooltips say what
+        # the rows and columns are).
+        for plot in (self.weights.plot, self.preferred_plot, self.map.plot):
+            plot.hideAxis("left")
+            plot.hideAxis("bottom")
         root.layout.setRowStretchFactor(0, 2)
         root.layout.setRowStretchFactor(1, 3)
         self.activity = QLabel("pick a unit")

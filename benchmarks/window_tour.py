@@ -1,0 +1,66 @@
+"""Screenshots of every tab of the real window, as a user on this display sees it.
+
+Run under an X server (a desktop, or Xvfb with ImageMagick's `import` installed):
+
+    Xvfb :7 -screen 0 1366x768x24 &
+    DISPLAY=:7 .venv/bin/python benchmarks/window_tour.py /tmp/shots
+
+opens the window as a first launch does (fresh settings), picks test digit #0, and saves
+`<out>/<width>x<height>-<n>-<tab>.png` of the whole screen for each tab, plus the Inside tab's
+other pages; prints the window geometry and each file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _settle(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def main(out: Path) -> None:
+    scratch = tempfile.mkdtemp(prefix="cnnviz-tour-")
+    os.environ.setdefault("CNNVIZ_DATA_DIR", scratch)
+    from PyQt6.QtCore import QSettings
+    from PyQt6.QtWidgets import QApplication
+
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, scratch)    # a first launch
+    app = QApplication(sys.argv)
+    app.setApplicationName("cnnviz")
+    app.setOrganizationName("cnnviz")
+    from cnnviz.ui.app import create_window
+
+    window = create_window()
+    window.show()
+    _settle(app, 4.0)
+    screen = window.screen().geometry()
+    size = f"{screen.width()}x{screen.height()}"
+    print(f"screen {size}, window {window.geometry()}, dpr {window.devicePixelRatio()}")
+    out.mkdir(parents=True, exist_ok=True)
+    shots = [(index, window.tabs.tabText(index), None) for index in range(window.tabs.count())]
+    inside = window.inside_panel.pages
+    shots[2:2] = [(1, f"Inside-{inside.tabText(page)}", page) for page in (1, 2)]
+    for index, title, page in shots:
+        window.tabs.setCurrentIndex(index)
+        inside.setCurrentIndex(page or 0)
+        _settle(app, 2.5)
+        name = out / f"{size}-{index}-{title.replace(' ', '_').lower()}.png"
+        subprocess.run(["import", "-window", "root", str(name)], check=True)
+        print(name)
+    window.autosaver.allow_close()
+    window.close()
+    _settle(app, 1.0)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots"))
