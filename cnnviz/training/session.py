@@ -289,8 +289,8 @@ class TrainingSession:
         # The optimizer's moments are only worth copying when someone may step through them.
         optimizer_state = None if self.state is RunState.TRAINING else \
             self.trainer.optimizer.state_dict()
-        label = self.model_label if self.what_if is None else self.what_if.label
-        return Snapshot(self._snapshot_id, label, self.facts(), self.progress(),
+        shown = self.model_label if self.what_if is None else self.what_if.label
+        return Snapshot(self._snapshot_id, shown, self.facts(), self.progress(),
                         self.shown_model().state_dict(), self.sample, image.copy(), label, trace,
                         self.history.view(), self.trainer.model.layer_shapes(),
                         tuple(self.trainer.model.config()["layers"]), optimizer_state)
