@@ -32,9 +32,11 @@ from cnnviz.ui import persistence
 from cnnviz.ui.autosave import Autosaver
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
+from cnnviz.ui.experiment_controller import ExperimentController
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.draw_panel import DrawPanel
 from cnnviz.ui.panels.evaluate_panel import EvaluatePanel
+from cnnviz.ui.panels.experiment_panel import ExperimentPanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
@@ -110,10 +112,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(scrollable(self.draw_panel), "Draw")
         self.evaluate_panel = EvaluatePanel()
         self.tabs.addTab(scrollable(self.evaluate_panel), "Evaluate")
+        self.experiment_panel = ExperimentPanel()
+        self.tabs.addTab(scrollable(self.experiment_panel, 1100, 650), "Experiment")
         self.setCentralWidget(self.tabs)
         self.panels = [self.input_panel, self.cost_panel, self.filters_panel,
                        self.feature_maps_panel, self.inside_panel, self.stepper_panel,
-                       self.draw_panel, self.evaluate_panel]
+                       self.draw_panel, self.evaluate_panel, self.experiment_panel]
 
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
@@ -194,6 +198,9 @@ class MainWindow(QMainWindow):
         c.evaluation_ready.connect(self._show_evaluation)
         self.draw_panel.error.connect(self.show_error)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.experiments = ExperimentController(c, self)
+        self.experiments.attach(self.experiment_panel)
+        self.experiments.failed.connect(self.show_error)
 
     def _show_evaluation(self, split: str, evaluation) -> None:
         snapshot = self.controller.snapshot
@@ -262,6 +269,9 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, p.batches_per_epoch)
             self.progress_bar.setValue(p.batch_in_epoch)
         self.model_label.setText(f"model: {snapshot.model_label}")
+        # A what-if copy (Experiment tab) is shown: every view is of a modified network.
+        self.model_label.setStyleSheet("color: #c05000; font-weight: bold"
+                                       if snapshot.model_label.startswith("what-if") else "")
 
     def show_state(self, state: RunState) -> None:
         self.state_label.setText(str(state))
