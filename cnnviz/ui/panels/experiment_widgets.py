@@ -46,6 +46,10 @@ def show_image(item: pg.ImageItem, image: np.ndarray, levels: tuple[float, float
     bar = getattr(item, "colour_bar", None)
     if bar is not None and tuple(bar.levels()) != tuple(levels):
         bar.setLevels(levels)
+        low, high = levels
+        if low < 0:     # written out: pyqtgraph drops the labels of ranges as small as ±1e-3
+            bar.axis.setTicks([[(v, "0" if v == 0 else f"{v:.2g}")
+                                for v in (low, low / 2, 0.0, high / 2, high)]])
     if new_shape:
         h, w = image.shape
         item.getViewBox().setRange(xRange=(0, w), yRange=(0, h), padding=0.02)

@@ -56,7 +56,9 @@ class OcclusionView(QWidget):
                                   "class chosen on the Inside tab), or any class")
         self.run_button = QPushButton("Slide the patch")
         self.run_button.clicked.connect(self.request)
-        controls = QHBoxLayout()
+        self.controls = QWidget()
+        controls = QHBoxLayout(self.controls)
+        controls.setContentsMargins(0, 0, 0, 0)
         for label, widget in (("patch", self.patch_box), ("stride", self.stride_box),
                               ("class", self.class_box)):
             controls.addWidget(QLabel(label))
@@ -74,7 +76,8 @@ class OcclusionView(QWidget):
         self.map_plot = root.addPlot(row=0, col=1)
         self.map_item = image_plot(self.map_plot, "occlusion: drop in p(class)", OCCLUSION_TIP,
                                    (-1, 1), True, "drop in p")
-        self.saliency_item = image_plot(root.addPlot(row=0, col=2), "saliency |∂L/∂x|",
+        self.saliency_plot = root.addPlot(row=0, col=2)
+        self.saliency_item = image_plot(self.saliency_plot, "saliency |∂L/∂x|",
                                         SALIENCY_TIP, (0, 1), False, "relative |∂L/∂x|")
         self.hidden_item = image_plot(root.addPlot(row=0, col=3), "input with the patch",
                                       "Hover over the input or the occlusion map: the input "
@@ -82,7 +85,7 @@ class OcclusionView(QWidget):
         self.caption = QLabel("hover over the map to see the input with the patch there")
         self.caption.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addLayout(controls)
+        layout.addWidget(self.controls)
         layout.addWidget(self.graphics, stretch=1)
         layout.addWidget(self.caption)
         self.levels = colors.LevelTracker(signed=True)
@@ -96,13 +99,20 @@ class OcclusionView(QWidget):
         if snapshot.class_names != self._names:
             self._names = snapshot.class_names
             fill_classes(self.class_box, snapshot.class_names, "true class")
-        gradient = np.abs(np.asarray(snapshot.trace.input_grad, np.float64)[0, 0])
-        peak = float(gradient.max())
-        show_image(self.saliency_item, gradient / peak if peak > 0 else gradient, (0, 1))
+        target = snapshot.sample.target if snapshot.sample.target is not None else (
+            snapshot.label if snapshot.label is not None else snapshot.prediction)
+        self.show_saliency(snapshot.trace.input_grad[0, 0], self._class_name(target))
         key = (id(snapshot.sample), snapshot.model_label)
         if snapshot.progress.state is not RunState.TRAINING and key != self._asked_for:
             self._asked_for = key
             self.request()            # a new sample or network: slide the patch again
+
+    def show_saliency(self, gradient: np.ndarray, class_name: str) -> None:
+        """(H, W) dL/dx towards `class_name`, drawn as |∂L/∂x| relative to its largest."""
+        gradient = np.abs(np.asarray(gradient, np.float64))
+        peak = float(gradient.max())
+        show_image(self.saliency_item, gradient / peak if peak > 0 else gradient, (0, 1))
+        self.saliency_plot.setTitle(f"saliency |∂L/∂x| towards {class_name}")
 
     def request(self) -> None:
         self.caption.setText("sliding the patch…")
@@ -114,8 +124,10 @@ class OcclusionView(QWidget):
         show_image(self.input_item, occlusion.image, (0, 1))
         pixel_map = occlusion.pixel_map()
         show_image(self.map_item, pixel_map, self.levels.update(pixel_map))
-        self._show_position(*occlusion.position_at(*np.unravel_index(
-            np.nanargmax(np.abs(pixel_map)), pixel_map.shape)))
+        name = self._class_name(occlusion.target)
+        self.map_plot.setTitle(f"occlusion: drop in p({name}), patch {occlusion.patch}×"
+                               f"{occlusion.patch}")
+        self._show_position(*np.unravel_index(occlusion.drops.argmax(), occlusion.drops.shape))
 
     # --- hover ----------------------------------------------------------------------------------
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
@@ -130,12 +142,16 @@ class OcclusionView(QWidget):
     def _show_position(self, i: int, j: int) -> None:
         o = self.shown
         show_image(self.hidden_item, o.occluded(i, j), (0, 1))
-        name = self._names[o.target] if o.target < len(self._names) else str(o.target)
+        name = self._class_name(o.target)
         after = o.probability - float(o.drops[i, j])
         self.caption.setText(
             f"patch {o.patch}×{o.patch} at row {o.rows[i]}, col {o.cols[j]}: p({name}) "
             f"{o.probability:.4f} → {after:.4f} (drop {o.drops[i, j]:+.4f}); largest drop "
             f"{float(o.drops.max()):+.4f} over {o.drops.size} positions, stride {o.stride}")
+
+
+    def _class_name(self, index: int) -> str:
+        return self._names[index] if index < len(self._names) else str(index)
 
 
 def export_occlusion(occlusion: probes.Occlusion, saliency: np.ndarray | None,
@@ -147,9 +163,9 @@ def export_occlusion(occlusion: probes.Occlusion, saliency: np.ndarray | None,
     view = OcclusionView()
     view._names = names
     view.graphics.setMinimumHeight(0)
+    view.controls.hide()
     view.blockSignals(True)
     if saliency is not None:
-        peak = float(np.abs(saliency).max())
-        show_image(view.saliency_item, np.abs(saliency) / peak if peak > 0 else saliency, (0, 1))
+        view.show_saliency(saliency, view._class_name(occlusion.target))
     view.show_occlusion(occlusion)
     return _save_widget(view, Path(path), (1300, 460))
