@@ -7,6 +7,8 @@ both numbers and their relative error, with a verdict.
 
 from __future__ import annotations
 
+import html
+
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (
@@ -100,7 +102,7 @@ class GradientCheckView(QWidget):
                 self.table.setItem(row, column, item)
         self.table.resizeColumnsToContents()
         colour = "#1a7f37" if check.passed else "#c0392b"
-        self.verdict_label.setText(f"<b style='color:{colour}'>{check.verdict()}</b>")
+        self.verdict_label.setText(f"<b style='color:{colour}'>{html.escape(check.verdict())}</b>")
 
     @property
     def verdict_text(self) -> str:

@@ -70,11 +70,13 @@ class KernelTable(QTableWidget):
         for r in range(rows):
             for c in range(cols):
                 value = float(kernel[r, c])
-                item = self.item(r, c) or QTableWidgetItem()
+                item = self.item(r, c)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.setItem(r, c, item)
                 if not np.isfinite(value):           # past the end of a dense unit's row
                     item.setText("")
                     item.setFlags(Qt.ItemFlag.NoItemFlags)
-                    self.setItem(r, c, item)
                     continue
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                               | Qt.ItemFlag.ItemIsEditable)
@@ -82,7 +84,6 @@ class KernelTable(QTableWidget):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 rgba = cmap.map(0.5 + 0.5 * np.clip(value / limit, -1, 1), mode="byte")
                 item.setBackground(QColor(*[int(v) for v in rgba[:3]]))
-                self.setItem(r, c, item)
         self.resizeColumnsToContents()
         self._filling = False
 
