@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--step", type=_integer(0), default=None,
                         help="the network as after training step K of its recorded run (0: "
                              "before training; default: the final network)")
+    _add_occlusion_options(export)
     _add_data_option(export)
 
     predict = commands.add_parser(
@@ -92,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("image", type=Path, help="a picture of one digit, either polarity")
     predict.add_argument("--model", type=Path, default=None,
                          help="model file (default: the shipped trained model)")
+    predict.add_argument("--occlusion", type=Path, default=None, metavar="DIR",
+                         help="also write the occlusion map for the predicted class to DIR "
+                              "(occlusion.png, occlusion.npz)")
+    _add_occlusion_options(predict)
 
     data = commands.add_parser("data", help="manage data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
@@ -105,6 +110,13 @@ def _add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="bundled",
                         help="'bundled' (5k train / 10k test, default), 'full' (after "
                              "`cnnviz data download`) or a folder in MNIST layout")
+
+
+def _add_occlusion_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--patch", type=_integer(1, 28), default=6,
+                        help="occlusion map: side of the grey patch in pixels (default 6)")
+    parser.add_argument("--stride", type=_integer(1, 28), default=2,
+                        help="occlusion map: pixels between patch positions (default 2)")
 
 
 def _add_processes_option(parser: argparse.ArgumentParser) -> None:
@@ -209,6 +221,10 @@ def run_export(args: argparse.Namespace) -> int:
     written = export_views(snapshot, args.out, list(snapshot.architecture))
     written += export_inside_views(snapshot, args.out)
     written += _export_units(session, snapshot, args.out)
+    target = snapshot.sample.target if snapshot.sample.target is not None else (
+        snapshot.label if snapshot.label is not None else snapshot.prediction)
+    written += write_occlusion(checkpoint.model, snapshot.sample_image, target, args,
+                               args.out, preset.class_names, snapshot.trace.input_grad[0, 0])
     for path in written:
         print(path)
     return 0
@@ -227,6 +243,8 @@ def _snapshot_at_step(session: Any, args: argparse.Namespace) -> Any:
               f"{snapshot.shown_step}, the nearest recorded one before {args.step}",
               file=sys.stderr)
     return snapshot
+
+
 def _export_units(session, snapshot, out: Path) -> list[Path]:
     """The Units tab's pictures: card-conv1-<k>.png per conv1 filter and embedding.png."""
     from cnnviz.training import units
@@ -247,6 +265,10 @@ def _export_units(session, snapshot, out: Path) -> list[Path]:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Preprocess an image like a drawn digit and print the model's class probabilities."""
+    import os
+
+    import numpy as np
+
     from cnnviz.data import normalize_images, resource_path
     from cnnviz.data.drawing import load_digit_image
     from cnnviz.nn import preset_for
@@ -259,7 +281,36 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"{name}: {p:.4f}")
     best = int(probabilities.argmax())
     print(f"predicted: {names[best]} p={probabilities[best]:.4f}")
+    if args.occlusion is not None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from cnnviz.nn import capture
+        preset = preset_for(checkpoint.preset, checkpoint.model)
+        trace = capture(checkpoint.model, preset.make_loss(), normalize_images(image[None]),
+                        preset.class_targets(np.array([best])))
+        for path in write_occlusion(checkpoint.model, image, best, args, args.occlusion, names,
+                                    trace.input_grad[0, 0]):
+            print(path)
     return 0
+
+
+def write_occlusion(model, image, target: int, args: argparse.Namespace, out_dir: Path,
+                    names: tuple[str, ...], saliency) -> list[Path]:
+    """The occlusion map of `image` for class `target`: occlusion.png (the Experiment tab's
+    view: input, map, saliency, the patch at the largest drop) and occlusion.npz (the numbers:
+    drops (R, C), rows, cols, patch, stride, fill, target, probability)."""
+    import numpy as np
+
+    from cnnviz.training.probes import occlusion_map
+    from cnnviz.ui.panels.occlusion_view import export_occlusion
+
+    occlusion = occlusion_map(model, image, target, args.patch, args.stride)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    numbers = out / "occlusion.npz"
+    np.savez(numbers, drops=occlusion.drops, rows=occlusion.rows, cols=occlusion.cols,
+             patch=occlusion.patch, stride=occlusion.stride, fill=occlusion.fill,
+             target=occlusion.target, probability=occlusion.probability)
+    return [export_occlusion(occlusion, saliency, out / "occlusion.png", names), numbers]
 
 
 def run_data(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
 from cnnviz.training.timeline import Timeline
 from cnnviz.training.timeline_files import load_timeline, timeline_arrays
 from cnnviz.training.trainer import Evaluation, Trainer, TrainSettings, evaluate, make_optimizer_for
+from cnnviz.training.what_if import WhatIf
 
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
 EVALS_PER_EPOCH = 2
@@ -76,6 +77,7 @@ class TrainingSession:
                                              self.pool)
         self.model_label = model_label or f"live (seed {settings.seed})"
         self.state = RunState.IDLE
+        self.what_if: WhatIf | None = None     # filter surgery's modified copy, while shown
         self.history.clear()
         self._train_seconds = 0.0
         self._good_params = self.trainer.model.state_dict()
@@ -160,6 +162,9 @@ class TrainingSession:
         check_data_fits(self.data, self.trainer.model, self.preset, need_test=False)
 
     def start_training(self) -> None:
+        if self.what_if is not None:
+            raise ValueError("a what-if copy of the network is shown: Keep or Discard it "
+                             "(Experiment tab) before training")
         if self.trainer.finished:
             self.state = RunState.FINISHED
             return
@@ -181,6 +186,27 @@ class TrainingSession:
             return False
         self.sample = SampleRef("test", 0)
         return True
+
+    # --- filter surgery (cnnviz.training.what_if) ------------------------------------------
+    def begin_what_if(self) -> WhatIf:
+        """The what-if copy, made from the live network (training paused) if there is none."""
+        if self.state is RunState.TRAINING:
+            self.pause_training()
+        if self.what_if is None:
+            self.what_if = WhatIf(self.trainer.model, self.model_label)
+        return self.what_if
+
+    def keep_what_if(self) -> None:
+        """The edited weights become the live network's; the copy is gone."""
+        if self.what_if is not None:
+            self.trainer.model.load_state_dict(self.what_if.model.state_dict())
+            self._good_params = self.trainer.model.state_dict()
+            if self.what_if.edits and not self.model_label.endswith(" (edited)"):
+                self.model_label += " (edited)"
+            self.what_if = None
+
+    def discard_what_if(self) -> None:
+        self.what_if = None
 
     # --- training -------------------------------------------------------------------------
     def step(self) -> CostPoint:
@@ -289,8 +315,9 @@ class TrainingSession:
         return self._offset.step + self.trainer.step_count
 
     def snapshot(self) -> Snapshot:
-        """Copies of the model's parameters and a trace of the current sample."""
-        return self._snapshot(self.trainer.model, self.trainer.optimizer, None)
+        """Copies of the shown network's parameters (the what-if copy while there is one)
+        and a trace of the current sample."""
+        return self._snapshot(self.shown_model(), self.trainer.optimizer, None)
 
     def snapshot_at(self, step: int | None) -> Snapshot:
         """The network as after training step `step` of the run (0: before the first step;
@@ -319,7 +346,9 @@ class TrainingSession:
         # The optimizer's moments are only worth copying when someone may step through them.
         optimizer_state = None if self.state is RunState.TRAINING and shown_step is None \
             else optimizer.state_dict()
-        return Snapshot(self._snapshot_id, self.model_label, self.facts(), self.progress(),
+        shown = self.what_if.label if self.what_if is not None and shown_step is None \
+            else self.model_label
+        return Snapshot(self._snapshot_id, shown, self.facts(), self.progress(),
                         model.state_dict(), self.sample, image.copy(), label, trace,
                         self.history.view(), model.layer_shapes(),
                         tuple(model.config()["layers"]), optimizer_state,
@@ -329,6 +358,10 @@ class TrainingSession:
     def model_extras(self) -> dict[str, np.ndarray]:
         """What a model file keeps beside the network: the curves and the timeline."""
         return {**self.history.to_arrays(), **timeline_arrays(self.timeline)}
+
+    def shown_model(self) -> Sequential:
+        """The network the views show: the what-if copy while there is one, else the live one."""
+        return self.trainer.model if self.what_if is None else self.what_if.model
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -362,8 +395,8 @@ class TrainingSession:
         total) after each and returns the Evaluation. The worker runs other commands (and
         training steps) between chunks, so the network is copied first: the evaluation is of
         one network, whatever trains meanwhile."""
-        model = Sequential.from_config(self.trainer.model.config())
-        model.load_state_dict(self.trainer.model.state_dict())
+        model = Sequential.from_config(self.shown_model().config())
+        model.load_state_dict(self.shown_model().state_dict())
         data = getattr(self.data, split)
         if len(data) == 0:
             raise ValueError(f"the {split} split of {data.name!r} is empty")
@@ -394,7 +427,7 @@ class TrainingSession:
         for start in range(0, len(order), MISTAKE_CHUNK):
             chunk = order[start:start + MISTAKE_CHUNK]
             part = Split(data.images[chunk], data.labels[chunk], data.name)
-            result = evaluate(self.trainer.model, self.preset, part, pool=self.pool)
+            result = evaluate(self.shown_model(), self.preset, part, pool=self.pool)
             wrong = np.flatnonzero(result.predictions != result.classes)
             if len(wrong):
                 return int(chunk[wrong[0]])

@@ -31,9 +31,11 @@ from cnnviz.ui import layout, persistence
 from cnnviz.ui.autosave import Autosaver
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
+from cnnviz.ui.experiment_controller import ExperimentController
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.draw_panel import DrawPanel
 from cnnviz.ui.panels.evaluate_panel import EvaluatePanel
+from cnnviz.ui.panels.experiment_panel import ExperimentPanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
@@ -96,6 +98,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.evaluate_panel, "Evaluate")
         self.units_panel = UnitsPanel()
         self.tabs.addTab(self.units_panel, "Units")
+        self.experiment_panel = ExperimentPanel()
+        self.tabs.addTab(self.experiment_panel, "Experiment")
         self.timeline_bar = TimelineBar()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -105,7 +109,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.panels = [self.input_panel, self.timeline_bar, self.cost_panel, self.filters_panel,
                        self.feature_maps_panel, self.inside_panel, self.stepper_panel,
-                       self.draw_panel, self.evaluate_panel, self.units_panel]
+                       self.draw_panel, self.evaluate_panel, self.units_panel,
+                       self.experiment_panel]
 
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
@@ -189,6 +194,9 @@ class MainWindow(QMainWindow):
         self.draw_panel.error.connect(self.show_error)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         connect_units_panel(self.units_panel, self.controller.units, self)
+        self.experiments = ExperimentController(c, self)
+        self.experiments.attach(self.experiment_panel)
+        self.experiments.failed.connect(self.show_error)
         bar = self.timeline_bar
         bar.step_requested.connect(c.show_step)
         self.cost_panel.step_clicked.connect(bar.request)
@@ -263,6 +271,9 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, p.batches_per_epoch)
             self.progress_bar.setValue(p.batch_in_epoch)
         self.model_label.setText(f"model: {snapshot.model_label} · {describe_shown(snapshot)}")
+        # A what-if copy (Experiment tab) is shown: every view is of a modified network.
+        self.model_label.setStyleSheet("color: #c05000; font-weight: bold"
+                                       if snapshot.model_label.startswith("what-if") else "")
 
     def show_state(self, state: RunState) -> None:
         self.state_label.setText(str(state))

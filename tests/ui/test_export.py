@@ -12,8 +12,9 @@ def test_export_writes_every_view_as_a_real_picture(tmp_path, capsys, qapp):
     written = capsys.readouterr().out.split()
     names = {p.rsplit("/", 1)[-1] for p in written}
     assert {"input.png", "filters.png", "feature_maps.png", "probabilities.png", "pooling.png",
-            "gradients.png", "embedding.png", *(f"card-conv1-{k}.png" for k in range(8))} <= names
-    for path in written:
+            "gradients.png", "embedding.png", *(f"card-conv1-{k}.png" for k in range(8)),
+            "occlusion.png", "occlusion.npz"} <= names
+    for path in (p for p in written if p.endswith(".png")):
         image = QImage(path)
         assert not image.isNull() and image.width() >= 300 and image.height() >= 200
         # Not a blank canvas: a drawn view has many distinct colours.
