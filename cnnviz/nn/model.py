@@ -11,6 +11,7 @@ import numpy as np
 
 from cnnviz.nn import kernels
 from cnnviz.nn.layers import LAYER_TYPES, Layer
+from cnnviz.nn.scaling import MNIST_SCALING, InputScaling
 from cnnviz.nn.trace import TraceRecorder
 
 # Samples per slice in `infer`: at batch 256 in two processes, slices of 8 gave ~36k samples/s,
@@ -44,6 +45,8 @@ class Sequential:
             raise ValueError(f"one sample's activations reach {largest:,} values, more than "
                              f"the {MAX_SAMPLE_VALUES:,} cnnviz allows")
         self._recorder: TraceRecorder | None = None
+        # How pixels are scaled before they reach the first layer (see cnnviz.nn.scaling).
+        self.input_scaling: InputScaling = MNIST_SCALING
 
     # --- structure -------------------------------------------------------------------------
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:

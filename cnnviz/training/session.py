@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from cnnviz.data import MnistData, Split, normalize_images
+from cnnviz.data import MnistData, Split
 from cnnviz.nn import Checkpoint, Preset, Sequential, capture, get_preset, preset_for
 from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.app_state import RunState, SampleRef
@@ -21,7 +21,14 @@ from cnnviz.training.data_checks import check_data_fits
 from cnnviz.training.divergence import is_diverging
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, RunHistory
 from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
-from cnnviz.training.trainer import Evaluation, Trainer, TrainSettings, evaluate, make_optimizer_for
+from cnnviz.training.trainer import (
+    Evaluation,
+    Trainer,
+    TrainSettings,
+    evaluate,
+    make_optimizer_for,
+    model_inputs,
+)
 
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
 EVALS_PER_EPOCH = 2
@@ -254,7 +261,7 @@ class TrainingSession:
         label = None if digit is None else int(
             np.asarray(self.preset.make_targets(np.array([digit]))).reshape(-1)[0])
         target = self.sample.target if self.sample.target is not None else label
-        x = normalize_images(image[None])
+        x = model_inputs(self.trainer.model, image[None])
         if target is None:     # a drawn digit: show gradients towards the predicted class
             target = int(self.trainer.model.predict_proba(x)[0].argmax())
         targets = self.preset.class_targets(np.array([target]))
@@ -302,6 +309,7 @@ class TrainingSession:
         one network, whatever trains meanwhile."""
         model = Sequential.from_config(self.trainer.model.config())
         model.load_state_dict(self.trainer.model.state_dict())
+        model.input_scaling = self.trainer.model.input_scaling
         data = getattr(self.data, split)
         if len(data) == 0:
             raise ValueError(f"the {split} split of {data.name!r} is empty")
