@@ -30,6 +30,14 @@ def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _input_scaling(text: str) -> Any:
+    from cnnviz.nn.scaling import parse_scaling
+    try:
+        return parse_scaling(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _positive_number(text: str) -> float:
     try:
         value = float(text)
@@ -70,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_processes_option(train)
 
     evaluate = commands.add_parser("evaluate", help="test accuracy of a saved model")
-    evaluate.add_argument("model", type=Path)
+    evaluate.add_argument("model", type=Path, help="model file (.npz, or .onnx from elsewhere)")
+    _add_input_scaling_option(evaluate)
     _add_data_option(evaluate)
     _add_processes_option(evaluate)
 
@@ -86,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the network as after training step K of its recorded run (0: "
                              "before training; default: the final network)")
     _add_occlusion_options(export)
+    _add_input_scaling_option(export)
     _add_data_option(export)
 
     predict = commands.add_parser(
@@ -97,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write the occlusion map for the predicted class to DIR "
                               "(occlusion.png, occlusion.npz)")
     _add_occlusion_options(predict)
+    _add_input_scaling_option(predict)
+
+    export_onnx = commands.add_parser("export-onnx", help="write a model as ONNX (onnx package)")
+    export_onnx.add_argument("model", type=Path, help="model file (.npz or .onnx)")
+    export_onnx.add_argument("out", type=Path, help="ONNX file to write")
+    _add_input_scaling_option(export_onnx)
 
     data = commands.add_parser("data", help="manage data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
@@ -117,6 +133,12 @@ def _add_occlusion_options(parser: argparse.ArgumentParser) -> None:
                         help="occlusion map: side of the grey patch in pixels (default 6)")
     parser.add_argument("--stride", type=_integer(1, 28), default=2,
                         help="occlusion map: pixels between patch positions (default 2)")
+def _add_input_scaling_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-scaling", type=_input_scaling, default=None,
+                        metavar="mnist|unit|MEAN,STD",
+                        help="how the network expects pixels scaled: (x/255 − MEAN)/STD; "
+                             "'mnist' is 0.1307,0.3081, 'unit' is 0,1 (default: what the model "
+                             "file or ONNX metadata says, else mnist)")
 
 
 def _add_processes_option(parser: argparse.ArgumentParser) -> None:
@@ -134,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cnnviz.ui.launch import launch_gui  # Qt is imported only for the window
         return launch_gui()
     handlers = {"train": run_train, "evaluate": run_evaluate, "data": run_data,
-                "export": run_export, "predict": run_predict}
+                "export": run_export, "predict": run_predict, "export-onnx": run_export_onnx}
     try:
         return handlers[args.command](args)
     except CliInterrupted as interrupted:
@@ -166,11 +188,12 @@ def run_train(args: argparse.Namespace) -> int:
     return run_with_pool(args.processes, command, command.describe_interrupt)
 
 
-def _load_checkpoint(path: Path | str) -> Any:
-    """A model file, with a note on stderr for each malformed optional field it dropped."""
-    from cnnviz.nn import load_checkpoint
+def _load_checkpoint(path: Path | str, input_scaling: Any = None) -> Any:
+    """A model file (.npz or .onnx), with a note on stderr for each malformed optional field it
+    dropped (or, for ONNX, each liberty taken); `input_scaling` overrides the file's."""
+    from cnnviz.nn.model_files import read_model_file
 
-    checkpoint = load_checkpoint(path)
+    checkpoint = read_model_file(path, input_scaling)
     for warning in checkpoint.warnings:
         print(f"note: {path}: {warning}", file=sys.stderr)
     return checkpoint
@@ -181,7 +204,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from cnnviz.training import evaluate
     from cnnviz.training.data_checks import check_data_fits
 
-    checkpoint = _load_checkpoint(args.model)
+    checkpoint = _load_checkpoint(args.model, args.input_scaling)
     preset = preset_for(checkpoint.preset, checkpoint.model)
     data = load_data(args.data)
     check_data_fits(data, checkpoint.model, preset)
@@ -206,7 +229,7 @@ def run_export(args: argparse.Namespace) -> int:
     from cnnviz.ui.render import export_views
 
     model_path = args.model or resource_path("models", "reference.npz")
-    checkpoint = _load_checkpoint(model_path)
+    checkpoint = _load_checkpoint(model_path, args.input_scaling)
     preset = preset_for(checkpoint.preset, checkpoint.model)
     classes = len(preset.class_names)
     if args.target is not None and args.target >= classes:
@@ -269,14 +292,17 @@ def run_predict(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from cnnviz.data import normalize_images, resource_path
+    from cnnviz.data import resource_path
     from cnnviz.data.drawing import load_digit_image
     from cnnviz.nn import preset_for
+    from cnnviz.training.trainer import model_inputs
 
     image = load_digit_image(args.image)
-    checkpoint = _load_checkpoint(args.model or resource_path("models", "reference.npz"))
+    checkpoint = _load_checkpoint(args.model or resource_path("models", "reference.npz"),
+                                  args.input_scaling)
     names = preset_for(checkpoint.preset, checkpoint.model).class_names
-    probabilities = checkpoint.model.predict_proba(normalize_images(image[None]))[0]
+    probabilities = checkpoint.model.predict_proba(model_inputs(checkpoint.model,
+                                                                image[None]))[0]
     for name, p in zip(names, probabilities):
         print(f"{name}: {p:.4f}")
     best = int(probabilities.argmax())
@@ -285,7 +311,8 @@ def run_predict(args: argparse.Namespace) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         from cnnviz.nn import capture
         preset = preset_for(checkpoint.preset, checkpoint.model)
-        trace = capture(checkpoint.model, preset.make_loss(), normalize_images(image[None]),
+        trace = capture(checkpoint.model, preset.make_loss(),
+                        model_inputs(checkpoint.model, image[None]),
                         preset.class_targets(np.array([best])))
         for path in write_occlusion(checkpoint.model, image, best, args, args.occlusion, names,
                                     trace.input_grad[0, 0]):
@@ -311,6 +338,14 @@ def write_occlusion(model, image, target: int, args: argparse.Namespace, out_dir
              patch=occlusion.patch, stride=occlusion.stride, fill=occlusion.fill,
              target=occlusion.target, probability=occlusion.probability)
     return [export_occlusion(occlusion, saliency, out / "occlusion.png", names), numbers]
+def run_export_onnx(args: argparse.Namespace) -> int:
+    """Write a model file as ONNX, its input scaling in the metadata; checked by onnx.checker."""
+    from cnnviz.nn.onnx_export import export_onnx
+
+    checkpoint = _load_checkpoint(args.model, args.input_scaling)
+    written = export_onnx(checkpoint.model, args.out)
+    print(f"{written} (inputs scaled {checkpoint.model.input_scaling.describe()})")
+    return 0
 
 
 def run_data(args: argparse.Namespace) -> int:

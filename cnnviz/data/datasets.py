@@ -210,8 +210,12 @@ def load_mnist_folder(folder: str | os.PathLike[str], *, source: str | None = No
         raise DataError(f"inconsistent data set in {folder}: {exc}") from exc
 
 
-def normalize_images(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) pixels -> float32 (N, 1, H, W), ``(x / 255 - MNIST_MEAN) / MNIST_STD``."""
+def normalize_images(images: np.ndarray, mean: float = MNIST_MEAN,
+                     std: float = MNIST_STD) -> np.ndarray:
+    """uint8 (N, H, W) pixels -> float32 (N, 1, H, W), ``(x / 255 - mean) / std``.
+
+    The default is cnnviz's own scaling; a network trained elsewhere may expect another
+    (its `input_scaling`, see cnnviz.nn.scaling)."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3:
         raise ValueError(
@@ -221,8 +225,8 @@ def normalize_images(images: np.ndarray) -> np.ndarray:
     # In place on the one float32 copy: full MNIST is 188 MB as float32, so no temporaries.
     out = images.astype(np.float32)[:, np.newaxis]
     out /= 255.0
-    out -= MNIST_MEAN
-    out /= MNIST_STD
+    out -= mean
+    out /= std
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnnviz.nn.optim import OPTIMIZER_TYPES
+from cnnviz.nn.scaling import scaling_from_list
 
 MAX_EXTRA_ROWS = 1_000_000      # ~530 epochs of full MNIST at batch 32: far beyond a real run
 MAX_EXTRA_COLUMNS = 1_024        # one per parameter array of the largest network cnnviz builds
@@ -59,6 +60,8 @@ INFO_FIELDS: dict[str, Callable[[Any], bool]] = {
     "steps": _int(0), "train_size": _int(0), "test_accuracy": _float(0.0, 1.0),
     "train_seconds": _float(0.0), "label": _text, "data": _text,
     "clean_exit": lambda v: isinstance(v, bool),
+    # [mean, std] of the network's input scaling (cnnviz.nn.scaling); absent: cnnviz's own.
+    "input_scaling": lambda v: scaling_from_list(v) is not None,
 }
 SETTINGS_FIELDS: dict[str, Callable[[Any], bool]] = {
     "preset": _text, "epochs": _int(1), "batch_size": _optional(_int(1)),

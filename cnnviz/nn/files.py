@@ -30,6 +30,7 @@ from cnnviz.nn.file_fields import (
 )
 from cnnviz.nn.model import Sequential
 from cnnviz.nn.presets import PRESETS, preset_for
+from cnnviz.nn.scaling import MNIST_SCALING, scaling_from_list
 
 FORMAT_NAME = "cnnviz-model"
 FORMAT_VERSION = 1
@@ -75,8 +76,11 @@ def save_model(path: str | os.PathLike, model: Sequential, *, preset: str | None
 
     Raises ModelSaveError (an OSError) naming `path` when it cannot be written."""
     path = Path(path)
+    info = dict(info or {})
+    if model.input_scaling != MNIST_SCALING:        # absent means cnnviz's own: older files
+        info["input_scaling"] = model.input_scaling.to_list()
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "architecture": model.config(),
-            "preset": preset, "info": info or {}, "optimizer": None}
+            "preset": preset, "info": info, "optimizer": None}
     arrays = {f"param/{name}": value for name, value in model.named_parameters()}
     if optimizer is not None:
         meta["optimizer"] = {k: optimizer[k] for k in ("kind", "config", "t")}
@@ -165,7 +169,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except ValueError as error:
         raise ModelFileError(f"{path}: 'preset' {preset!r} contradicts the architecture: "
                              f"{error}") from None
-    return Checkpoint(model=model, preset=preset, info=clean_info(meta.get("info"), warnings),
+    info = clean_info(meta.get("info"), warnings)
+    model.input_scaling = scaling_from_list(info.get("input_scaling")) or MNIST_SCALING
+    return Checkpoint(model=model, preset=preset, info=info,
                       optimizer=_read_optimizer(path, meta.get("optimizer"), arrays, model),
                       extras=_finite_extras(_with_prefix(arrays, "extra/"), warnings),
                       warnings=tuple(warnings))

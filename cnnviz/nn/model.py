@@ -11,6 +11,7 @@ import numpy as np
 
 from cnnviz.nn import kernels
 from cnnviz.nn.layers import LAYER_TYPES, Layer
+from cnnviz.nn.scaling import MNIST_SCALING, InputScaling
 from cnnviz.nn.trace import TraceRecorder
 
 # Samples per slice in `infer`: at batch 256 in two processes, slices of 8 gave ~36k samples/s,
@@ -44,6 +45,8 @@ class Sequential:
             raise ValueError(f"one sample's activations reach {largest:,} values, more than "
                              f"the {MAX_SAMPLE_VALUES:,} cnnviz allows")
         self._recorder: TraceRecorder | None = None
+        # How pixels are scaled before they reach the first layer (see cnnviz.nn.scaling).
+        self.input_scaling: InputScaling = MNIST_SCALING
 
     # --- structure -------------------------------------------------------------------------
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -104,6 +107,13 @@ class Sequential:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter by name (what model files store)."""
         return {name: value.copy() for name, value in self.named_parameters()}
+
+    def copy(self) -> Sequential:
+        """An independent network: the same architecture, input scaling and (copied) weights."""
+        twin = Sequential.from_config(self.config())
+        twin.load_state_dict(self.state_dict())
+        twin.input_scaling = self.input_scaling
+        return twin
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy parameters in by name; every name must be present with the right shape."""

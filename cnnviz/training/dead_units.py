@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cnnviz.data import normalize_images
 from cnnviz.nn import Sequential
 from cnnviz.training.run_history import CostPoint
+from cnnviz.training.trainer import model_inputs
 from cnnviz.training.units import dead_units
 
 LIVE_PROBE_SIZE = 250
@@ -45,7 +45,7 @@ class DeadUnitLog:
 
     def __init__(self, budget: float = BUDGET, min_interval: int = MIN_INTERVAL) -> None:
         self.budget, self.min_interval = budget, min_interval
-        self._probe_source: np.ndarray | None = None
+        self._probe_source: tuple | None = None       # (test images, input scaling)
         self._probe = np.zeros((0, 1, 1, 1), np.float32)
         self.clear(0)
 
@@ -78,7 +78,7 @@ class DeadUnitLog:
 
     def record(self, point: CostPoint, model: Sequential, test_images: np.ndarray) -> bool:
         """Count the dead units now; False when there is no probe (an empty test split)."""
-        probe = self._probe_for(test_images)
+        probe = self._probe_for(test_images, model)
         if not len(probe):
             return False
         dead = dead_units(model, probe)
@@ -104,8 +104,11 @@ class DeadUnitLog:
                 dict(self._latest))
         return self._view
 
-    def _probe_for(self, test_images: np.ndarray) -> np.ndarray:
-        if test_images is not self._probe_source:       # kept referenced: ids are not reused
-            self._probe = normalize_images(test_images[:LIVE_PROBE_SIZE])
-            self._probe_source = test_images
+    def _probe_for(self, test_images: np.ndarray, model: Sequential) -> np.ndarray:
+        """The probe digits scaled as `model` expects (made again for other images or scaling)."""
+        source = (test_images, model.input_scaling)
+        if self._probe_source is None or source[0] is not self._probe_source[0] \
+                or source[1] != self._probe_source[1]:     # kept referenced: ids are not reused
+            self._probe = model_inputs(model, test_images[:LIVE_PROBE_SIZE])
+            self._probe_source = source
         return self._probe

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnviz.data import normalize_images
 from cnnviz.training import probes
 from cnnviz.training.app_state import SampleRef
 from cnnviz.training.session import TrainingSession
+from cnnviz.training.trainer import model_inputs
 from cnnviz.training.what_if import Comparison, WhatIf, compare_in_slices, copy_model
 
 
@@ -36,7 +36,7 @@ class WhatIfSummary:
 def summarize(session: TrainingSession) -> WhatIfSummary:
     """Where filter surgery stands, with both networks' probabilities on the current sample."""
     image, _ = session.sample_image_and_label(session.sample)
-    x = normalize_images(image[None])
+    x = model_inputs(session.trainer.model, image[None])
     before = session.trainer.model.predict_proba(x)[0]
     what_if = session.what_if
     if what_if is None:
@@ -75,7 +75,8 @@ def class_for(session: TrainingSession, target: int | None) -> int:
     image, digit = session.sample_image_and_label(sample)
     if digit is not None:
         return int(np.asarray(session.preset.make_targets(np.array([digit]))).reshape(-1)[0])
-    return int(session.shown_model().predict_proba(normalize_images(image[None]))[0].argmax())
+    model = session.shown_model()
+    return int(model.predict_proba(model_inputs(model, image[None]))[0].argmax())
 
 
 def _checked_class(session: TrainingSession, target: int) -> int:

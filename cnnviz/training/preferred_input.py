@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnviz.data import MNIST_MEAN, MNIST_STD
+from cnnviz.data import MNIST_MEAN
 from cnnviz.nn import Sequential
 from cnnviz.training.units import copy_model, forward_until
 
@@ -28,7 +28,6 @@ BLUR_EVERY = 4
 START_NOISE = 0.5          # seeded noise (≈ 40 grey levels): a flat grey image shuts every ReLU
 JITTER = 1                 # pixels
 SLICE = 20                 # steps per worker slice
-PIXEL_RANGE = ((0.0 - MNIST_MEAN) / MNIST_STD, (1.0 - MNIST_MEAN) / MNIST_STD)
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,9 @@ def preferred_input_in_slices(model: Sequential, layer: str, unit: int, seed: in
     and returns the PreferredInput. Runs on a copy of `model`."""
     model = copy_model(model)
     rng = np.random.default_rng(seed)
-    low, high = PIXEL_RANGE
-    neutral = 0.0                                        # the data set's mean pixel
+    scaling = model.input_scaling
+    low, high = ((0.0 - scaling.mean) / scaling.std, (1.0 - scaling.mean) / scaling.std)
+    neutral = (MNIST_MEAN - scaling.mean) / scaling.std      # the data set's mean pixel
     x = (neutral + START_NOISE * rng.standard_normal((1, *model.input_shape))).astype(np.float32)
     start, _ = unit_objective(model, layer, unit, x)
     for step in range(steps):
@@ -89,7 +89,7 @@ def preferred_input_in_slices(model: Sequential, layer: str, unit: int, seed: in
             yield step + 1, steps
     final, _ = unit_objective(model, layer, unit, x)
     image = x[0, 0]
-    pixels = np.clip(np.round((image * MNIST_STD + MNIST_MEAN) * 255), 0, 255).astype(np.uint8)
+    pixels = np.clip(np.round((image * scaling.std + scaling.mean) * 255), 0, 255).astype(np.uint8)
     return PreferredInput(layer, unit, image.copy(), pixels, start, final, seed, steps)
 
 

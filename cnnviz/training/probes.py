@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnviz.data import MNIST_MEAN, MNIST_STD
 from cnnviz.nn import Preset, Sequential
 
 # --- occlusion ----------------------------------------------------------------------------
@@ -20,9 +19,10 @@ DEFAULT_STRIDE = 2
 DEFAULT_FILL = 0.5            # the grey patch, in pixel units (0 = background black, 1 = ink)
 
 
-def to_network_input(pixels: np.ndarray) -> np.ndarray:
-    """(N, H, W) pixels in [0, 1] → (N, 1, H, W) float32 as training normalizes them."""
-    return ((np.asarray(pixels, np.float32) - MNIST_MEAN) / MNIST_STD)[:, None]
+def to_network_input(model: Sequential, pixels: np.ndarray) -> np.ndarray:
+    """(N, H, W) pixels in [0, 1] → (N, 1, H, W) float32 scaled as `model` expects."""
+    scaling = model.input_scaling
+    return ((np.asarray(pixels, np.float32) - scaling.mean) / scaling.std)[:, None]
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,13 @@ def occlusion_map(model: Sequential, image: np.ndarray, target: int,
                          f"patch {patch}, stride {stride}")
     pixels = np.asarray(image, np.float32) / 255.0
     rows, cols = _positions(h, patch, stride), _positions(w, patch, stride)
-    base = float(model.predict_proba(to_network_input(pixels[None]))[0, target])
+    base = float(model.predict_proba(to_network_input(model, pixels[None]))[0, target])
     corners = [(r, c) for r in rows for c in cols]
     probabilities = []
     for start in range(0, len(corners), batch):
         hidden = np.stack([occlude(pixels, r, c, patch, fill)
                            for r, c in corners[start:start + batch]])
-        probabilities.append(model.predict_proba(to_network_input(hidden))[:, target])
+        probabilities.append(model.predict_proba(to_network_input(model, hidden))[:, target])
     drops = base - np.concatenate(probabilities).reshape(len(rows), len(cols))
     return Occlusion(target, patch, stride, float(fill), base, rows, cols,
                      drops.astype(np.float32), pixels)
@@ -148,7 +148,7 @@ def nudge(model: Sequential, preset: Preset, image: np.ndarray, target: int,
     loss, targets = preset.make_loss(), preset.class_targets(np.array([target]))
     x, images, probabilities, flipped = original.copy(), [original.copy()], [], None
     for index in range(steps + 1):
-        loss.forward(model.forward(to_network_input(x[None])), targets)
+        loss.forward(model.forward(to_network_input(model, x[None])), targets)
         probabilities.append(_probabilities(loss.probs)[0])
         if flipped is None and probabilities[-1].argmax() == target:
             flipped = index
@@ -214,7 +214,7 @@ def _cross_entropy(logits: np.ndarray, label: int) -> float:
 
 def float64_copy(model: Sequential) -> Sequential:
     """The same network computing in float64."""
-    copy = Sequential.from_config(model.config())
+    copy = model.copy()
     for (_, value), (layer, key) in zip(model.named_parameters(), _param_slots(copy)):
         layer.params[key] = value.astype(np.float64)
     return copy
@@ -236,7 +236,7 @@ def gradient_check(model: Sequential, preset: Preset, image: np.ndarray, target:
     params = dict(net.named_parameters())
     if param not in params:
         raise ValueError(f"the network has no parameter {param!r}; it has {sorted(params)}")
-    x = to_network_input(np.asarray(image, np.float64)[None] / 255.0).astype(np.float64)
+    x = to_network_input(model, np.asarray(image, np.float64)[None] / 255.0).astype(np.float64)
     targets, loss = preset.class_targets(np.array([target])), preset.make_loss()
 
     def cost() -> float:

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from cnnviz.data import MnistData, Split, normalize_images
+from cnnviz.data import MnistData, Split
 from cnnviz.nn import (
     Checkpoint,
     Optimizer,
@@ -32,7 +32,14 @@ from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, RunHisto
 from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
 from cnnviz.training.timeline import Timeline
 from cnnviz.training.timeline_files import load_timeline, timeline_arrays
-from cnnviz.training.trainer import Evaluation, Trainer, TrainSettings, evaluate, make_optimizer_for
+from cnnviz.training.trainer import (
+    Evaluation,
+    Trainer,
+    TrainSettings,
+    evaluate,
+    make_optimizer_for,
+    model_inputs,
+)
 from cnnviz.training.what_if import WhatIf
 
 EVAL_SUBSET = 500          # test samples scored during training: cheap, yet a useful curve
@@ -337,7 +344,7 @@ class TrainingSession:
         label = None if digit is None else int(
             np.asarray(self.preset.make_targets(np.array([digit]))).reshape(-1)[0])
         target = self.sample.target if self.sample.target is not None else label
-        x = normalize_images(image[None])
+        x = model_inputs(self.trainer.model, image[None])
         if target is None:     # a drawn digit: show gradients towards the predicted class
             target = int(model.predict_proba(x)[0].argmax())
         targets = self.preset.class_targets(np.array([target]))
@@ -395,8 +402,7 @@ class TrainingSession:
         total) after each and returns the Evaluation. The worker runs other commands (and
         training steps) between chunks, so the network is copied first: the evaluation is of
         one network, whatever trains meanwhile."""
-        model = Sequential.from_config(self.shown_model().config())
-        model.load_state_dict(self.shown_model().state_dict())
+        model = self.shown_model().copy()
         data = getattr(self.data, split)
         if len(data) == 0:
             raise ValueError(f"the {split} split of {data.name!r} is empty")

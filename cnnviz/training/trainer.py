@@ -78,6 +78,13 @@ class Evaluation:
     classes: np.ndarray            # (N,) true class in the preset's task
 
 
+def model_inputs(model: Sequential, images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) pixels → float32 (N, 1, H, W) scaled as `model` expects (its
+    `input_scaling`): the one way every step, evaluation and trace feeds a network."""
+    scaling = model.input_scaling
+    return normalize_images(images, scaling.mean, scaling.std)
+
+
 def make_optimizer_for(preset: Preset, settings: TrainSettings) -> Optimizer:
     kind = settings.optimizer or preset.optimizer
     if kind.lower() == "adam":
@@ -107,7 +114,7 @@ class Trainer:
         chosen = np.sort(self._rng.permutation(len(train))[:count])
         # `prepared`: the same inputs and targets another Trainer with this seed and limit made.
         self._x, self._targets = prepared if prepared is not None else (
-            normalize_images(train.images[chosen]), preset.make_targets(train.labels[chosen]))
+            model_inputs(model, train.images[chosen]), preset.make_targets(train.labels[chosen]))
         self.batch_size, self.epochs = batch_size, epochs
         self.batches_per_epoch = -(-count // batch_size)
         self._order_rng_state = self._rng.bit_generator.state
@@ -189,7 +196,7 @@ def evaluate(model: Sequential, preset: Preset, split: Split, batch_size: int = 
 
     With a `pool`, each batch is shared with its helper processes."""
     images, labels = split.images[:limit], split.labels[:limit]
-    x, targets = normalize_images(images), preset.make_targets(labels)
+    x, targets = model_inputs(model, images), preset.make_targets(labels)
     loss, probabilities, costs = preset.make_loss(), [], []
     for start in range(0, len(x), batch_size):
         chunk = slice(start, start + batch_size)

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnnviz.data import Split, normalize_images
+from cnnviz.data import Split
 from cnnviz.nn import Sequential, kinds
+from cnnviz.training.trainer import model_inputs
 
 PROBE_SIZE = 1000          # test digits the activity and dead units are counted on
 EMBEDDING_SIZE = 2000      # test digits projected on the embedding map
@@ -65,9 +66,7 @@ def hidden_layer(model: Sequential) -> str:
 
 def copy_model(model: Sequential) -> Sequential:
     """An independent copy (the worker may train the original between slices)."""
-    copy = Sequential.from_config(model.config())
-    copy.load_state_dict(model.state_dict())
-    return copy
+    return model.copy()
 
 
 def forward_until(model: Sequential, x: np.ndarray, wanted: Sequence[str]
@@ -135,7 +134,7 @@ def scan_in_slices(model: Sequential, split: Split, targets: np.ndarray, split_n
     parts: dict[str, list] = {u.name: [] for u in layers}
     hidden_parts, predictions = [], []
     for start in range(0, total, chunk):
-        x = normalize_images(images[start:start + chunk])
+        x = model_inputs(model, images[start:start + chunk])
         outputs = forward_until(model, x, wanted)
         for unit in layers:
             parts[unit.name].append(_reduce(unit, outputs))

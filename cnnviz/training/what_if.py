@@ -40,10 +40,8 @@ class Edit:
 
 
 def copy_model(model: Sequential) -> Sequential:
-    """An independent copy: same architecture, copied weights."""
-    copy = Sequential.from_config(model.config())
-    copy.load_state_dict(model.state_dict())
-    return copy
+    """An independent copy: same architecture, input scaling, copied weights."""
+    return model.copy()
 
 
 class WhatIf:

@@ -9,14 +9,17 @@ cnnviz works"). Each command's result comes back to the controller method that a
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from cnnviz.data import MnistData, load_bundled_mnist, load_mnist_folder
-from cnnviz.nn import Checkpoint, load_checkpoint, save_model
+from cnnviz.nn import Checkpoint, save_model
+from cnnviz.nn.model_files import read_model_file, scaling_was_given
+from cnnviz.nn.onnx_export import export_onnx
+from cnnviz.nn.scaling import InputScaling
 from cnnviz.training import TrainSettings
 from cnnviz.training.app_state import AppState, NetworkRef, RunState, SampleRef
 from cnnviz.training.data_checks import check_data_fits
@@ -36,6 +39,7 @@ class Controller(QObject):
     diverged = pyqtSignal(str, int, float)            # message, samples, epoch
     mistake_found = pyqtSignal(str, int)      # split, index
     saved = pyqtSignal(str)                   # path
+    onnx_exported = pyqtSignal(str)           # path of an ONNX file written
     model_opened = pyqtSignal(str)            # path of a model file now shown
     data_changed = pyqtSignal(object)         # MnistData now trained on and browsed
     autosave_done = pyqtSignal(str, str)      # path, why it failed ("" when written)
@@ -59,6 +63,9 @@ class Controller(QObject):
             self.app_state.set_network(NetworkRef("file", label))
         self.snapshot: Snapshot | None = None
         self.trained_since_save = False
+        # Asked (in the GUI thread) how an ONNX model without that metadata scales its inputs;
+        # None answers "cancel". Unset, such a model opens with cnnviz's own scaling.
+        self.ask_input_scaling: Callable[[Path], InputScaling | None] | None = None
         self._cancel_evaluation = threading.Event()
         # Until a window's redraw scheduler takes over, a snapshot counts as drawn on arrival.
         self.acknowledge_on_arrival = True
@@ -203,17 +210,43 @@ class Controller(QObject):
         self._cancel_evaluation.set()
 
     # --- files -------------------------------------------------------------------------------
-    def open_model(self, path: str | Path) -> None:
-        """Load a model file in the worker; a bad file is one error and changes nothing (it is
-        read and checked whole before the session is touched)."""
+    def open_model(self, path: str | Path, input_scaling: InputScaling | None = None) -> None:
+        """Load a model file (.npz or .onnx) in the worker; a bad file is one error and changes
+        nothing (it is read and checked whole before the session is touched). An ONNX model
+        whose metadata does not say how to scale its inputs is asked about first."""
         path = Path(path)
         self.worker.pause_training()
 
+        def load(session: TrainingSession) -> TrainSettings | Checkpoint:
+            checkpoint = read_model_file(path, input_scaling)
+            if self.ask_input_scaling is not None and not scaling_was_given(path, checkpoint):
+                return checkpoint                   # the GUI thread asks, then loads it
+            session.load(checkpoint, path.name)
+            return session.settings
+
+        def loaded(result: TrainSettings | Checkpoint) -> None:
+            if isinstance(result, Checkpoint):
+                self._ask_then_load(path, result)
+            else:
+                self._on_opened(path, result)
+        self.worker.submit(f"open {path}", load, loaded)
+
+    def _ask_then_load(self, path: Path, checkpoint: Checkpoint) -> None:
+        scaling = self.ask_input_scaling(path) if self.ask_input_scaling else None
+        if scaling is None:
+            return                                  # cancelled: nothing changes
+        checkpoint.model.input_scaling = scaling
+        checkpoint.info["input_scaling"] = scaling.to_list()
+
         def load(session: TrainingSession) -> TrainSettings:
-            checkpoint = load_checkpoint(path)
             session.load(checkpoint, path.name)
             return session.settings
         self.worker.submit(f"open {path}", load, lambda settings: self._on_opened(path, settings))
+
+    def export_onnx(self, path: str | Path) -> None:
+        """Write the network being looked at as ONNX (in the worker, between steps)."""
+        self.worker.submit("export ONNX", lambda session: str(export_onnx(
+            session.trainer.model, path)), self.onnx_exported.emit)
 
     def _on_opened(self, path: Path, settings: TrainSettings) -> None:
         self.settings = settings

@@ -43,10 +43,12 @@ from cnnviz.ui.panels.inside_panel import InsidePanel
 from cnnviz.ui.panels.stepper_panel import StepperPanel
 from cnnviz.ui.panels.units_panel import UnitsPanel, connect_units_panel
 from cnnviz.ui.redraw import FrameQueue
+from cnnviz.ui.scaling_dialog import ask_input_scaling
 from cnnviz.ui.timeline_bar import TimelineBar, describe_shown
 from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
+OPEN_FILTER = "model (*.npz *.onnx);;cnnviz model (*.npz);;ONNX model (*.onnx)"
 PROGRESS_TIP = "Epoch, step, training speed and time left for this run"
 
 
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._menu_action(file_menu, "&Save model and curves…", "Ctrl+S", self.save_model_dialog)
+        self._menu_action(file_menu, "Export &ONNX…", "", self.export_onnx_dialog)
         self._menu_action(file_menu, "Restore &last session", "",
                           lambda: self.autosaver.restore_last_session())
         file_menu.addSeparator()
@@ -172,6 +175,8 @@ class MainWindow(QMainWindow):
         c.diverged.connect(self.show_divergence)
         c.mistake_found.connect(self.input_panel.select)
         c.saved.connect(lambda path: self.statusBar().showMessage(f"saved {path}", 5000))
+        c.onnx_exported.connect(lambda path: self.statusBar().showMessage(f"exported {path}", 5000))
+        c.ask_input_scaling = lambda path: ask_input_scaling(self, path)
         t.train_action.triggered.connect(self._train_or_pause)
         t.step_action.triggered.connect(c.step)
         t.stop_action.triggered.connect(c.stop)
@@ -362,7 +367,7 @@ class MainWindow(QMainWindow):
         self.input_panel.set_labels({"train": data.train.labels, "test": data.test.labels})
 
     def open_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", OPEN_FILTER)
         if path:
             self.open_model(path)
 
@@ -386,6 +391,12 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.npz", MODEL_FILTER)
         if path:
             self.save_model(path if path.endswith(".npz") else path + ".npz")
+
+    def export_onnx_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export ONNX", "model.onnx",
+                                              "ONNX model (*.onnx)")
+        if path:
+            self.controller.export_onnx(path if path.endswith(".onnx") else path + ".onnx")
 
     def save_model(self, path: str) -> None:
         """Save the model with the cost curve, so reopening it shows the curves where they were."""

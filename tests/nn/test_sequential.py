@@ -191,3 +191,17 @@ def test_network_gradients_match_finite_differences(arch):
         assert np.any(numeric != 0), name
         assert rel_error(analytic_grad, numeric) < GRAD_TOL, name
 
+
+
+def test_a_copy_keeps_the_architecture_the_weights_and_the_input_scaling():
+    """Every what-if copy, probe and unit scan works on `copy()`: it must feed the network
+    the way the original is fed (an ONNX import may expect pixels in [0, 1])."""
+    from cnnviz.nn import PRESETS
+    from cnnviz.nn.scaling import UNIT_SCALING
+    model = PRESETS["reference"].create(seed=3)
+    model.input_scaling = UNIT_SCALING
+    twin = model.copy()
+    assert twin.input_scaling == UNIT_SCALING and twin.config() == model.config()
+    for (_, value), (_, copied) in zip(model.named_parameters(), twin.named_parameters()):
+        np.testing.assert_array_equal(value, copied)
+        assert value is not copied and not np.shares_memory(value, copied)

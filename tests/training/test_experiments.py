@@ -177,7 +177,7 @@ def test_iterative_fgsm_flips_nine_of_ten_digits_to_the_chosen_class(checkpoint,
         if result.flipped_at is not None:
             assert result.predictions[result.flipped_at] == target
             # The perturbed image really is classified as the target, recomputed from scratch.
-            again = model.predict_proba(probes.to_network_input(result.images[-1][None]))
+            again = model.predict_proba(probes.to_network_input(model, result.images[-1][None]))
             flipped += int(again.argmax() == target)
     assert flipped >= 9
 
