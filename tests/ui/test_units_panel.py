@@ -24,7 +24,14 @@ def test_the_units_tab_scans_the_test_set_and_a_patch_selects_its_digit(window, 
     assert card.unit == ("conv2", 3)
     expected = units.top_patches(panel.result.scan, "conv2", 3)
     assert [p.index for p in card.patches] == [p.index for p in expected]
-    assert card.patches_image.image.shape == (3 * 9 + 2, 3 * 9 + 2)   # 3×3 crops of 9×9
+    # 3×3 crops, each 14×14 around conv2's 9×9 field (a 5×5 or 9×9 crop is too small to read)
+    assert card.patches_image.image.shape == (3 * 14 + 2, 3 * 14 + 2)
+    a, b, c, d = expected[0].box
+    top, left = max(0, min((a + c - 14) // 2, 28 - 14)), max(0, min((b + d - 14) // 2, 28 - 14))
+    np.testing.assert_array_equal(card.patches_image.image[:14, :14],
+                                  data.test.images[expected[0].index, top:top + 14,
+                                                   left:left + 14])
+    assert (c - a, d - b) == (9, 9)
     card.choose_patch(2)
     chosen = expected[2]
     qtbot.waitUntil(lambda: window.controller.snapshot.sample.index == chosen.index,

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnviz.training import units
@@ -20,6 +21,7 @@ from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 
 PATCH_COLUMNS = 3
+MIN_TILE = 14              # pixels a top-9 crop shows at least (conv1 sees only 5×5)
 
 
 def unit_weights(snapshot: Snapshot, layer: str, unit: int) -> np.ndarray:
@@ -166,25 +168,31 @@ class UnitCard(QWidget):
             return
         self.patches = units.top_patches(result, layer, unit)
         r0, c0, r1, c1 = self.patches[0].box
-        h, w = r1 - r0, c1 - c0
+        field = (r1 - r0, c1 - c0)
+        # A small field (conv1 sees 5×5) is shown in its surroundings, so the crop is readable
+        # and its label fits; the field itself is the tile's centre.
+        h, w = (max(n, MIN_TILE) for n in field)
         rows = math.ceil(len(self.patches) / PATCH_COLUMNS)
         tiles = np.full((rows * PATCH_COLUMNS, h, w), np.nan, np.float32)
         for i, patch in enumerate(self.patches):
-            a, b, c, d = patch.box
-            crop = images[patch.index, a:c, b:d]
+            crop = _crop_around(images[patch.index], patch.box, (h, w))
             tiles[i, :crop.shape[0], :crop.shape[1]] = crop
         picture = colors.mosaic(tiles.reshape(rows, PATCH_COLUMNS, h, w))
         self.patches_image.setImage(picture, autoLevels=False, levels=(0, 255))
         self._tile = (h, w)
+        font = QFont()
+        font.setPointSize(7)                  # two short lines that fit over a crop
         for i, patch in enumerate(self.patches):
             row, col = divmod(i, PATCH_COLUMNS)
-            text = pg.TextItem(f"#{patch.index} z={patch.activation:.2f}", color="#ffff66",
+            text = pg.TextItem(f"#{patch.index}\nz {patch.activation:.2f}", color="#ffff66",
                                anchor=(0, 0))
+            text.setFont(font)
             text.setPos(col * (w + colors.GAP), row * (h + colors.GAP))
             self.patches_plot.addItem(text)
             self._patch_labels.append(text)
         self.patches_plot.setTitle(f"top-9 of {len(result.labels):,} test digits "
-                                   f"(crops {h}×{w}: what {layer}[{unit}] sees)")
+                                   f"({field[0]}×{field[1]}: what {layer}[{unit}] sees"
+                                   + (", in the middle of each crop)" if (h, w) != field else ")"))
         self.patches_plot.getViewBox().autoRange(padding=0.01)
 
     def show_preferred(self, found: PreferredInput) -> None:
@@ -215,3 +223,12 @@ class UnitCard(QWidget):
             if i < len(self.patches):
                 event.accept()
                 self.choose_patch(i)
+
+
+def _crop_around(image: np.ndarray, box: tuple[int, int, int, int],
+                 size: tuple[int, int]) -> np.ndarray:
+    """`size` pixels of `image` centred on `box` (row0, col0, row1, col1), kept inside it."""
+    (r0, c0, r1, c1), (h, w) = box, size
+    top = min(max(0, (r0 + r1 - h) // 2), max(0, image.shape[0] - h))
+    left = min(max(0, (c0 + c1 - w) // 2), max(0, image.shape[1] - w))
+    return image[top:top + h, left:left + w]
