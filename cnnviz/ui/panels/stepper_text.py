@@ -20,7 +20,7 @@ POSITIVE, NEGATIVE = (224, 96, 74), (90, 120, 224)
 CELL = "padding:1px 4px; font-family:monospace; font-size:9pt; white-space:nowrap;"
 PARA = "font-family:monospace; font-size:9pt;"
 WINDOW_CELL = "padding:4px 8px; font-family:monospace; font-size:10pt;"
-GRID_CELL = "padding:0px 2px; font-family:monospace; font-size:8pt; white-space:nowrap;"
+GRID_CELL = "padding:0px 1px; font-family:monospace; font-size:8pt; white-space:nowrap;"
 
 
 def num(value: float) -> str:
