@@ -279,7 +279,7 @@ def _export_units(session, snapshot, out: Path) -> list[Path]:
     if len(test) == 0 or "conv1" not in model.layers:
         return []
     scanned = units.scan(model, test, session.preset.make_targets(test.labels))
-    result = UnitsResult(scanned, units.embedding(scanned), session.trainer.step_count,
+    result = UnitsResult(scanned, units.embedding(scanned), session.live_step,
                          session.model_label)
     preferred = {("conv1", k): preferred_input(model, "conv1", k)
                  for k in range(model.layer_shapes()["conv1"][0])}

@@ -70,7 +70,7 @@ class UnitsJobs(QObject):
             test = session.data.test
             job = units.scan_in_slices(session.trainer.model, test,
                                        session.preset.make_targets(test.labels), limit=limit)
-            step, label = session.trainer.step_count, session.model_label
+            step, label = session.live_step, session.model_label
             result = yield from _sliced(job, cancel, report)
             if isinstance(result, units.UnitScan):
                 return UnitsResult(result, units.embedding(result), step, label)
