@@ -185,6 +185,7 @@ class UnitCard(QWidget):
         for i, patch in enumerate(self.patches):
             row, col = divmod(i, PATCH_COLUMNS)
             text = pg.TextItem(f"#{patch.index}\nz {patch.activation:.2f}", color="#ffff66",
+                               fill=pg.mkBrush(0, 0, 0, 160),
                                anchor=(0, 0))
             text.setFont(font)
             text.setPos(col * (w + colors.GAP), row * (h + colors.GAP))
