@@ -412,13 +412,7 @@ class TrainingSession:
                          data.name)
             results.append(evaluate(model, self.preset, part))
             yield min(start + chunk, len(data)), len(data)
-        sizes = [len(r.predictions) for r in results]
-        return Evaluation(
-            accuracy=float(np.average([r.accuracy for r in results], weights=sizes)),
-            cost=float(np.average([r.cost for r in results], weights=sizes)),
-            predictions=np.concatenate([r.predictions for r in results]),
-            probabilities=np.concatenate([r.probabilities for r in results]),
-            classes=np.concatenate([r.classes for r in results]))
+        return Evaluation.join(results)
 
     def next_mistake(self, split: str, after: int, label_filter: int | None = None) -> int | None:
         """Index of the next sample (cyclically after `after`) that the model gets wrong.

@@ -77,6 +77,17 @@ class Evaluation:
     probabilities: np.ndarray      # (N, K)
     classes: np.ndarray            # (N,) true class in the preset's task
 
+    @staticmethod
+    def join(results: list[Evaluation]) -> Evaluation:
+        """One Evaluation from those of consecutive chunks of a split."""
+        sizes = [len(r.predictions) for r in results]
+        return Evaluation(
+            accuracy=float(np.average([r.accuracy for r in results], weights=sizes)),
+            cost=float(np.average([r.cost for r in results], weights=sizes)),
+            predictions=np.concatenate([r.predictions for r in results]),
+            probabilities=np.concatenate([r.probabilities for r in results]),
+            classes=np.concatenate([r.classes for r in results]))
+
 
 def model_inputs(model: Sequential, images: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W) pixels → float32 (N, 1, H, W) scaled as `model` expects (its

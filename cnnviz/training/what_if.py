@@ -191,15 +191,4 @@ def compare_in_slices(base: Sequential, modified: Sequential, preset: Preset, da
         for model, results in zip(models, parts):
             results.append(evaluate(model, preset, part))
         yield min(start + chunk, len(data)), len(data)
-    return Comparison(split, *(join(results) for results in parts))
-
-
-def join(results: list[Evaluation]) -> Evaluation:
-    """One Evaluation from those of consecutive chunks of a split."""
-    sizes = [len(r.predictions) for r in results]
-    return Evaluation(
-        accuracy=float(np.average([r.accuracy for r in results], weights=sizes)),
-        cost=float(np.average([r.cost for r in results], weights=sizes)),
-        predictions=np.concatenate([r.predictions for r in results]),
-        probabilities=np.concatenate([r.probabilities for r in results]),
-        classes=np.concatenate([r.classes for r in results]))
+    return Comparison(split, *(Evaluation.join(results) for results in parts))
