@@ -24,13 +24,25 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# A first launch: no remembered tab, layout or autosave of the user's own sessions.
+_SCRATCH = tempfile.mkdtemp(prefix="cnnviz-bench-")
+os.environ["CNNVIZ_DATA_DIR"] = os.path.join(_SCRATCH, "data")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PyQt6.QtCore import QElapsedTimer, QEvent, QEventLoop, QObject, Qt, QTimer  # noqa: E402
+from PyQt6.QtCore import (  # noqa: E402
+    QElapsedTimer,
+    QEvent,
+    QEventLoop,
+    QObject,
+    QSettings,
+    Qt,
+    QTimer,
+)
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from cnnviz.data import load_bundled_mnist  # noqa: E402
@@ -77,10 +89,7 @@ def run_headless(data, settings: TrainSettings) -> float:
 
 def run_with_gui(app: QApplication, data, settings: TrainSettings) -> tuple[float, list[float]]:
     """Samples/s training through the window, and every heartbeat's delay in ms."""
-    window = MainWindow(Controller(data, settings))
-    window.resize(1600, 1000)
-    window.show()
-    wait_until(app, lambda: window.controller.snapshot is not None, 10)
+    window = open_window(app, data, settings)
     counter = PaintCounter(window)
     delays: list[float] = []
     clock = QElapsedTimer()
@@ -116,12 +125,19 @@ def run_with_gui(app: QApplication, data, settings: TrainSettings) -> tuple[floa
     return samples / elapsed, delays[5:], min(rates.values())   # first beats: start-up
 
 
-def time_sample_switches(app: QApplication, data, settings: TrainSettings) -> list[float]:
-    """Milliseconds from → until every view has drawn the next sample, while training."""
+def open_window(app: QApplication, data, settings: TrainSettings) -> MainWindow:
+    """The window at 1600×1000 on the Overview tab, with its first snapshot drawn."""
     window = MainWindow(Controller(data, settings))
     window.resize(1600, 1000)
     window.show()
+    window.tabs.setCurrentIndex(0)
     wait_until(app, lambda: window.controller.snapshot is not None, 10)
+    return window
+
+
+def time_sample_switches(app: QApplication, data, settings: TrainSettings) -> list[float]:
+    """Milliseconds from → until every view has drawn the next sample, while training."""
+    window = open_window(app, data, settings)
     drawn: list = []
     window.frames.frame_drawn.connect(lambda snapshot, _: drawn.append(snapshot.sample))
     window.toolbar.train_action.trigger()
@@ -144,10 +160,7 @@ def time_sample_switches(app: QApplication, data, settings: TrainSettings) -> li
 
 def time_strokes(app: QApplication, data, settings: TrainSettings) -> list[float]:
     """Milliseconds from a change of the drawing until the Draw tab has drawn its prediction."""
-    window = MainWindow(Controller(data, settings))
-    window.resize(1600, 1000)
-    window.show()
-    wait_until(app, lambda: window.controller.snapshot is not None, 10)
+    window = open_window(app, data, settings)
     panel = window.draw_panel
     window.show_tab(panel)
     drawn: list = []
@@ -194,7 +207,8 @@ def time_startup() -> float:
     """Seconds from launching a fresh Python until the first window is drawn."""
     started = time.time()
     out = subprocess.run([sys.executable, "-c", STARTUP, repr(started)], check=True,
-                         capture_output=True, text=True, timeout=120).stdout
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "XDG_CONFIG_HOME": _SCRATCH}).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -221,6 +235,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, _SCRATCH)
     data = load_bundled_mnist()
     settings = TrainSettings(epochs=args.epochs)
     ratios, all_delays, frame_rates = [], [], []
