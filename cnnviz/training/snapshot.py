@@ -77,6 +77,12 @@ class Snapshot:
     dead_units: DeadUnitsView | None = None   # each layer's dead-unit fraction over the run
 
     @property
+    def network_step(self) -> int:
+        """The training step of the run (counted from the model's first run) whose network
+        this is: the shown step on the timeline, else the live network's."""
+        return self.shown_step if self.shown_step is not None else self.timeline.last_step
+
+    @property
     def preset(self) -> str:
         return self.facts.preset
 

@@ -143,8 +143,9 @@ def test_results_go_stale_when_the_network_trains_on(panel, run):
     snapshot = run["snapshot"]
     panel.show_snapshot(snapshot)
     assert panel.stale_text() == ""
-    step = snapshot.progress.step
-    later = replace(snapshot, progress=replace(snapshot.progress, step=step + 10))
+    step = snapshot.network_step                  # the run's step, as the timeline counts it
+    later = replace(snapshot, progress=replace(snapshot.progress, step=step + 10),
+                    timeline=replace(snapshot.timeline, last_step=step + 10))
     panel.show_snapshot(later)
     assert f"results are for step {step}" in panel.stale_text()
     assert "Evaluate again" in panel.stale_text()

@@ -266,7 +266,7 @@ class EvaluatePanel(QWidget):
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Note which network is current; mark the results stale if it is not theirs."""
-        self._model_key = (snapshot.model_label, snapshot.preset, snapshot.progress.step)
+        self._model_key = (snapshot.model_label, snapshot.preset, snapshot.network_step)
         if self._evaluation is not None and self._results_key is None:
             self._results_key = self._model_key   # evaluated before the first snapshot came
         self._update_stale()

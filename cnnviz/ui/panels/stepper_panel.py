@@ -320,7 +320,7 @@ class StepperPanel(QWidget):
         self._status.setText(f"operation <b>{op.index + 1}</b> of {len(self._ops)} · "
                              f"<span style='color:{colour}'><b>{op.direction}</b></span> · "
                              f"{snapshot.sample.describe()} · {snapshot.model_label} · "
-                             f"after {snapshot.progress.step} training steps")
+                             f"after {snapshot.network_step} training steps")
         self._title.setText(f"<b style='color:{colour}'>{op.title}</b><br>"
                             f"<span style='font-family:monospace'>{op.equation}</span>")
         self._title.setToolTip(f"The equation this operation applies: {op.equation}")
