@@ -34,6 +34,7 @@ os.environ["CNNVIZ_DATA_DIR"] = os.path.join(_SCRATCH, "data")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
+from event_loop import pause, wait_until  # noqa: E402  (benchmarks/event_loop.py)
 from PyQt6.QtCore import (  # noqa: E402
     QElapsedTimer,
     QEvent,
@@ -210,22 +211,6 @@ def time_startup() -> float:
                          capture_output=True, text=True, timeout=120,
                          env={**os.environ, "XDG_CONFIG_HOME": _SCRATCH}).stdout
     return float(out.strip().splitlines()[-1])
-
-
-def pause(app: QApplication, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.001)
-
-
-def wait_until(app: QApplication, condition, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the window did not reach the expected state in time")
-        app.processEvents()
-        time.sleep(0.001)
 
 
 def main() -> None:

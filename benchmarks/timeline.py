@@ -25,6 +25,7 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
+from event_loop import wait_until  # noqa: E402  (benchmarks/event_loop.py)
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from cnnviz.data import load_bundled_mnist  # noqa: E402
@@ -34,15 +35,6 @@ from cnnviz.ui.controller import Controller  # noqa: E402
 from cnnviz.ui.main_window import MainWindow  # noqa: E402
 
 FULL_TRAIN = 60_000
-
-
-def wait_until(app: QApplication, condition, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the window did not reach the expected state in time")
-        app.processEvents()
-        time.sleep(0.0005)
 
 
 def time_moves(app: QApplication, window: MainWindow, steps: list[int]) -> list[float]:
@@ -55,7 +47,7 @@ def time_moves(app: QApplication, window: MainWindow, steps: list[int]) -> list[
         drawn.pop(step, None)
         started = time.perf_counter()
         window.controller.show_step(step)
-        wait_until(app, lambda s=step: s in drawn, 30)
+        wait_until(app, lambda s=step: s in drawn, 30, poll_s=0.0005)
         times.append((drawn[step] - started) * 1000)
     return times
 
