@@ -54,6 +54,9 @@ class UnitsPanel(LiveView, QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.list = QListWidget()
+        # Lines too long for the column are elided, never scrolled sideways.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setToolTip("Every unit: conv filters, dense units and the classes. Dead "
                              "units (never active on the probe digits) are marked ✝.")
         self.list.currentItemChanged.connect(self._on_item)
