@@ -223,6 +223,7 @@ class SurgeryView(QWidget):
         self.matrix_plot.setLabel("left", "true class")
         self.matrix_plot.setLabel("bottom", "predicted class")
         self.matrix_levels = colors.LevelTracker(signed=True)
+        self._show_change(np.zeros((10, 10), np.float32))   # no change yet: all zero
         column.addWidget(self.graphics, stretch=1)
         self.accuracy_label = QLabel("test accuracy: make a change to compare")
         self.accuracy_label.setToolTip("Accuracy of the network without and with the changes "
@@ -279,9 +280,12 @@ class SurgeryView(QWidget):
             f"{comparison.split} accuracy: without {before:.2%} → with the change "
             f"<b>{after:.2%}</b> ({after - before:+.2%}, {n:,} samples)")
         classes = max(comparison.before.probabilities.shape[1], 2)
-        change = comparison.confusion_change(classes).astype(np.float32)
+        self._show_change(comparison.confusion_change(classes).astype(np.float32))
+
+    def _show_change(self, change: np.ndarray) -> None:
+        """The (K, K) confusion-matrix change, framed and ticked by class."""
         show_image(self.matrix_item, change, self.matrix_levels.update(change))
-        ticks = [(i + 0.5, str(i)) for i in range(classes)]
+        ticks = [(i + 0.5, str(i)) for i in range(len(change))]
         for axis in ("left", "bottom"):
             self.matrix_plot.getAxis(axis).setTicks([ticks])
 
