@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("cnnviz — watch a CNN learn")
         self._dialog: QMessageBox | None = None
         self._cached_architecture: tuple = ()
+        self._last_shown: tuple = ()          # the sample and step of the last snapshot shown
         # A zero-delay timer owned by the window, so nothing fires after it is gone.
         self._axes_timer = QTimer(self, singleShot=True, interval=0)
         self._axes_timer.timeout.connect(lambda: cache_axes(self))
@@ -246,10 +247,16 @@ class MainWindow(QMainWindow):
     # --- controller → views --------------------------------------------------------------------
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """Hand the snapshot to every panel; while training one panel per turn of the event
-        loop, so the window answers input between them instead of freezing for the sum."""
+        loop, so the window answers input between them instead of freezing for the sum —
+        unless it answers the user (another sample or step), who waits for all of it at once."""
         self._show_status(snapshot)
+        sample = snapshot.sample
+        shown = (sample.split, sample.index, id(sample.image), sample.target,
+                 snapshot.shown_step)
+        answer = shown != self._last_shown
+        self._last_shown = shown
         self.frames.show(snapshot, one_view_per_turn=snapshot.progress.state
-                         is RunState.TRAINING)
+                         is RunState.TRAINING and not answer)
 
     def _frame_drawn(self, snapshot: Snapshot, seconds: float) -> None:
         if snapshot.architecture != self._cached_architecture:

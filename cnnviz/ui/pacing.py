@@ -37,6 +37,11 @@ class SnapshotPacer:
         at once, whatever the spacing — an answer to a click must not wait a second."""
         self._hurried = True
 
+    @property
+    def hurried(self) -> bool:
+        """The user is waiting for the next snapshot."""
+        return self._hurried
+
     def gap(self) -> float:
         """Seconds between snapshots while training."""
         return min(MAX_SNAPSHOT_GAP_S, max(SNAPSHOT_INTERVAL_S,

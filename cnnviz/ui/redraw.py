@@ -7,7 +7,10 @@ visible (a hidden tab keeps the newest snapshot and draws it when shown), and a 
 costly to draw redraws at most every `redraw_interval` seconds (superqt's throttle: the first
 snapshot at once, the newest always last). When the queue has handed the snapshot to every
 view and their repaints are done, it reports what the frame cost, and the worker spaces the
-next snapshot by it (`pacing.SnapshotPacer`).
+next snapshot by it (`pacing.SnapshotPacer`). The cost is the GUI thread's CPU time over the
+frame — what drawing takes from training, which waits for the GIL meanwhile — not the wall
+time: between a frame's event-loop turns the GUI thread waits for the training thread's GIL,
+and counting those waits as drawing would space frames ever wider the busier training is.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class LiveView:
 class FrameQueue(QObject):
     """Hands each snapshot to the window's views and reports when the frame is drawn."""
 
-    frame_drawn = pyqtSignal(object, float)   # the snapshot, seconds the frame took
+    frame_drawn = pyqtSignal(object, float)   # the snapshot, GUI-thread CPU seconds it took
 
     def __init__(self, views: list[View], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -98,7 +101,7 @@ class FrameQueue(QObject):
         if self._stopped:              # the window is closing: a late snapshot starts nothing
             return
         self._snapshot, self._queue = snapshot, list(self._views)
-        self._started = time.perf_counter()
+        self._started = time.thread_time()
         if one_view_per_turn:
             self._next_timer.start()
             return
@@ -115,7 +118,7 @@ class FrameQueue(QObject):
 
     def _report(self) -> None:
         """Fires once the repaints the views asked for are done: the frame's real cost."""
-        self.frame_drawn.emit(self._snapshot, time.perf_counter() - self._started)
+        self.frame_drawn.emit(self._snapshot, time.thread_time() - self._started)
 
     def stop(self) -> None:
         self._stopped = True

@@ -116,13 +116,13 @@ class TrainingWorker(QThread):
     def run(self) -> None:
         try:
             while self._drain_commands():
+                if self.pacer.hurried:        # the user waits: answer before the next step
+                    self._emit_snapshot_if_due()
                 if self._jobs:
                     self._advance_job()
                 if self._training:
                     self._train_one()
-                if self._snapshot_due and self._drawn.is_set() and (
-                        not self._training or self.pacer.due()):
-                    self._emit_snapshot()
+                self._emit_snapshot_if_due()
                 self._report_state()
         finally:
             self._session.close()          # stops the helper processes with the thread
@@ -221,6 +221,13 @@ class TrainingWorker(QThread):
         self._train_one()
         if self._session.state is RunState.IDLE and self._session.trainer.step_count:
             self._session.state = RunState.PAUSED      # a run is under way: settings fixed
+
+    def _emit_snapshot_if_due(self) -> None:
+        # An answer to the user does not wait for the frame being drawn: the window drops
+        # what it has not drawn yet of the old one.
+        if self._snapshot_due and (self._drawn.is_set() or self.pacer.hurried) and (
+                not self._training or self.pacer.due()):
+            self._emit_snapshot()
 
     def _emit_snapshot(self) -> None:
         self._snapshot_due = False

@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.training.run_history import SMOOTHING, HistoryView
 from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.panels.colors import nice_ceil
 from cnnviz.ui.redraw import LiveView
 
 RAW_PEN = pg.mkPen((120, 170, 255, 90), width=1)
@@ -35,6 +36,18 @@ def _history_key(history: HistoryView | None) -> tuple:
             len(history.divergences))
 
 
+def _evals_key(history: HistoryView) -> tuple:
+    """What changes when the test points must be drawn again (rarely, while training)."""
+    return (history.run_id, len(history.evals))
+
+
+def steady_limit(peak: float) -> float:
+    """The end of an axis that holds data up to `peak` and stays put while the data grows:
+    a round number (≤ 1.5× apart), so the axis is re-drawn a few times a decade, not every
+    frame — re-laying out an axis is most of what a plot's frame costs."""
+    return nice_ceil(peak) if np.isfinite(peak) and peak > 0 else 1.0
+
+
 class CostPanel(LiveView, QWidget):
     """Cost per batch (faint), its moving average (bold), test cost and test accuracy."""
 
@@ -45,6 +58,9 @@ class CostPanel(LiveView, QWidget):
         self._history: HistoryView | None = None
         self._shown_step: int | None = None
         self._drawn_key: tuple | None = None
+        self._drawn_evals: tuple | None = None
+        self._follow_data = True              # False once the user zooms or pans the curves
+        self._placed: tuple[float, float] | None = None     # the view's (x end, y end)
         self._divergence_lines: list[pg.InfiniteLine] = []
         self._axis = QComboBox()
         self._axis.addItems(list(X_COLUMNS))
@@ -138,6 +154,10 @@ class CostPanel(LiveView, QWidget):
             f"exponential moving average (β = {SMOOTHING}, bias-corrected); dots: the cost "
             "on a fixed subset of test samples.")
         cost.showGrid(x=True, y=True, alpha=0.2)
+        # The panel places the view itself (see steady_limit); the "A" button or a change of
+        # the x unit hands it back after the user zoomed or panned.
+        cost.disableAutoRange()
+        cost.vb.sigRangeChangedManually.connect(self._on_user_range)
         cost.addLegend(offset=(-10, 10))
         self._raw = cost.plot(pen=RAW_PEN, name="cost per batch", skipFiniteCheck=True)
         self._raw.setDownsampling(auto=True, method="peak")
@@ -170,14 +190,37 @@ class CostPanel(LiveView, QWidget):
             return
         history, column = self._history, X_COLUMNS[self.x_axis()]
         self._drawn_key = _history_key(history)
-        x = history.cost_column(column)
-        self._raw.setData(x, history.cost_column("cost"))
+        x, cost = history.cost_column(column), history.cost_column("cost")
+        self._raw.setData(x, cost)
         self._smoothed.setData(x, history.cost_column("smoothed"))
         evals = history.evals
         eval_x = np.array([getattr(e, column) for e in evals], dtype=float)
-        self._test_cost.setData(eval_x, np.array([e.cost for e in evals], dtype=float))
-        self._accuracy.setData(eval_x, np.array([e.accuracy for e in evals], dtype=float))
+        eval_cost = np.array([e.cost for e in evals], dtype=float)
+        if _evals_key(history) != self._drawn_evals:
+            self._drawn_evals = _evals_key(history)
+            self._test_cost.setData(eval_x, eval_cost)
+            self._accuracy.setData(eval_x, np.array([e.accuracy for e in evals], dtype=float))
         self._place_divergences()
+        self._place_view(np.concatenate([x, eval_x]), np.concatenate([cost, eval_cost]))
+
+    def _place_view(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        """Fit the curves in a steady view, unless the user has zoomed or panned."""
+        view = self._cost_plot.vb
+        if any(view.autoRangeEnabled()):          # the "A" button: follow the data again
+            view.disableAutoRange()
+            self._follow_data = True
+        if not self._follow_data:
+            self._placed = None
+            return
+        finite_x, finite_y = xs[np.isfinite(xs)], ys[np.isfinite(ys)]
+        x_end = steady_limit(finite_x.max() if finite_x.size else 0.0)
+        y_end = steady_limit(finite_y.max() if finite_y.size else 0.0)
+        if self._placed != (x_end, y_end):
+            self._placed = (x_end, y_end)
+            view.setRange(xRange=(0.0, x_end), yRange=(0.0, y_end), padding=0)
+
+    def _on_user_range(self, _changed) -> None:
+        self._follow_data = False
 
     def _place_divergences(self) -> None:
         """One dashed red line per divergence of the run, at its x in the current unit."""
@@ -239,10 +282,10 @@ class CostPanel(LiveView, QWidget):
         for line in self._cursors:
             line.hide()
         self._set_x_label()
-        self._drawn_key = None
+        self._drawn_key = self._drawn_evals = None
+        self._follow_data = True
         self._redraw()
         self._place_shown_step()
-        self._cost_plot.enableAutoRange()
 
     # --- hover ------------------------------------------------------------------------------
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:

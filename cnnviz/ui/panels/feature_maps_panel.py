@@ -21,9 +21,10 @@ from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
+from cnnviz.ui.panels.signed_bars import SignedBars
 from cnnviz.ui.redraw import LiveView
 
-POSITIVE_BAR, NEGATIVE_BAR, NEUTRAL_BAR = "#e0604a", "#5a78e0", "#9a9a9a"
+NEUTRAL_BAR = "#9a9a9a"
 TRUE_COLOUR, WRONG_COLOUR = "#3cb44b", "#e6194b"
 
 
@@ -47,12 +48,21 @@ class _MapLayer:
 
 @dataclass
 class _BarLayer:
-    """A 2-D layer output (or the probabilities) drawn as one bar per unit."""
+    """A 2-D layer output drawn as one bar per unit."""
+
+    plot: pg.PlotItem
+    bars: SignedBars
+    levels: colors.LevelTracker
+    y_range: tuple[float, float] | None = None
+
+
+@dataclass
+class _Probabilities:
+    """The class probabilities: one bar per class, the predicted and the true one marked."""
 
     plot: pg.PlotItem
     bars: pg.BarGraphItem
-    levels: colors.LevelTracker
-    y_range: tuple[float, float] | None = None
+    marked: tuple | None = None           # (predicted, label) the bars are coloured for
 
 
 class FeatureMapsPanel(LiveView, QWidget):
@@ -71,9 +81,10 @@ class FeatureMapsPanel(LiveView, QWidget):
         layout.addWidget(self._value)
         self._maps: dict[str, _MapLayer] = {}
         self._bars: dict[str, _BarLayer] = {}
-        self._probabilities: _BarLayer | None = None
+        self._probabilities: _Probabilities | None = None
         self._verdict = ""
         self._probability_title = ""
+        self._title_html = ""
         self._architecture: tuple = ()
         self._current: Snapshot | None = None
         self._selection: tuple[str, int, int, int] | None = None
@@ -116,7 +127,7 @@ class FeatureMapsPanel(LiveView, QWidget):
 
     def bar_heights(self, layer: str) -> np.ndarray:
         """The bar heights drawn for a 2-D layer."""
-        return np.asarray(self._bars[layer].bars.opts["height"])
+        return self._bars[layer].bars.values
 
     def probability_heights(self) -> np.ndarray:
         """The heights of the class-probability bars."""
@@ -176,11 +187,7 @@ class FeatureMapsPanel(LiveView, QWidget):
 
     def _draw_bars(self, entry: _BarLayer, values: np.ndarray) -> None:
         low, high = entry.levels.update(values)
-        if entry.levels.signed:
-            brushes = [POSITIVE_BAR if v >= 0 else NEGATIVE_BAR for v in values]
-            entry.bars.setOpts(height=values, brushes=brushes)
-        else:
-            entry.bars.setOpts(height=values)
+        entry.bars.set_values(values)
         if entry.y_range != (low, high):
             entry.plot.setYRange(low, high, padding=0)
             entry.y_range = (low, high)
@@ -188,19 +195,27 @@ class FeatureMapsPanel(LiveView, QWidget):
     def _draw_probabilities(self, snapshot: Snapshot) -> None:
         probabilities = snapshot.trace.probabilities[0]
         predicted, label = snapshot.prediction, snapshot.label
-        brushes = [NEUTRAL_BAR] * len(probabilities)
-        brushes[predicted] = TRUE_COLOUR if label in (None, predicted) else WRONG_COLOUR
-        pens = [pg.mkPen(None)] * len(probabilities)
-        if label is not None:
-            pens[label] = pg.mkPen(TRUE_COLOUR, width=3)
-        self._probabilities.bars.setOpts(height=probabilities, brushes=brushes, pens=pens)
+        entry = self._probabilities
+        if entry.marked != (predicted, label):      # brushes and pens only when they change
+            entry.marked = (predicted, label)
+            brushes = [NEUTRAL_BAR] * len(probabilities)
+            brushes[predicted] = TRUE_COLOUR if label in (None, predicted) else WRONG_COLOUR
+            pens = [pg.mkPen(None)] * len(probabilities)
+            if label is not None:
+                pens[label] = pg.mkPen(TRUE_COLOUR, width=3)
+            entry.bars.setOpts(height=probabilities, brushes=brushes, pens=pens)
+        else:
+            entry.bars.setOpts(height=probabilities)
         names = snapshot.class_names
         guess = f"predicted {names[predicted]} (p={probabilities[predicted]:.2f})"
         truth = "drawn digit" if label is None else f"true {names[label]}"
         self._verdict = f"{truth} · {guess}"
         colour = WRONG_COLOUR if label not in (None, predicted) else TRUE_COLOUR
-        self._probabilities.plot.setTitle(f"{self._probability_title}<br>"
-                                          f"<span style='color:{colour}'>{self._verdict}</span>")
+        title = (f"{self._probability_title}<br>"
+                 f"<span style='color:{colour}'>{self._verdict}</span>")
+        if title != self._title_html:           # a new title lays the text out again
+            self._title_html = title
+            entry.plot.setTitle(title)
 
     # --- building (only when the architecture changes) -------------------------------------
     def _rebuild(self, layers: list[LayerTrace], class_names: tuple[str, ...]) -> None:
@@ -273,16 +288,14 @@ class FeatureMapsPanel(LiveView, QWidget):
                              "z" if signed else "activation",
                              f"{layer_tooltip(layer)}\nOne bar per unit"
                              f"{'; red positive, blue negative' if signed else ''}.")
-        bars = pg.BarGraphItem(x=np.arange(count), height=np.zeros(count), width=0.8,
-                               brush=NEUTRAL_BAR if signed else POSITIVE_BAR, pen=pg.mkPen(None))
-        plot.addItem(bars)
+        bars = SignedBars(plot, count, signed)
         plot.setXRange(-0.5, count - 0.5, padding=0.01)
         if count <= 16:
             plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(count)]])
         return _BarLayer(plot, bars, colors.tracker_for_kind(layer.kind))
 
     def _build_probabilities(self, plot: pg.PlotItem, last: LayerTrace,
-                             class_names: tuple[str, ...]) -> _BarLayer:
+                             class_names: tuple[str, ...]) -> _Probabilities:
         how = ("softmax of its output z (paper eq. 33)" if last.kind == "Dense"
                else "its output read as P(class 1), with P(class 0) = 1 − P(class 1)")
         self._probability_title = f"probabilities · {last.name}"
@@ -297,7 +310,8 @@ class FeatureMapsPanel(LiveView, QWidget):
         plot.getAxis("bottom").setTicks([list(enumerate(class_names))])
         plot.setXRange(-0.5, count - 0.5, padding=0.02)
         plot.setYRange(0, 1, padding=0.02)
-        return _BarLayer(plot, bars, colors.LevelTracker(False, (0.0, 1.0)))
+        self._title_html = ""
+        return _Probabilities(plot, bars)
 
     @staticmethod
     def _style_bar_plot(plot: pg.PlotItem, title: str, bottom: str, left: str,

@@ -21,11 +21,10 @@ from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace, Trace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.signed_bars import SignedBars
 from cnnviz.ui.redraw import LiveView
 
 TRUE_CLASS = "true class"
-POSITIVE_BAR, NEGATIVE_BAR = "#e0604a", "#5a78e0"
-SIGN_BRUSHES = (pg.mkBrush(NEGATIVE_BAR), pg.mkBrush(POSITIVE_BAR))   # made once: 400 bars
 REDRAW_INTERVAL = 0.1          # s: 17 plots repaint in ~30 ms; 10 Hz is plenty to watch
 HOVER_HINT = "hover over a gradient map or kernel to read its value"
 
@@ -74,7 +73,7 @@ def _show_signed(view: colors.MosaicView, picture: np.ndarray, values: np.ndarra
 @dataclass
 class _Bars:
     plot: pg.PlotItem
-    bars: pg.BarGraphItem
+    bars: SignedBars
     levels: colors.LevelTracker
     y_range: tuple[float, float] | None = None
 
@@ -90,9 +89,7 @@ def _bar_plot(plot: pg.PlotItem, count: int, title: str, bottom: str, tooltip: s
               ticks: list[tuple[int, str]] | None = None) -> _Bars:
     _style_plot(plot, title, bottom, "gradient", tooltip)
     plot.showGrid(y=True, alpha=0.2)
-    bars = pg.BarGraphItem(x=np.arange(count), height=np.zeros(count), width=0.8,
-                           brush=POSITIVE_BAR, pen=pg.mkPen(None))
-    plot.addItem(bars)
+    bars = SignedBars(plot, count)
     plot.setXRange(-0.5, count - 0.5, padding=0.01)
     if ticks is None and count <= 16:
         ticks = [(i, str(i)) for i in range(count)]
@@ -103,8 +100,7 @@ def _bar_plot(plot: pg.PlotItem, count: int, title: str, bottom: str, tooltip: s
 
 def _draw_bars(entry: _Bars, values: np.ndarray) -> None:
     low, high = entry.levels.update(values)
-    entry.bars.setOpts(height=values,
-                       brushes=[SIGN_BRUSHES[int(v >= 0)] for v in values])
+    entry.bars.set_values(values)
     if entry.y_range != (low, high):
         entry.plot.setYRange(low, high, padding=0.02)
         entry.y_range = (low, high)
@@ -175,7 +171,7 @@ class GradientsView(LiveView, QWidget):
         if layer in self._maps:
             return self._maps[layer][0].data
         if layer in self._bars:
-            return np.asarray(self._bars[layer].bars.opts["height"])
+            return self._bars[layer].bars.values
         return None
 
     def output_grid(self, layer: str) -> tuple[int, int]:
@@ -188,7 +184,7 @@ class GradientsView(LiveView, QWidget):
         if param in self._param_maps:
             return self._param_maps[param].data
         if param in self._param_bars:
-            return np.asarray(self._param_bars[param].bars.opts["height"])
+            return self._param_bars[param].bars.values
         return None
 
     def levels_of(self, name: str) -> tuple[float, float]:

@@ -160,7 +160,10 @@ class InputPanel(QWidget):
 
     # --- drawing ----------------------------------------------------------------------------
     def show_snapshot(self, snapshot: Snapshot) -> None:
-        self.image_item.setImage(snapshot.sample_image, autoLevels=False)
+        # While training the sample stays and only p moves: repaint only what changed.
+        shown = self.image_item.image
+        if shown is None or not np.array_equal(shown, snapshot.sample_image):
+            self.image_item.setImage(snapshot.sample_image, autoLevels=False)
         names = snapshot.class_names
         predicted = snapshot.prediction
         p = snapshot.trace.probabilities[0, predicted]
@@ -170,7 +173,9 @@ class InputPanel(QWidget):
         ok = snapshot.label is None or snapshot.label == predicted
         colour = "#2a7" if ok else "#d33"
         parts.append(f"<b style='color:{colour}'>predicted {names[predicted]}</b> (p={p:.2f})")
-        self.caption.setText(f"<span style='font-size:14pt'>{' · '.join(parts)}</span>")
+        caption = f"<span style='font-size:14pt'>{' · '.join(parts)}</span>"
+        if caption != self.caption.text():
+            self.caption.setText(caption)
 
     def show_receptive_field(self, box: tuple[int, int, int, int] | None, text: str = "") -> None:
         """Outline the input pixels (row0, col0, row1, col1), end-exclusive, that a unit sees."""
