@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import platformdirs
-import pooch
 
 from cnnviz.data.resources import BUNDLED_MNIST_NAME, bundled_mnist_dir
 
@@ -67,7 +66,9 @@ def download_full_mnist(
 
 def _fetch(url: str, name: str, md5: str, folder: Path, progress: bool) -> None:
     """Fetch one file into ``folder`` or raise DownloadError."""
-    # Imported here: pooch imports requests lazily too, keeping `import cnnviz.data` quick.
+    # Imported here, as pooch imports requests lazily: pooch (with tqdm and asyncio) and
+    # requests take a quarter of a second, which the window's start should not pay.
+    import pooch
     import requests
 
     downloader = pooch.HTTPDownloader(progressbar=progress, timeout=_TIMEOUT_SECONDS)

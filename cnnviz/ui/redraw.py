@@ -20,7 +20,6 @@ from typing import Protocol
 
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtGui import QHideEvent, QShowEvent
-from superqt.utils import qthrottled
 
 from cnnviz.training.snapshot import Snapshot
 
@@ -70,6 +69,9 @@ class LiveView:
             self.draw_pending()
             return
         if self._throttled_draw is None:
+            # superqt imports all its widgets (a fifth of a second): only when a view is
+            # first throttled, not at start-up.
+            from superqt.utils import qthrottled
             self._throttled_draw = qthrottled(self.draw_pending, leading=True, parent=self,
                                               timeout=int(self.redraw_interval * 1000))
         self._throttled_draw()

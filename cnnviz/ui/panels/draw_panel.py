@@ -32,7 +32,6 @@ from PyQt6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import qthrottled
 
 from cnnviz.data.drawing import (
     DIGIT_SHAPE,
@@ -213,10 +212,7 @@ class DrawPanel(LiveView, QWidget):
         self._version = 0                 # bumped by every canvas change
         self._published = 0               # the version last sent as digit_drawn
         self._top_plain = HINT
-        # The first change of a stroke is published at once (the prediction follows the pen
-        # without a wait), later ones at most every PUBLISH_INTERVAL_MS, the newest always.
-        self._publish_soon = qthrottled(self._publish, timeout=PUBLISH_INTERVAL_MS,
-                                        leading=True, parent=self)
+        self._throttled_publish = None     # made at the first stroke (see _publish_soon)
         self._build()
         self._show_hint()
 
@@ -402,9 +398,19 @@ class DrawPanel(LiveView, QWidget):
         self._version += 1
         self._publish_soon()
 
+    def _publish_soon(self) -> None:
+        """The first change of a stroke is published at once (the prediction follows the pen
+        without a wait), later ones at most every PUBLISH_INTERVAL_MS, the newest always."""
+        if self._throttled_publish is None:
+            from superqt.utils import qthrottled  # not at start-up: see redraw.py
+            self._throttled_publish = qthrottled(self._publish, timeout=PUBLISH_INTERVAL_MS,
+                                                 leading=True, parent=self)
+        self._throttled_publish()
+
     def _on_stroke_finished(self) -> None:
         self._version += 1
-        self._publish_soon.cancel()
+        if self._throttled_publish is not None:
+            self._throttled_publish.cancel()
         self._publish()
 
     def _publish(self) -> None:
