@@ -136,8 +136,8 @@ class TrainCommand:
     def __call__(self, pool: ProcessPool) -> int:
         from cnnviz.training import Trainer, evaluate
         from cnnviz.training.timeline import Timeline
-        from cnnviz.training.trainer import file_settings
         from cnnviz.training.timeline_files import timeline_arrays
+        from cnnviz.training.trainer import file_settings
 
         trainer = Trainer.from_settings(self.settings, self.preset, self.data.train,
                                         model=self.model, pool=pool)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -61,9 +61,10 @@ class Preset:
     name: str
     title: str
     description: str
-    build: Callable[[], Sequential]
+    # Not compared: a custom preset's are made anew from `architecture`, which is.
+    build: Callable[[], Sequential] = field(compare=False)
     make_loss: Callable[[], object]
-    make_targets: Callable[[np.ndarray], np.ndarray]
+    make_targets: Callable[[np.ndarray], np.ndarray] = field(compare=False)
     class_names: tuple[str, ...]
     optimizer: str
     lr: float
