@@ -247,15 +247,16 @@ class ArchitectureDialog(QDialog):
         self.train_button.setToolTip("Fix the layer marked red first" if problem else
                                      "Start a new run with this network now")
         params, macs = totals(self.reports)
+        upto = next((f" up to {r.name}" for r in self.reports if r.error), "")
         self.totals_label.setText(f"{len(self.reports)} layers · {params:,} parameters · "
-                                  f"{macs:,} multiply-adds per sample")
+                                  f"{macs:,} multiply-adds per sample{upto}")
 
     def _fill_row(self, row: int, report: LayerReport) -> None:
         spec = report.spec
         settings = ", ".join(f"{k.replace('_', ' ')} {spec.get(k)}"
                              for k, _ in LAYER_SETTINGS[spec.kind])
         if report.error:
-            output = report.error.split(": ", 1)[1]
+            output = "⚠ " + report.error.split(": ", 1)[1]
         elif report.output_shape is None:
             output = "—"
         else:

@@ -56,7 +56,8 @@ def test_a_broken_layer_is_marked_and_train_waits_until_it_is_fixed(dialog, qtbo
     assert not dialog.train_button.isEnabled()
     assert dialog.problem_label.text() == dialog.problem() and dialog.problem_label.isVisible()
     assert dialog.table.item(3, 0).background().color() == BROKEN
-    assert column(dialog, 3)[3] == "a 15×15 kernel cannot slide over a 14×14 input"
+    assert column(dialog, 3)[3] == "⚠ a 15×15 kernel cannot slide over a 14×14 input"
+    assert dialog.totals_label.text().endswith("up to conv2")
     assert column(dialog, 3)[4:] == ["—"] * 4
     dialog.set_setting(3, "kernel_size", 3)
     assert dialog.problem() is None and dialog.train_button.isEnabled()
