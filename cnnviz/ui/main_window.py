@@ -415,6 +415,7 @@ class MainWindow(QMainWindow):
                           "Ctrl+Z  undo a stroke (Draw tab)\n"
                           ", / .  one step back / forward on the timeline\n"
                           "Home / End  the run's start / the live network\n"
+                          "Ctrl+Shift+A  edit the network's architecture\n"
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------
