@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network headless and save it")
     _add_data_option(train)
     train.add_argument("--preset", default="reference", help="network preset (default reference)")
+    train.add_argument("--arch", type=Path, default=None, metavar="FILE.json",
+                       help="train your own network from an architecture file instead of a preset")
     train.add_argument("--epochs", type=_integer(1, 100_000), default=3)
     train.add_argument("--batch-size", type=_integer(1, 65_536), default=None,
                        help="default: the preset's (32)")
@@ -200,12 +202,12 @@ def _load_checkpoint(path: Path | str, input_scaling: Any = None) -> Any:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from cnnviz.nn import preset_for
+    from cnnviz.nn.files import checkpoint_preset
     from cnnviz.training import evaluate
     from cnnviz.training.data_checks import check_data_fits
 
     checkpoint = _load_checkpoint(args.model, args.input_scaling)
-    preset = preset_for(checkpoint.preset, checkpoint.model)
+    preset = checkpoint_preset(checkpoint)
     data = load_data(args.data)
     check_data_fits(data, checkpoint.model, preset)
     result = run_with_pool(args.processes,
@@ -221,7 +223,7 @@ def run_export(args: argparse.Namespace) -> int:
     import os
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from cnnviz.data import resource_path
-    from cnnviz.nn import preset_for
+    from cnnviz.nn.files import checkpoint_preset
     from cnnviz.training.data_checks import check_data_fits
     from cnnviz.training.session import TrainingSession
     from cnnviz.training.snapshot import SampleRef
@@ -230,7 +232,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     model_path = args.model or resource_path("models", "reference.npz")
     checkpoint = _load_checkpoint(model_path, args.input_scaling)
-    preset = preset_for(checkpoint.preset, checkpoint.model)
+    preset = checkpoint_preset(checkpoint)
     classes = len(preset.class_names)
     if args.target is not None and args.target >= classes:
         raise CliError(f"--target {args.target} is not a class of the {preset.name!r} network; "
@@ -278,7 +280,7 @@ def _export_units(session, snapshot, out: Path) -> list[Path]:
     model, test = session.trainer.model, session.data.test
     if len(test) == 0 or "conv1" not in model.layers:
         return []
-    scanned = units.scan(model, test, session.preset.make_targets(test.labels))
+    scanned = units.scan(model, test, session.preset.label_classes(test.labels))
     result = UnitsResult(scanned, units.embedding(scanned), session.live_step,
                          session.model_label)
     preferred = {("conv1", k): preferred_input(model, "conv1", k)
@@ -294,13 +296,13 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from cnnviz.data import resource_path
     from cnnviz.data.drawing import load_digit_image
-    from cnnviz.nn import preset_for
+    from cnnviz.nn.files import checkpoint_preset
     from cnnviz.training.trainer import model_inputs
 
     image = load_digit_image(args.image)
     checkpoint = _load_checkpoint(args.model or resource_path("models", "reference.npz"),
                                   args.input_scaling)
-    names = preset_for(checkpoint.preset, checkpoint.model).class_names
+    names = checkpoint_preset(checkpoint).class_names
     probabilities = checkpoint.model.predict_proba(model_inputs(checkpoint.model,
                                                                 image[None]))[0]
     for name, p in zip(names, probabilities):
@@ -310,7 +312,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.occlusion is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         from cnnviz.nn import capture
-        preset = preset_for(checkpoint.preset, checkpoint.model)
+        preset = checkpoint_preset(checkpoint)
         trace = capture(checkpoint.model, preset.make_loss(),
                         model_inputs(checkpoint.model, image[None]),
                         preset.class_targets(np.array([best])))

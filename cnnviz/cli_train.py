@@ -79,20 +79,37 @@ def _user_data_dir() -> str:
     return platformdirs.user_data_dir("cnnviz")
 
 
+def read_architecture(path: Path) -> Any:
+    """The Architecture in a JSON file; CliError (one line, naming the file) if it is bad."""
+    from cnnviz.nn.architecture import Architecture, ArchitectureError
+
+    try:
+        return Architecture.load(path)
+    except ArchitectureError as error:
+        raise CliError(str(error)) from None
+
+
 class TrainCommand:
     """One `cnnviz train` run: checked in the constructor, carried out by `__call__(pool)`."""
 
     def __init__(self, args: argparse.Namespace, data: Any) -> None:
-        from cnnviz.nn import files, get_preset
+        from cnnviz.nn import files
         from cnnviz.training import TrainSettings
         from cnnviz.training.data_checks import check_data_fits
+        from cnnviz.training.trainer import settings_preset
 
         self.out: Path = args.out
+        architecture = read_architecture(args.arch) if getattr(args, "arch", None) else None
         self.settings = TrainSettings(
-            preset=args.preset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            optimizer=args.optimizer, seed=args.seed, train_limit=args.train_limit,
-            init=args.init)
-        self.preset, self.data = get_preset(self.settings.preset), data
+            preset="custom" if architecture else args.preset, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
+            train_limit=args.train_limit, init=args.init, architecture=architecture)
+        self.preset = settings_preset(self.settings, getattr(data, "class_names", None))
+        self.data = data
+        if architecture is not None:
+            problem = architecture.problem(self.preset.output_size)
+            if problem is not None:
+                raise CliError(f"{args.arch}: {problem}")
         self.model = self.preset.create(self.settings.seed, self.settings.init)
         check_data_fits(data, self.model, self.preset)
         files.check_can_save(self.out, self._estimated_bytes())
@@ -120,6 +137,7 @@ class TrainCommand:
         from cnnviz.training import Trainer, evaluate
         from cnnviz.training.timeline import Timeline
         from cnnviz.training.timeline_files import timeline_arrays
+        from cnnviz.training.trainer import file_settings
 
         trainer = Trainer.from_settings(self.settings, self.preset, self.data.train,
                                         model=self.model, pool=pool)
@@ -136,7 +154,7 @@ class TrainCommand:
         elapsed = time.perf_counter() - started
         if pool.failure:
             print(f"note: continued in one process ({pool.failure})", file=sys.stderr)
-        info = {"settings": vars(self.settings), "data": self.data.source,
+        info = {"settings": file_settings(self.settings), "data": self.data.source,
                 "steps": trainer.step_count, "train_size": trainer.train_size,
                 "train_seconds": round(elapsed, 2)}
         self.phase = "saving"
@@ -190,7 +208,7 @@ class TrainCommand:
         from cnnviz.nn import files
 
         def write(target: Path) -> Path:
-            return files.save_model(target, trainer.model, preset=self.preset.name,
+            return files.save_model(target, trainer.model, preset=self.preset,
                                     optimizer=trainer.optimizer.state_dict(), info=info,
                                     extras=extras)
         try:
@@ -214,7 +232,7 @@ class TrainCommand:
         eval_points = [[trainer.step_count, trainer.step_count * trainer.batch_size,
                         self.settings.epochs, result.cost, result.accuracy]]
         try:
-            files.save_model(self.saved_to, trainer.model, preset=self.preset.name,
+            files.save_model(self.saved_to, trainer.model, preset=self.preset,
                              optimizer=trainer.optimizer.state_dict(), info=info,
                              extras={"cost_history": costs, "eval_points": eval_points,
                                      **self.timeline_extras})

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
+from cnnviz.nn.architecture import Architecture, ArchitectureError
 from cnnviz.nn.file_fields import (
     FieldError,
     check_optimizer_header,
@@ -29,7 +30,7 @@ from cnnviz.nn.file_fields import (
     extra_shape_problem,
 )
 from cnnviz.nn.model import Sequential
-from cnnviz.nn.presets import PRESETS, preset_for
+from cnnviz.nn.presets import CUSTOM, PRESETS, Preset, custom_preset, preset_for
 from cnnviz.nn.scaling import MNIST_SCALING, scaling_from_list
 
 FORMAT_NAME = "cnnviz-model"
@@ -40,6 +41,7 @@ META_KEY = "__cnnviz__"
 MAX_UNPACKED_BYTES = 512 << 20
 MAX_HEADER_BYTES = 4 << 20       # the JSON header, as NumPy stores it (4 bytes a character)
 MAX_MEMBERS = 10_000
+MAX_CLASSES = 100
 
 
 class ModelFileError(ValueError):
@@ -59,20 +61,30 @@ class ModelSaveError(OSError):
 class Checkpoint:
     """Everything a model file holds, every field checked (see cnnviz.nn.file_fields).
 
-    `warnings` names the malformed optional fields that were dropped while loading."""
+    `warnings` names the malformed optional fields that were dropped while loading.
+    `custom`: the preset of a user's own network (its architecture and class names), when
+    `preset` is "custom"."""
 
     model: Sequential
     preset: str | None = None
+    custom: Preset | None = None
     optimizer: dict[str, Any] | None = None       # Optimizer.state_dict() form
     info: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
 
-def save_model(path: str | os.PathLike, model: Sequential, *, preset: str | None = None,
+def checkpoint_preset(checkpoint: Checkpoint) -> Preset:
+    """The preset a checkpoint's network trains and reads with (its own, for a custom one)."""
+    return checkpoint.custom or preset_for(checkpoint.preset, checkpoint.model)
+
+
+def save_model(path: str | os.PathLike, model: Sequential, *, preset: str | Preset | None = None,
                optimizer: dict[str, Any] | None = None, info: dict[str, Any] | None = None,
                extras: dict[str, np.ndarray] | None = None) -> Path:
     """Write a model file atomically; returns its path. `extras` holds e.g. cost history.
+    A custom `preset` is stored whole (architecture file and class names), so reopening
+    the file rebuilds it exactly.
 
     Raises ModelSaveError (an OSError) naming `path` when it cannot be written."""
     path = Path(path)
@@ -80,7 +92,11 @@ def save_model(path: str | os.PathLike, model: Sequential, *, preset: str | None
     if model.input_scaling != MNIST_SCALING:        # absent means cnnviz's own: older files
         info["input_scaling"] = model.input_scaling.to_list()
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "architecture": model.config(),
-            "preset": preset, "info": info, "optimizer": None}
+            "preset": preset.name if isinstance(preset, Preset) else preset, "info": info,
+            "optimizer": None}
+    if isinstance(preset, Preset) and preset.architecture is not None:
+        meta["custom"] = {"architecture": preset.architecture.to_dict(),
+                          "class_names": list(preset.class_names)}
     arrays = {f"param/{name}": value for name, value in model.named_parameters()}
     if optimizer is not None:
         meta["optimizer"] = {k: optimizer[k] for k in ("kind", "config", "t")}
@@ -163,18 +179,41 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         model.load_state_dict(params)
     except ValueError as error:
         raise ModelFileError(f"{path}: {error}") from None
-    preset = clean_preset(meta.get("preset"), set(PRESETS), warnings)
+    preset = clean_preset(meta.get("preset"), {*PRESETS, CUSTOM}, warnings)
+    custom = _read_custom(path, meta.get("custom"), model) if preset == CUSTOM else None
     try:
-        preset_for(preset, model)
+        if custom is None:
+            preset_for(preset, model)
+        elif custom.conflict(model) is not None:
+            raise ValueError(custom.conflict(model))
     except ValueError as error:
         raise ModelFileError(f"{path}: 'preset' {preset!r} contradicts the architecture: "
                              f"{error}") from None
     info = clean_info(meta.get("info"), warnings)
     model.input_scaling = scaling_from_list(info.get("input_scaling")) or MNIST_SCALING
-    return Checkpoint(model=model, preset=preset, info=info,
+    return Checkpoint(model=model, preset=preset, custom=custom, info=info,
                       optimizer=_read_optimizer(path, meta.get("optimizer"), arrays, model),
                       extras=_finite_extras(_with_prefix(arrays, "extra/"), warnings),
                       warnings=tuple(warnings))
+
+
+def _read_custom(path: Path, custom: Any, model: Sequential) -> Preset:
+    """The custom preset a file stores: its architecture must build the file's network."""
+    if not isinstance(custom, dict):
+        raise ModelFileError(f"{path}: 'preset' is {CUSTOM!r} but 'custom' is missing")
+    names = custom.get("class_names")
+    if (not isinstance(names, list) or not 2 <= len(names) <= MAX_CLASSES
+            or not all(isinstance(n, str) and n for n in names)):
+        raise ModelFileError(f"{path}: 'custom.class_names' must be 2 to {MAX_CLASSES} names, "
+                             f"got {str(names)[:80]}")
+    try:
+        architecture = Architecture.from_dict(custom.get("architecture"))
+        built = architecture.sequential().config()
+    except ArchitectureError as error:
+        raise ModelFileError(f"{path}: invalid 'custom.architecture': {error}") from None
+    if built != model.config():
+        raise ModelFileError(f"{path}: 'custom.architecture' does not build the file's network")
+    return custom_preset(architecture, tuple(names))
 
 
 def _read_arrays(path: Path, warnings: list[str]) -> dict[str, np.ndarray]:

@@ -74,7 +74,7 @@ def class_for(session: TrainingSession, target: int | None) -> int:
         return sample.target
     image, digit = session.sample_image_and_label(sample)
     if digit is not None:
-        return int(np.asarray(session.preset.make_targets(np.array([digit]))).reshape(-1)[0])
+        return int(session.preset.label_classes(np.array([digit]))[0])
     model = session.shown_model()
     return int(model.predict_proba(model_inputs(model, image[None]))[0].argmax())
 

@@ -14,15 +14,8 @@ from dataclasses import replace
 import numpy as np
 
 from cnnviz.data import MnistData, Split
-from cnnviz.nn import (
-    Checkpoint,
-    Optimizer,
-    Preset,
-    Sequential,
-    capture,
-    get_preset,
-    preset_for,
-)
+from cnnviz.nn import Checkpoint, Optimizer, Preset, Sequential, capture
+from cnnviz.nn.files import checkpoint_preset
 from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.data_checks import check_data_fits
@@ -39,6 +32,7 @@ from cnnviz.training.trainer import (
     evaluate,
     make_optimizer_for,
     model_inputs,
+    settings_preset,
 )
 from cnnviz.training.what_if import WhatIf
 
@@ -76,10 +70,12 @@ class TrainingSession:
 
     # --- building -------------------------------------------------------------------------
     def reset(self, settings: TrainSettings, model: Sequential | None = None,
-              model_label: str | None = None) -> None:
-        """Start over: a fresh model from `settings.seed` (or the given model), no history."""
+              model_label: str | None = None, preset: Preset | None = None) -> None:
+        """Start over: a fresh model from `settings.seed` (or the given model), no history.
+        `preset` (default: the one `settings` name, with the data's class names) drives it."""
         self.settings = settings
-        self.preset: Preset = get_preset(settings.preset)
+        self.preset: Preset = preset or settings_preset(
+            settings, getattr(self.data, "class_names", None))
         self.trainer = Trainer.from_settings(settings, self.preset, self.data.train, model,
                                              self.pool)
         self.model_label = model_label or f"live (seed {settings.seed})"
@@ -109,12 +105,13 @@ class TrainingSession:
         `preset` defaults to the one the file names (or the one its network fits).
 
         All or nothing: if any part of the file does not fit, the session stays as it was."""
-        preset = preset or preset_for(checkpoint.preset, checkpoint.model)
+        preset = preset or checkpoint_preset(checkpoint)
         before = dict(self.__dict__)
         self.history = RunHistory()           # the old one stays untouched in `before`
         self.timeline = None                  # ... and so does the old timeline
         try:
-            self.reset(replace(self.settings, preset=preset.name), checkpoint.model, label)
+            self.reset(replace(self.settings, preset=preset.name,
+                               architecture=preset.architecture), checkpoint.model, label, preset)
             optimizer = checkpoint.optimizer
             if optimizer and optimizer.get("kind") == self.trainer.optimizer.kind:
                 self.trainer.optimizer.load_state_dict(optimizer)
@@ -153,7 +150,9 @@ class TrainingSession:
                                     * self.trainer.batch_size, self.trainer.step_count
                                     / self.trainer.batches_per_epoch)
         self.history, self.timeline = RunHistory(), None   # throw-away ones for reset()
-        self.reset(settings, model, label)
+        same = (settings.preset, settings.architecture) == (self.preset.name,
+                                                            self.preset.architecture)
+        self.reset(settings, model, label, self.preset if same else None)
         self.history, self._offset = history, offset       # the curve goes on
         if self.trainer.optimizer.kind == kind:
             self.trainer.optimizer.load_state_dict(optimizer_state)
@@ -341,8 +340,7 @@ class TrainingSession:
     def _snapshot(self, model: Sequential, optimizer: Optimizer, shown_step: int | None
                   ) -> Snapshot:
         image, digit = self.sample_image_and_label(self.sample)
-        label = None if digit is None else int(
-            np.asarray(self.preset.make_targets(np.array([digit]))).reshape(-1)[0])
+        label = None if digit is None else int(self.preset.label_classes(np.array([digit]))[0])
         target = self.sample.target if self.sample.target is not None else label
         x = model_inputs(self.trainer.model, image[None])
         if target is None:     # a drawn digit: show gradients towards the predicted class

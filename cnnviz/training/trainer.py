@@ -12,13 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnviz.data import Split, normalize_images
-from cnnviz.nn import Optimizer, Preset, Sequential, make_optimizer
+from cnnviz.nn import Optimizer, Preset, Sequential, get_preset, make_optimizer
+from cnnviz.nn.architecture import Architecture
 from cnnviz.nn.parallel import ProcessPool, sharded_pass
+from cnnviz.nn.presets import CUSTOM, DIGITS, custom_preset
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What a user chooses before training; `None` means "the preset's value"."""
+    """What a user chooses before training; `None` means "the preset's value".
+
+    `architecture`: the user's own network (then `preset` is "custom")."""
 
     preset: str = "reference"
     epochs: int = 3
@@ -29,8 +33,12 @@ class TrainSettings:
     seed: int = 0
     train_limit: int | None = None
     init: str | None = None
+    architecture: Architecture | None = None
 
     def __post_init__(self) -> None:
+        if (self.architecture is not None) != (self.preset == CUSTOM):
+            raise ValueError(f"the {CUSTOM!r} preset goes with an architecture and only it; got "
+                             f"preset {self.preset!r} and architecture {self.architecture!r:.60}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -94,6 +102,21 @@ def model_inputs(model: Sequential, images: np.ndarray) -> np.ndarray:
     `input_scaling`): the one way every step, evaluation and trace feeds a network."""
     scaling = model.input_scaling
     return normalize_images(images, scaling.mean, scaling.std)
+
+
+def settings_preset(settings: TrainSettings, class_names: tuple[str, ...] | None = None
+                    ) -> Preset:
+    """The preset `settings` name, or for an architecture its custom preset with
+    `class_names` (default the digits)."""
+    if settings.architecture is not None:
+        return custom_preset(settings.architecture, class_names or DIGITS)
+    return get_preset(settings.preset)
+
+
+def file_settings(settings: TrainSettings) -> dict:
+    """The settings as a model file's `info["settings"]` keeps them (the architecture is
+    stored whole beside it, see cnnviz.nn.files)."""
+    return {k: v for k, v in vars(settings).items() if k != "architecture"}
 
 
 def make_optimizer_for(preset: Preset, settings: TrainSettings) -> Optimizer:
@@ -208,6 +231,7 @@ def evaluate(model: Sequential, preset: Preset, split: Split, batch_size: int = 
     With a `pool`, each batch is shared with its helper processes."""
     images, labels = split.images[:limit], split.labels[:limit]
     x, targets = model_inputs(model, images), preset.make_targets(labels)
+    classes = preset.label_classes(labels)
     loss, probabilities, costs = preset.make_loss(), [], []
     for start in range(0, len(x), batch_size):
         chunk = slice(start, start + batch_size)
@@ -217,8 +241,6 @@ def evaluate(model: Sequential, preset: Preset, split: Split, batch_size: int = 
     probs = np.concatenate(probabilities)
     if probs.shape[1] == 1:                  # one sigmoid output: P(class 1)
         probs = np.concatenate([1 - probs, probs], axis=1)
-    classes = targets.reshape(len(targets), -1)[:, 0].astype(np.int64) \
-        if targets.ndim > 1 else targets
     predictions = probs.argmax(axis=1)
     return Evaluation(accuracy=float((predictions == classes).mean()),
                       cost=float(sum(costs) / len(x)), predictions=predictions,

@@ -265,7 +265,7 @@ class Controller(QObject):
 
         def write(session: TrainingSession) -> str:
             trainer = session.trainer
-            save_model(path, trainer.model, preset=session.preset.name,
+            save_model(path, trainer.model, preset=session.preset,
                        optimizer=trainer.optimizer.state_dict(),
                        extras=session.model_extras(),
                        info={"steps": trainer.step_count, "label": session.model_label,

@@ -28,6 +28,7 @@ from cnnviz.nn import kinds
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui import layout, persistence
+from cnnviz.ui.architecture_dialog import open_architecture_editor
 from cnnviz.ui.autosave import Autosaver
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
@@ -133,6 +134,9 @@ class MainWindow(QMainWindow):
                           lambda: self.autosaver.restore_last_session())
         file_menu.addSeparator()
         self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.close)
+        network_menu = self.menuBar().addMenu("&Network")
+        self._menu_action(network_menu, "&Edit architecture…", "Ctrl+Shift+A",
+                          lambda: open_architecture_editor(self))
         sample_menu = self.menuBar().addMenu("&Sample")
         self._menu_action(sample_menu, "&Previous", "Left", lambda: self.input_panel.browse(-1))
         self._menu_action(sample_menu, "&Next", "Right", lambda: self.input_panel.browse(+1))
@@ -418,6 +422,7 @@ class MainWindow(QMainWindow):
                           "Ctrl+Z  undo a stroke (Draw tab)\n"
                           ", / .  one step back / forward on the timeline\n"
                           "Home / End  the run's start / the live network\n"
+                          "Ctrl+Shift+A  edit the network's architecture\n"
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------

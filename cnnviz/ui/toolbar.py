@@ -9,8 +9,11 @@ from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QStyle, QToolBar, QWidget
 
 from cnnviz.nn import PRESETS
+from cnnviz.nn.architecture import Architecture
+from cnnviz.nn.presets import CUSTOM
 from cnnviz.training import TrainSettings
 from cnnviz.training.app_state import RunState
+from cnnviz.training.trainer import settings_preset
 
 Icon = QStyle.StandardPixmap
 
@@ -60,9 +63,10 @@ class TrainingToolbar(QToolBar):
                                     "Training and test data set; changing it resets")
         self.data_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.data_box.setMinimumContentsLength(18)     # a long folder name must not widen the row
+        self._custom: Architecture | None = None    # the user's network, once there is one
         self.show_settings(settings)
         self.preset_box.activated.connect(
-            lambda i: self.preset_chosen.emit(list(PRESETS)[i]))
+            lambda i: self.preset_chosen.emit(list(PRESETS)[i] if i < len(PRESETS) else CUSTOM))
         self.lr_box.valueChanged.connect(self.learning_rate_changed)
         self.data_box.activated.connect(self.data_chosen)
 
@@ -90,8 +94,12 @@ class TrainingToolbar(QToolBar):
 
     def show_settings(self, settings: TrainSettings) -> None:
         """Put `settings` (with the preset's defaults filled in) into the widgets."""
-        preset = PRESETS[settings.preset]
-        self.preset_box.setCurrentIndex(list(PRESETS).index(settings.preset))
+        preset = settings_preset(settings)
+        if settings.architecture is not None:
+            self.show_custom(settings.architecture)
+            self.preset_box.setCurrentIndex(len(PRESETS))
+        else:
+            self.preset_box.setCurrentIndex(list(PRESETS).index(settings.preset))
         self.lr_box.blockSignals(True)
         self.lr_box.setValue(settings.lr or preset.lr)
         self.lr_box.blockSignals(False)
@@ -101,8 +109,19 @@ class TrainingToolbar(QToolBar):
             "sgd", "SGD").replace("adam", "Adam"))
         self.seed_box.setValue(settings.seed)
 
+    def show_custom(self, architecture: Architecture) -> None:
+        """Offer the user's own network as the entry after the presets."""
+        self._custom = architecture
+        if self.preset_box.count() == len(PRESETS):
+            self.preset_box.addItem("Your network")
+        self.preset_box.setItemData(len(PRESETS), f"Your network: {architecture.describe()}",
+                                    Qt.ItemDataRole.ToolTipRole)
+
     def read_settings(self, base: TrainSettings) -> TrainSettings:
-        return replace(base, preset=list(PRESETS)[self.preset_box.currentIndex()],
+        index = self.preset_box.currentIndex()
+        custom = index >= len(PRESETS) and self._custom is not None
+        name = CUSTOM if custom else list(PRESETS)[min(index, len(PRESETS) - 1)]
+        return replace(base, preset=name, architecture=self._custom if custom else None,
                        lr=self.lr_box.value(), batch_size=self.batch_box.value(),
                        epochs=self.epochs_box.value(), seed=self.seed_box.value(),
                        optimizer=self.optimizer_box.currentText().lower())

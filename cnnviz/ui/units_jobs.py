@@ -69,7 +69,7 @@ class UnitsJobs(QObject):
         def run(session: TrainingSession) -> Generator[None, None, object]:
             test = session.data.test
             job = units.scan_in_slices(session.trainer.model, test,
-                                       session.preset.make_targets(test.labels), limit=limit)
+                                       session.preset.label_classes(test.labels), limit=limit)
             step, label = session.live_step, session.model_label
             result = yield from _sliced(job, cancel, report)
             if isinstance(result, units.UnitScan):
