@@ -112,7 +112,8 @@ class PinsPanel(LiveView, QWidget):
         p, loss = self._probability_plot, self._loss_plot
         p.setTitle("probability of the true class")
         p.setLabel("left", "p")
-        p.setYRange(0, 1, padding=0.03)
+        p.setYRange(0, 1, padding=0.05)
+        p.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
         p.setMouseEnabled(y=False)
         p.setToolTip("The softmax probability (paper eq. 33) the network gave each pinned "
                      "sample's true class (a drawn digit: the class chosen when pinned), after "
