@@ -2,8 +2,8 @@
 
 Up to MAX_PINS samples (data-set samples or drawn digits, each keeping its own copy of the
 image) are evaluated by the network of the run's steps on a grid of every `stride` steps:
-live, after each training step on the grid (one forward pass of at most ten images), and,
-for the steps recorded before the pins changed, by a job that replays the run once,
+live, every max(stride, LIVE_EVERY) training steps (one forward pass of at most ten images),
+and, for the steps recorded before the pins changed, by a job that replays the run once,
 sequentially (`Timeline.walk`), a slice at a time (`PinBoard.backfill`). Each pin keeps at
 most MAX_POINTS points: when there would be more, the stride doubles and every other point
 goes, as the cost curve's columns do.
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 MAX_PINS = 10               # ten curves are as many as colours a reader tells apart
 MAX_POINTS = 1000           # per pin: more than a plot's width in pixels
 SLICE_SECONDS = 0.02        # one slice of the replay, then the worker serves the window
+# While training, pins are evaluated every LIVE_EVERY steps at least: ten pins cost ~4 ms, a
+# training step of the reference network ~27 ms. A replay evaluates every step of the grid
+# (its own step costs as much as a training step anyway).
+LIVE_EVERY = 4
 
 
 class PinError(ValueError):
@@ -192,10 +196,11 @@ class PinBoard:
             self._rows[live] = evaluate_pins(session.trainer.model, session.preset, self.pins)
 
     def after_step(self, session: TrainingSession) -> None:
-        """After a training step: the live network's point, on the grid (and at the end)."""
+        """After a training step: the live network's point every max(stride, LIVE_EVERY)
+        steps, and at the run's end."""
         self.sync(session)
         step = session.live_step
-        if self.pins and (step % self.stride == 0 or session.trainer.finished):
+        if self.pins and (step % max(self.stride, LIVE_EVERY) == 0 or session.trainer.finished):
             self._put(step, evaluate_pins(session.trainer.model, session.preset, self.pins))
 
     def _put(self, step: int, row: np.ndarray) -> None:

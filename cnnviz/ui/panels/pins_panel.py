@@ -237,14 +237,9 @@ class PinsPanel(LiveView, QWidget):
             done, total = view.missing
             text = f"replaying the run for the pinned samples: step {done} of {total}…"
         else:
-            text = (f"{len(view.pins)} of {MAX_PINS} pinned · a point every "
-                    f"{self._stride(view)} step(s) · click a curve to see that sample at "
-                    "that step")
+            text = (f"{len(view.pins)} of {MAX_PINS} pinned · {len(view.steps)} points "
+                    "each · click a curve to see that sample at that step")
         self.status.setText(text)
-
-    @staticmethod
-    def _stride(view: PinsView) -> int:
-        return int(np.min(np.diff(view.steps))) if len(view.steps) > 1 else 1
 
     def _place_shown_step(self) -> None:
         step = self._snapshot.shown_step if self._snapshot is not None else None
