@@ -130,6 +130,7 @@ class PinsPanel(LiveView, QWidget):
         self._shown_lines = []
         for plot in (p, loss):
             plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.getAxis("left").setWidth(44)      # the two plots' x axes line up
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(SHOWN_COLOUR, width=2))
             line.setToolTip("The training step every view shows (the timeline bar below)")
             line.hide()
