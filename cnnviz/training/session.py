@@ -21,6 +21,7 @@ from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.data_checks import check_data_fits
 from cnnviz.training.dead_units import DeadUnitLog
 from cnnviz.training.divergence import is_diverging
+from cnnviz.training.pins import PinBoard
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, RunHistory
 from cnnviz.training.snapshot import Progress, RunFacts, Snapshot
 from cnnviz.training.timeline import Timeline
@@ -65,6 +66,7 @@ class TrainingSession:
         self.history = RunHistory()
         self.timeline: Timeline | None = None
         self.dead_units = DeadUnitLog()       # keyed on the history's run id: reset with it
+        self.pins = PinBoard()                # pinned samples' curves, kept with the run
         self._snapshot_id = 0
         self.reset(settings or TrainSettings(), model, model_label)
 
@@ -244,6 +246,7 @@ class TrainingSession:
                            f"are restored — try a smaller learning rate", where)
         self._good_params = before
         self.timeline.record(self.trainer)
+        self.pins.after_step(self)
         point = self._offset_point(result.step, result.samples_seen, result.epoch_progress,
                                    result.cost)
         self.history.add_cost(point)
@@ -358,7 +361,7 @@ class TrainingSession:
                         self.history.view(), model.layer_shapes(),
                         tuple(model.config()["layers"]), optimizer_state,
                         shown_step=shown_step, timeline=self.timeline.view(),
-                        dead_units=self.dead_units.view())
+                        dead_units=self.dead_units.view(), pins=self.pins.view(self))
 
     def model_extras(self) -> dict[str, np.ndarray]:
         """What a model file keeps beside the network: the curves and the timeline."""

@@ -13,6 +13,7 @@ import numpy as np
 from cnnviz.nn import Trace
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.dead_units import DeadUnitsView
+from cnnviz.training.pins import PinsView
 from cnnviz.training.run_history import CostPoint, EvalPoint, GradStat, HistoryView
 from cnnviz.training.timeline import TimelineView
 
@@ -75,6 +76,7 @@ class Snapshot:
     shown_step: int | None = None    # the run's step whose network this is; None: the live one
     timeline: TimelineView = field(default_factory=TimelineView)   # the recorded run's range
     dead_units: DeadUnitsView | None = None   # each layer's dead-unit fraction over the run
+    pins: PinsView = field(default_factory=PinsView)   # pinned samples' curves over the run
 
     @property
     def network_step(self) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -253,7 +254,38 @@ class Timeline:
         cursor = self._cursor
         if cursor is None or cursor.segment != start.segment or not \
                 start.step <= cursor.step <= step:
-            cursor = self._restore(start)
+            cursor = self._restore(start, self._cursor)
+        self._advance(cursor, step, remember=True)
+        self._cursor = cursor
+        return step, cursor.trainer.model, cursor.trainer.optimizer
+
+    def walk(self, first: int, last: int) -> Iterator[tuple[int, Sequential]]:
+        """The network as after each step from `first` to `last` (clamped to the run), in
+        order, replayed once on a trainer of its own: the shown step's replay is not disturbed.
+
+        When the data differ from the run's (`exact` False) only keyframe steps are yielded.
+        The model belongs to the walk: read it before asking for the next step. Stop the walk
+        when the timeline is cleared or a segment begins before `last`."""
+        step, last = max(int(first), self.first_step), min(int(last), self.last_step)
+        if not self.exact:
+            for keyframe in [k for k in self.keyframes if step <= k.step <= last]:
+                model = Sequential.from_config(self._architecture)
+                model.load_state_dict(keyframe.params)
+                yield keyframe.step, model
+            return
+        cursor: _Cursor | None = None
+        while step <= last:
+            start = self._keyframe_before(step)
+            if cursor is None or cursor.segment != start.segment or not \
+                    start.step <= cursor.step <= step:
+                cursor = self._restore(start, cursor)
+            self._advance(cursor, step, remember=False)
+            yield step, cursor.trainer.model
+            step += 1
+
+    def _advance(self, cursor: _Cursor, step: int, remember: bool) -> None:
+        """Replay `cursor`'s trainer up to global `step` (of its segment), keeping the grid
+        keyframes it passes (and, with `remember`, the states in between)."""
         seg = self.segments[cursor.segment]
         while cursor.step < step:
             lr, shares = self.changes.at(cursor.step + 1)
@@ -261,14 +293,13 @@ class Timeline:
             with np.errstate(over="ignore", invalid="ignore"):
                 cursor.trainer.step()
             cursor.step = seg.first_step + cursor.trainer.step_count
-            keyframe = Keyframe(cursor.step, cursor.segment, cursor.trainer.model.state_dict(),
-                                cursor.trainer.optimizer.state_dict(), cursor.trainer.position())
-            if cursor.step % self.interval == 0:
-                self._add(keyframe)
-            else:
-                self._remember(keyframe)
-        self._cursor = cursor
-        return step, cursor.trainer.model, cursor.trainer.optimizer
+            on_grid = cursor.step % self.interval == 0
+            if on_grid or remember:
+                keyframe = Keyframe(cursor.step, cursor.segment,
+                                    cursor.trainer.model.state_dict(),
+                                    cursor.trainer.optimizer.state_dict(),
+                                    cursor.trainer.position())
+                self._add(keyframe) if on_grid else self._remember(keyframe)
 
     def _remember(self, keyframe: Keyframe) -> None:
         self._recent[keyframe.step] = keyframe
@@ -279,9 +310,9 @@ class Timeline:
         index = bisect.bisect_right([k.step for k in self.keyframes], step) - 1
         return self.keyframes[max(0, index)]
 
-    def _restore(self, keyframe: Keyframe) -> _Cursor:
+    def _restore(self, keyframe: Keyframe, cursor: _Cursor | None) -> _Cursor:
+        """`cursor` (or a new one, if it is None or of another segment) set to `keyframe`."""
         seg = self.segments[keyframe.segment]
-        cursor = self._cursor
         if cursor is None or cursor.segment != keyframe.segment:
             model = Sequential.from_config(self._architecture)
             settings = seg.settings

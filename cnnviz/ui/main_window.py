@@ -41,8 +41,10 @@ from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
 from cnnviz.ui.panels.inside_panel import InsidePanel
+from cnnviz.ui.panels.pins_panel import PinsPanel
 from cnnviz.ui.panels.stepper_panel import StepperPanel
 from cnnviz.ui.panels.units_panel import UnitsPanel, connect_units_panel
+from cnnviz.ui.pins_jobs import connect_pins
 from cnnviz.ui.redraw import FrameQueue
 from cnnviz.ui.scaling_dialog import ask_input_scaling
 from cnnviz.ui.timeline_bar import TimelineBar, describe_shown
@@ -104,6 +106,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.units_panel, "Units")
         self.experiment_panel = ExperimentPanel()
         self.tabs.addTab(self.experiment_panel, "Experiment")
+        self.pins_panel = PinsPanel()
+        self.tabs.addTab(self.pins_panel, "Pins")
         self.timeline_bar = TimelineBar()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -114,7 +118,7 @@ class MainWindow(QMainWindow):
         self.panels = [self.input_panel, self.timeline_bar, self.cost_panel, self.filters_panel,
                        self.feature_maps_panel, self.inside_panel, self.stepper_panel,
                        self.draw_panel, self.evaluate_panel, self.units_panel,
-                       self.experiment_panel]
+                       self.experiment_panel, self.pins_panel]
 
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
@@ -214,6 +218,7 @@ class MainWindow(QMainWindow):
                           ("Home", lambda: bar.request(bar.slider.minimum())),
                           ("End", lambda: c.show_step(None))):
             QShortcut(QKeySequence(key), self, slot)
+        self.pins = connect_pins(self)
 
     def _show_evaluation(self, split: str, evaluation) -> None:
         snapshot = self.controller.snapshot
@@ -423,6 +428,7 @@ class MainWindow(QMainWindow):
                           ", / .  one step back / forward on the timeline\n"
                           "Home / End  the run's start / the live network\n"
                           "Ctrl+Shift+A  edit the network's architecture\n"
+                          "P  pin the current sample (Pins tab)\n"
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------

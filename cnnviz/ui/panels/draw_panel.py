@@ -205,6 +205,7 @@ class DrawPanel(LiveView, QWidget):
 
     digit_drawn = pyqtSignal(object)      # uint8 (28, 28), preprocessed like MNIST
     error = pyqtSignal(str)               # a one-line message for the error dialog
+    pin_requested = pyqtSignal(object)    # uint8 (28, 28): pin this drawing (Pins tab)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -248,7 +249,10 @@ class DrawPanel(LiveView, QWidget):
                    ("Undo", "Take back the last stroke (Ctrl+Z)", self.canvas.undo),
                    ("Load image…", "Read a digit from an image file (dark on light or light "
                                    "on dark); it is preprocessed like a drawing", self._ask_load),
-                   ("Save drawing…", "Save the 28×28 the network sees as a PNG", self._ask_save)]
+                   ("Save drawing…", "Save the 28×28 the network sees as a PNG", self._ask_save),
+                   ("Pin", "Pin this drawing: follow its probability and loss over the whole "
+                           "run on the Pins tab (P)",
+                    lambda: self.pin_requested.emit(self.preprocessed()))]
         row = QHBoxLayout()
         for text, tip, slot in buttons:
             button = QPushButton(text)

@@ -27,6 +27,7 @@ class InputPanel(QWidget):
 
     sample_requested = pyqtSignal(object)          # SampleRef
     next_mistake_requested = pyqtSignal(str, int, object)   # split, after index, label or None
+    pin_requested = pyqtSignal()                   # pin the sample every view shows
 
     def __init__(self, labels_by_split: dict[str, np.ndarray], parent: QWidget | None = None):
         super().__init__(parent)
@@ -96,7 +97,13 @@ class InputPanel(QWidget):
 
         self.mistake_button = QPushButton("Next mistake")
         self.mistake_button.setToolTip("Jump to the next sample the network gets wrong (M)")
-        layout.addWidget(self.mistake_button)
+        self.pin_button = QPushButton("Pin")
+        self.pin_button.setToolTip("Pin the sample shown: follow its true-class probability and "
+                                   "loss over the whole run on the Pins tab (P)")
+        row = QHBoxLayout()
+        row.addWidget(self.mistake_button, stretch=1)
+        row.addWidget(self.pin_button)
+        layout.addLayout(row)
         self.value_label = QLabel("")
         self.value_label.setWordWrap(True)
         layout.addWidget(self.value_label)
@@ -106,6 +113,7 @@ class InputPanel(QWidget):
         self.previous_button.clicked.connect(lambda: self.browse(-1))
         self.next_button.clicked.connect(lambda: self.browse(+1))
         self.mistake_button.clicked.connect(self.request_mistake)
+        self.pin_button.clicked.connect(self.pin_requested)
 
     # --- user intents -----------------------------------------------------------------------
     @property
