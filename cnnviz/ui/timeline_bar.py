@@ -56,12 +56,15 @@ class AccuracyMarks(QWidget):
             painter.fillRect(QRectF(self.x_of(step) - 1, self.height() - height, 3, height),
                              MARK_COLOUR)
         painter.setPen(MOMENT_COLOUR)
-        for letter, step in self.moments.items():      # A left of its line, B right of it
+        for letter, step in self.moments.items():
             x = self.x_of(step)
             painter.fillRect(QRectF(x - 1, 0, 2, self.height()), MOMENT_COLOUR)
-            box = QRectF(x - 14, 0, 12, self.height()) if letter == "A" else \
+            # A left of its line, B right of it (so both read when they meet), unless that
+            # side is off the bar.
+            left = (letter == "A" and x >= 14) or x + 14 > self.width()
+            box = QRectF(x - 14, 0, 12, self.height()) if left else \
                 QRectF(x + 2, 0, 12, self.height())
-            align = Qt.AlignmentFlag.AlignRight if letter == "A" else Qt.AlignmentFlag.AlignLeft
+            align = Qt.AlignmentFlag.AlignRight if left else Qt.AlignmentFlag.AlignLeft
             painter.drawText(box, align | Qt.AlignmentFlag.AlignVCenter, letter)
         painter.end()
 

@@ -103,8 +103,11 @@ def test_hover_reads_a_b_and_the_change(window, qtbot):
     qtbot.waitUntil(_compared(panel, 0, 3), timeout=10_000)
     view = panel.sections[FILTERS].views[2]
     # conv1's kernels: one row of eight 5×5; filter 1, row 2, col 3 is at x = 6 + 3.5, y = 2.5.
-    scene = view.image.mapToScene(QPointF(6 + 3.5, 2.5))
-    panel._on_mouse_moved(scene)
+
+    def hover() -> bool:        # once the plots are laid out, the point is over the kernel
+        panel._on_mouse_moved(view.image.mapToScene(QPointF(6 + 3.5, 2.5)))
+        return panel.hover.text().startswith("conv1.W")
+    qtbot.waitUntil(hover, timeout=5_000)
     c = panel.comparison
     a, b = c.a.filters["conv1"][1, 0, 2, 3], c.b.filters["conv1"][1, 0, 2, 3]
     assert panel.hover.text() == (f"conv1.W[filter 1, input channel 0] (row 2, col 3): "
@@ -125,3 +128,19 @@ def test_save_png_and_headless_export(window, qtbot, tmp_path):
     # Drawn, not blank: the mosaics' colours make many distinct pixels.
     pixels = {exported.pixel(x, y) for x in range(0, 1400, 7) for y in range(0, 700, 7)}
     assert len(pixels) > 50
+
+
+def test_many_requests_end_on_the_newest(window, qtbot):
+    """Moment A changed 30 times in a row: the worker computes a few comparisons, and the
+    view ends on the last one asked for."""
+    _train_steps(window, qtbot, 6)
+    panel = window.compare_panel
+    window.show_tab(panel)
+    qtbot.waitUntil(_compared(panel, 0, 6), timeout=10_000)
+    asked = window.compare_jobs.submitted
+    for step in [1, 5, 2, 4, 3] * 6:
+        panel.spin_a.setValue(step)
+    qtbot.waitUntil(_compared(panel, 3, 6), timeout=10_000)
+    qtbot.wait(200)
+    assert (panel.comparison.a.step, panel.moments()) == (3, (3, None))
+    assert window.compare_jobs.submitted - asked < 10

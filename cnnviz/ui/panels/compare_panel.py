@@ -10,11 +10,12 @@ sample, the run, A or B changes. "Set A" / "Set B" take the step the timeline sh
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, Qt, pyqtSignal
+from PyQt6.QtCore import QPointF, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QHideEvent, QShowEvent
 from PyQt6.QtWidgets import (
     QApplication,
@@ -38,6 +39,8 @@ from cnnviz.ui.redraw import LiveView
 FILTERS, MAPS = "filters", "maps"
 COLUMNS = ("A", "B", "B − A")
 EXPORT_SIZE = (1400, 860)
+FOLLOW_S = 0.5                # B = latest while training: a new comparison at most this often
+LEFT_AXIS_WIDTH = 52          # room for "input channel" and ticks such as "4–7"
 HOVER_HINT = "hover over a kernel or a map to read its value at A, at B and B − A"
 
 
@@ -131,7 +134,8 @@ class _Triple:
         titles = (f"A · step {steps[0]}", f"B · step {steps[1]}", "B − A")
         both = np.concatenate([a.ravel(), b.ravel()])
         for view, title, picture, values in zip(self.views, titles, pictures, (both, both, change)):
-            view.plot.setTitle(title)
+            if view.plot.titleLabel.text != title:      # a new title lays the plot out again
+                view.plot.setTitle(title)
             view.show(picture, values)
             if view.levels.signed:
                 colors.label_colour_bar(view)
@@ -160,8 +164,16 @@ class _Triple:
                                         *self._axes(), self._tooltip(layer, column, shape),
                                         tracker, self._bar_label(column))
                       for i, (column, tracker) in enumerate(zip(COLUMNS, trackers))]
+        for i, view in enumerate(self.views):
+            # One preferred width for all: Qt shares the room by it (a title's width must not
+            # make one mosaic larger than the others).
+            view.plot.setPreferredWidth(300)
+            self.graphics.ci.layout.setColumnStretchFactor(i, 1)
         rows, columns, h, w = tiles
         for view in self.views:
+            # Equal axis widths: the three mosaics are drawn at one size, side by side.
+            view.bar.axis.setWidth(colors.BAR_AXIS_WIDTH)
+            view.plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
             if self.what == FILTERS:
                 view.plot.getAxis("bottom").setTicks([colors.tile_ticks(columns, w)])
                 view.plot.getAxis("left").setTicks([colors.tile_ticks(rows, h)])
@@ -217,7 +229,6 @@ class ComparePanel(LiveView, QWidget):
     moments_changed = pyqtSignal(object)          # {"A": step, "B": step}; {} while hidden
     save_requested = pyqtSignal()
 
-    redraw_interval = 0.5     # while training with B = latest: two comparisons a second
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -225,6 +236,11 @@ class ComparePanel(LiveView, QWidget):
         self._context: tuple | None = None        # (run id, sample, newest step)
         self._requested: tuple | None = None
         self._shown_step = 0
+        # While training with B = latest, the newest step moves with every snapshot: follow
+        # it at most every FOLLOW_S seconds, so comparisons do not slow the training down.
+        self._asked_at = 0.0
+        self._follow_timer = QTimer(self, singleShot=True)
+        self._follow_timer.timeout.connect(self._ask)
         self.sections = {FILTERS: _Triple(FILTERS), MAPS: _Triple(MAPS)}
         self._build_controls()
         self.caption = QLabel("A: step 0 · B: latest · B − A")
@@ -347,9 +363,18 @@ class ComparePanel(LiveView, QWidget):
         run_id, sample, newest = self._context
         # B fixed: a newer step of the run changes nothing here; B latest: it moves B.
         key = (run_id, sample, newest if step_b is None else None, step_a, step_b)
-        if key != self._requested:
-            self._requested = key
-            self.compare_requested.emit(step_a, step_b)
+        if key == self._requested:
+            return
+        only_newer = self._requested is not None and step_b is None and \
+            key[:2] + key[3:] == self._requested[:2] + self._requested[3:]
+        wait = self._asked_at + FOLLOW_S - time.monotonic()
+        if only_newer and wait > 0:
+            if not self._follow_timer.isActive():
+                self._follow_timer.start(int(wait * 1000) + 1)
+            return
+        self._follow_timer.stop()
+        self._requested, self._asked_at = key, time.monotonic()
+        self.compare_requested.emit(step_a, step_b)
 
     def _b_chosen(self) -> None:
         if not self.latest.isChecked():
@@ -393,6 +418,7 @@ class ComparePanel(LiveView, QWidget):
 
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
+        self._follow_timer.stop()
         self.moments_changed.emit({})
 
     # --- reading values ---------------------------------------------------------------------
