@@ -30,9 +30,11 @@ from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui import layout, persistence
 from cnnviz.ui.architecture_dialog import open_architecture_editor
 from cnnviz.ui.autosave import Autosaver
+from cnnviz.ui.compare_jobs import CompareJobs
 from cnnviz.ui.controller import Controller
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.experiment_controller import ExperimentController
+from cnnviz.ui.panels.compare_panel import ComparePanel, connect_compare_panel
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.draw_panel import DrawPanel
 from cnnviz.ui.panels.evaluate_panel import EvaluatePanel
@@ -108,6 +110,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.experiment_panel, "Experiment")
         self.pins_panel = PinsPanel()
         self.tabs.addTab(self.pins_panel, "Pins")
+        self.compare_panel = ComparePanel()
+        self.tabs.addTab(self.compare_panel, "Compare")
         self.timeline_bar = TimelineBar()
         central = QWidget()
         column = QVBoxLayout(central)
@@ -118,7 +122,7 @@ class MainWindow(QMainWindow):
         self.panels = [self.input_panel, self.timeline_bar, self.cost_panel, self.filters_panel,
                        self.feature_maps_panel, self.inside_panel, self.stepper_panel,
                        self.draw_panel, self.evaluate_panel, self.units_panel,
-                       self.experiment_panel, self.pins_panel]
+                       self.experiment_panel, self.pins_panel, self.compare_panel]
 
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
@@ -213,6 +217,8 @@ class MainWindow(QMainWindow):
         self.experiments.failed.connect(self.show_error)
         bar = self.timeline_bar
         bar.step_requested.connect(c.show_step)
+        self.compare_jobs = CompareJobs(c.worker, self)
+        connect_compare_panel(self.compare_panel, self.compare_jobs, self)
         self.cost_panel.step_clicked.connect(bar.request)
         for key, slot in ((",", lambda: bar.step_by(-1)), (".", lambda: bar.step_by(1)),
                           ("Home", lambda: bar.request(bar.slider.minimum())),

@@ -16,6 +16,7 @@ from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.redraw import LiveView
 
 MARK_COLOUR = QColor(60, 200, 90)
+MOMENT_COLOUR = QColor(230, 120, 20)     # the Compare tab's moments A and B
 
 
 def describe_shown(snapshot: Snapshot) -> str:
@@ -36,6 +37,7 @@ class AccuracyMarks(QWidget):
         self.marks: list[tuple[int, float]] = []       # (step, accuracy)
         self.span = (0, 1)
         self.margin = 8                                 # the slider's groove starts this far in
+        self.moments: dict[str, int] = {}               # "A"/"B" → step (Compare tab)
 
     def set_marks(self, marks: list[tuple[int, float]], first: int, last: int) -> None:
         self.marks, self.span = marks, (first, max(last, first + 1))
@@ -53,6 +55,17 @@ class AccuracyMarks(QWidget):
             height = max(2.0, accuracy * self.height())
             painter.fillRect(QRectF(self.x_of(step) - 1, self.height() - height, 3, height),
                              MARK_COLOUR)
+        painter.setPen(MOMENT_COLOUR)
+        for letter, step in self.moments.items():
+            x = self.x_of(step)
+            painter.fillRect(QRectF(x - 1, 0, 2, self.height()), MOMENT_COLOUR)
+            # A left of its line, B right of it (so both read when they meet), unless that
+            # side is off the bar.
+            left = (letter == "A" and x >= 14) or x + 14 > self.width()
+            box = QRectF(x - 14, 0, 12, self.height()) if left else \
+                QRectF(x + 2, 0, 12, self.height())
+            align = Qt.AlignmentFlag.AlignRight if left else Qt.AlignmentFlag.AlignLeft
+            painter.drawText(box, align | Qt.AlignmentFlag.AlignVCenter, letter)
         painter.end()
 
 
@@ -109,6 +122,11 @@ class TimelineBar(LiveView, QWidget):
         self.marks.set_marks([(p.step, p.accuracy) for p in snapshot.history.evals
                               if view.first_step <= p.step <= view.last_step],
                              view.first_step, view.last_step)
+
+    def set_moments(self, moments: dict[str, int]) -> None:
+        """Mark the Compare tab's moments ({"A": step, "B": step}; {} for none) on the bar."""
+        self.marks.moments = dict(moments)
+        self.marks.update()
 
     def _on_moved(self, value: int) -> None:
         if not self._updating:
