@@ -183,6 +183,7 @@ class MainWindow(QMainWindow):
         t.reset_action.triggered.connect(self._reset)
         t.preset_chosen.connect(lambda _: self._reset())
         t.learning_rate_changed.connect(c.set_learning_rate)
+        t.speed_limit_changed.connect(c.set_speed_limit)
         t.data_chosen.connect(self._choose_data)
         self.input_panel.sample_requested.connect(c.set_sample)
         self.input_panel.next_mistake_requested.connect(c.find_next_mistake)
