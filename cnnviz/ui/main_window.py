@@ -205,10 +205,11 @@ class MainWindow(QMainWindow):
         self.experiments.failed.connect(self.show_error)
         bar = self.timeline_bar
         bar.step_requested.connect(c.show_step)
+        self.frames.frame_drawn.connect(lambda snapshot, _: bar.frame_drawn(snapshot))
         self.cost_panel.step_clicked.connect(bar.request)
         for key, slot in ((",", lambda: bar.step_by(-1)), (".", lambda: bar.step_by(1)),
                           ("Home", lambda: bar.request(bar.slider.minimum())),
-                          ("End", lambda: c.show_step(None))):
+                          ("End", bar.go_live), ("P", bar.toggle_play)):
             QShortcut(QKeySequence(key), self, slot)
 
     def _show_evaluation(self, split: str, evaluation) -> None:
@@ -412,6 +413,7 @@ class MainWindow(QMainWindow):
                           "Ctrl+Z  undo a stroke (Draw tab)\n"
                           ", / .  one step back / forward on the timeline\n"
                           "Home / End  the run's start / the live network\n"
+                          "P  play / pause the run's timeline\n"
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------
