@@ -231,7 +231,8 @@ class TrainingSession:
             self.timeline.restart_here(self.trainer)
             self.state = RunState.PAUSED if self.trainer.step_count else RunState.IDLE
             raise
-        self._train_seconds += time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        self._train_seconds += seconds
         if self._first_cost is None:
             self._first_cost = result.cost
         if self._diverging(result.cost):
@@ -245,7 +246,7 @@ class TrainingSession:
                            f"learning rate {self.trainer.optimizer.lr:g}; the last good weights "
                            f"are restored — try a smaller learning rate", where)
         self._good_params = before
-        self.timeline.record(self.trainer)
+        self.timeline.record(self.trainer, seconds)
         self.pins.after_step(self)
         point = self._offset_point(result.step, result.samples_seen, result.epoch_progress,
                                    result.cost)

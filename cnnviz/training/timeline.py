@@ -11,10 +11,20 @@ learning rate), and a replay computes the same shares in this one process in the
 (`cnnviz.nn.parallel.sharded_pass`), which is bit for bit what the pool computed. So a replay
 needs no helper processes, whatever number of them recorded the run.
 
+Spacing: a replay costs one training step per step it goes through, so keyframes need be no
+closer than `REPLAY_TARGET_S` worth of steps: the interval widens to the widest power of two
+whose replays stay within it, from the measured cost of a step (`step_seconds`, training steps
+and replayed ones). A cheap network keeps few keyframes; the reference network's ~9 ms steps
+want one every 2–4 steps.
+
 Memory: keyframes stay within `budget_bytes` (and `MAX_KEYFRAMES`): when they would not, the
 interval doubles and every other grid keyframe goes, so a run of any length keeps an even
-resolution. Pinned keyframes (the start of each run segment, and the state a divergence or a
-failed step left) are never thinned: replays must not cross them. A replay adds the grid
+resolution. Whichever of the two is wider sets the interval; a replay goes through at most
+`interval - 1` steps: ≤ 25 ms while the budget holds the time-chosen grid (the reference
+network's 471-step run of the bundled data: 1.2 MB keyframes every 4 steps, ~145 MB), longer
+runs ~ (interval - 1) × step cost (3 epochs of the full 60k: every 64 steps, ~0.5 s).
+Pinned keyframes (the start of each run segment, and the state a divergence or a failed step
+left) are never thinned: replays must not cross them. A replay adds the grid
 keyframes it passes that the budget has room for, so a sparse timeline opened from a file
 becomes dense where the user looks.
 """
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -32,9 +43,12 @@ from cnnviz.data import Split
 from cnnviz.nn import Optimizer, Preset, Sequential
 from cnnviz.training.trainer import Trainer, TrainerPosition, TrainSettings
 
-BUDGET_BYTES = 64 << 20     # keyframes in memory: ~50 of the reference network with Adam
+BUDGET_BYTES = 160 << 20    # keyframes in memory: ~130 of the reference network with Adam
 MAX_KEYFRAMES = 256         # whatever their size: a tiny network's stay a few MB
 MIN_KEYFRAMES = 8
+REPLAY_TARGET_S = 0.025     # the longest replay the grid is spaced for (slider to views ≤ 50 ms)
+MAX_TIME_INTERVAL = 64      # however cheap a step seems, a keyframe at least every 64 steps
+STEP_COST_SMOOTHING = 0.1   # weight of the newest step in `step_seconds`
 # States a replay passed lately, kept besides the grid so that dragging back a few steps does
 # not replay from the keyframe before each time (~1.2 MB each for the reference network).
 RECENT_STATES = 16
@@ -149,6 +163,7 @@ class Timeline:
         self.segments: list[Segment] = []
         self.changes = _Changes()
         self.interval = 1
+        self.step_seconds: float | None = None     # a training step's cost, smoothed
         self.last_step = 0
         self.exact = True             # False once opened with other training data
         self._architecture: dict | None = None
@@ -172,11 +187,13 @@ class Timeline:
         self.last_step = first_step
         self._add(self._keyframe(trainer, first_step, pinned=True))
 
-    def record(self, trainer: Trainer) -> None:
-        """After each successful training step of the current segment."""
+    def record(self, trainer: Trainer, seconds: float | None = None) -> None:
+        """After each successful training step of the current segment (which took `seconds`)."""
         step = self.segments[-1].first_step + trainer.step_count
         self.changes.note(step, trainer.optimizer.lr, trainer.last_shares)
         self.last_step = step
+        if seconds is not None:
+            self.note_step_cost(seconds)
         if step % self.interval == 0:
             self._add(self._keyframe(trainer, step))
 
@@ -189,6 +206,28 @@ class Timeline:
         self.changes.truncate(step)
         self.last_step = step
         self._add(self._keyframe(trainer, step, pinned=True))
+
+    def note_step_cost(self, seconds: float) -> None:
+        """A training step took `seconds`: keyframes need be no closer than the replay target."""
+        cost = self.step_seconds
+        self.step_seconds = seconds if cost is None else \
+            cost + STEP_COST_SMOOTHING * (seconds - cost)
+        if self.exact:         # keyframes that cannot be replayed between are kept as they are
+            self._widen(self.time_interval())
+
+    def time_interval(self) -> int:
+        """The widest power-of-two interval whose replays (≤ interval - 1 steps) stay within
+        REPLAY_TARGET_S at the measured step cost; 1 until a step was measured."""
+        if not self.step_seconds:
+            return 1
+        steps = int(REPLAY_TARGET_S / self.step_seconds) + 1
+        return min(MAX_TIME_INTERVAL, 1 << max(0, steps.bit_length() - 1))
+
+    def _widen(self, interval: int) -> None:
+        if interval > self.interval:
+            self.interval = interval
+            self.keyframes = [k for k in self.keyframes
+                              if k.pinned or k.step % self.interval == 0]
 
     def _keyframe(self, trainer: Trainer, step: int, pinned: bool = False) -> Keyframe:
         return Keyframe(step, len(self.segments) - 1, trainer.model.state_dict(),
@@ -204,9 +243,7 @@ class Timeline:
         else:
             self.keyframes.insert(index, keyframe)
         while self._over_budget():
-            self.interval *= 2
-            self.keyframes = [k for k in self.keyframes
-                              if k.pinned or k.step % self.interval == 0]
+            self._widen(self.interval * 2)
 
     def _over_budget(self) -> bool:
         thinnable = [k for k in self.keyframes if not k.pinned]
@@ -290,8 +327,10 @@ class Timeline:
         while cursor.step < step:
             lr, shares = self.changes.at(cursor.step + 1)
             cursor.trainer.optimizer.lr, cursor.trainer.shares = lr, shares
+            started = time.perf_counter()
             with np.errstate(over="ignore", invalid="ignore"):
                 cursor.trainer.step()
+            self.note_step_cost(time.perf_counter() - started)
             cursor.step = seg.first_step + cursor.trainer.step_count
             on_grid = cursor.step % self.interval == 0
             if on_grid or remember:

@@ -117,6 +117,10 @@ class Controller(QObject):
         self.settings = settings
         self.worker.submit("settings", lambda s: s.continue_training(settings))
 
+    def set_speed_limit(self, steps_per_second: float | None) -> None:
+        """Slow-motion training: at most that many steps a second (None or 0: full speed)."""
+        self.worker.set_speed_limit(steps_per_second)
+
     def set_learning_rate(self, lr: float) -> None:
         self.settings = replace(self.settings, lr=lr)
         self.worker.submit("learning rate", lambda s: s.set_learning_rate(lr))

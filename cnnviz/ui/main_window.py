@@ -196,6 +196,7 @@ class MainWindow(QMainWindow):
         t.reset_action.triggered.connect(self._reset)
         t.preset_chosen.connect(lambda _: self._reset())
         t.learning_rate_changed.connect(c.set_learning_rate)
+        t.speed_limit_changed.connect(c.set_speed_limit)
         t.data_chosen.connect(self._choose_data)
         self.input_panel.sample_requested.connect(c.set_sample)
         self.input_panel.next_mistake_requested.connect(c.find_next_mistake)
@@ -219,10 +220,11 @@ class MainWindow(QMainWindow):
         bar.step_requested.connect(c.show_step)
         self.compare_jobs = CompareJobs(c.worker, self)
         connect_compare_panel(self.compare_panel, self.compare_jobs, self)
+        self.frames.frame_drawn.connect(lambda snapshot, _: bar.frame_drawn(snapshot))
         self.cost_panel.step_clicked.connect(bar.request)
         for key, slot in ((",", lambda: bar.step_by(-1)), (".", lambda: bar.step_by(1)),
                           ("Home", lambda: bar.request(bar.slider.minimum())),
-                          ("End", lambda: c.show_step(None))):
+                          ("End", bar.go_live), ("P", bar.toggle_play)):
             QShortcut(QKeySequence(key), self, slot)
         self.pins = connect_pins(self)
 
@@ -434,7 +436,8 @@ class MainWindow(QMainWindow):
                           ", / .  one step back / forward on the timeline\n"
                           "Home / End  the run's start / the live network\n"
                           "Ctrl+Shift+A  edit the network's architecture\n"
-                          "P  pin the current sample (Pins tab)\n"
+                          "Shift+P  pin the current sample (Pins tab)\n"
+                          "P  play / pause the run's timeline\n"
                           "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
 
     # --- layout persistence and shutdown -------------------------------------------------------

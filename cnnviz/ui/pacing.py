@@ -49,3 +49,37 @@ class SnapshotPacer:
 
     def due(self) -> bool:
         return self._hurried or time.monotonic() - self._last_sent >= self.gap()
+
+
+class StepLimiter:
+    """Slow-motion training: at most `steps_per_second` training steps a second (None: full
+    speed). The worker asks `wait_s()` before each step and waits for commands meanwhile, so a
+    click is answered at once however slow the steps."""
+
+    def __init__(self, steps_per_second: float | None = None) -> None:
+        self.steps_per_second = steps_per_second
+        self._next = 0.0              # monotonic time the next step may start
+
+    def set_rate(self, steps_per_second: float | None) -> None:
+        """None or ≤ 0: full speed. A new rate applies from the next step on."""
+        self.steps_per_second = steps_per_second if steps_per_second and \
+            steps_per_second > 0 else None
+        self._next = min(self._next, time.monotonic() + self._period())
+
+    def restart(self) -> None:
+        """Training (re)starts: the first step goes at once."""
+        self._next = 0.0
+
+    def _period(self) -> float:
+        return 1.0 / self.steps_per_second if self.steps_per_second else 0.0
+
+    def wait_s(self) -> float:
+        """Seconds until the next step may start (0: now)."""
+        return max(0.0, self._next - time.monotonic()) if self.steps_per_second else 0.0
+
+    def stepped(self) -> None:
+        """A step started now. Steps keep their schedule through small delays, but one late by
+        more than a period (a slow command, a slow step) does not make the next ones hurry."""
+        period, now = self._period(), time.monotonic()
+        base = self._next if now - self._next < period else now
+        self._next = base + period

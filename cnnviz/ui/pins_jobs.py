@@ -83,7 +83,7 @@ class PinsJobs(QObject):
 
 
 def connect_pins(window: MainWindow) -> PinsJobs:
-    """Wire the pin buttons (input column, Draw tab, Pins tab, key P) and the Pins tab's
+    """Wire the pin buttons (input column, Draw tab, Pins tab, Shift+P) and the Pins tab's
     curves to a new PinsJobs; clicking a curve selects that sample and that step."""
     controller, panel = window.controller, window.pins_panel
     jobs = PinsJobs(controller, window)
@@ -111,7 +111,7 @@ def connect_pins(window: MainWindow) -> PinsJobs:
     jobs.message.connect(say)
     panel.pin_current_requested.connect(pin_current)
     window.input_panel.pin_requested.connect(pin_current)
-    QShortcut(QKeySequence("P"), window, pin_current)
+    QShortcut(QKeySequence("Shift+P"), window, pin_current)
     window.draw_panel.pin_requested.connect(pin_drawing)
     panel.unpin_requested.connect(jobs.unpin)
     panel.unpin_all_requested.connect(jobs.unpin_all)

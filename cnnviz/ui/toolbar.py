@@ -25,6 +25,7 @@ class TrainingToolbar(QToolBar):
 
     preset_chosen = pyqtSignal(str)
     learning_rate_changed = pyqtSignal(float)
+    speed_limit_changed = pyqtSignal(object)      # steps a second, None: full speed
     data_chosen = pyqtSignal(int)
 
     def __init__(self, settings: TrainSettings, parent: QWidget | None = None) -> None:
@@ -43,6 +44,14 @@ class TrainingToolbar(QToolBar):
         self.addSeparator()
         self.lr_box = QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=10.0, singleStep=0.0005)
         self._labelled(self, "lr", self.lr_box, "Learning rate — may be changed while training")
+        # Slow motion, so a class can watch the network learn as it happens.
+        self.speed_box = QSpinBox(minimum=0, maximum=1000, suffix=" steps/s",
+                                  specialValueText="full speed")
+        self._labelled(self, "speed", self.speed_box,
+                       "Train at most this many steps a second, to watch the network learn as "
+                       "it happens (0: full speed) — may be changed while training")
+        self.speed_box.valueChanged.connect(
+            lambda v: self.speed_limit_changed.emit(float(v) if v else None))
         # The run's settings on a second row, all in sight: a toolbar that overflows hides
         # controls behind its » button, and one row does not hold them all at 1366 px.
         self.settings_bar = QToolBar("Run settings", parent)

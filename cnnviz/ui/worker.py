@@ -24,7 +24,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from cnnviz.training.app_state import RunState
 from cnnviz.training.session import Diverged, TrainingSession
-from cnnviz.ui.pacing import SnapshotPacer
+from cnnviz.ui.pacing import SnapshotPacer, StepLimiter
 
 IDLE_POLL_S = 0.1
 AWAIT_DRAW_POLL_S = 0.01
@@ -64,6 +64,7 @@ class TrainingWorker(QThread):
         self._drawn = threading.Event()
         self._drawn.set()
         self.pacer = SnapshotPacer()
+        self.limiter = StepLimiter()          # slow-motion training; written in this thread
         self.result_ready.connect(self._deliver)
         self._told_waiting = False
         session.pool.on_waiting = self._on_pool_waiting
@@ -93,6 +94,10 @@ class TrainingWorker(QThread):
     def request_snapshot(self) -> None:
         self.submit("snapshot", lambda s: None)
 
+    def set_speed_limit(self, steps_per_second: float | None) -> None:
+        """Train at most `steps_per_second` steps a second (None or 0: full speed)."""
+        self.submit("speed limit", lambda s: self.limiter.set_rate(steps_per_second))
+
     def snapshot_drawn(self, cost_s: float = 0.0) -> None:
         """The window has drawn the last snapshot, which took it `cost_s` seconds; the next
         may be sent."""
@@ -120,7 +125,8 @@ class TrainingWorker(QThread):
                     self._emit_snapshot_if_due()
                 if self._jobs:
                     self._advance_job()
-                if self._training:
+                if self._training and self.limiter.wait_s() == 0.0:
+                    self.limiter.stepped()
                     self._train_one()
                 self._emit_snapshot_if_due()
                 self._report_state()
@@ -128,9 +134,14 @@ class TrainingWorker(QThread):
             self._session.close()          # stops the helper processes with the thread
 
     def _drain_commands(self) -> bool:
-        """Run every queued command; block briefly when idle. False means quit."""
-        block = not self._training and not self._jobs
+        """Run every queued command; block briefly when idle (or when slow-motion training
+        waits for its next step: a command arriving meanwhile runs at once). False means quit."""
         timeout = AWAIT_DRAW_POLL_S if self._snapshot_due else IDLE_POLL_S
+        block = not self._jobs
+        if self._training:
+            wait = self.limiter.wait_s()
+            block = block and wait > 0
+            timeout = min(timeout, wait)
         while True:
             try:
                 item = self._commands.get(timeout=timeout) if block else \
@@ -190,7 +201,10 @@ class TrainingWorker(QThread):
     def _set_training(self, on: bool) -> None:
         session = self._session
         if on:
+            resumed = not self._training
             session.start_training()         # checks first; raises with a clear message
+            if resumed:
+                self.limiter.restart()
         else:
             session.pause_training()
 

@@ -251,7 +251,7 @@ class DrawPanel(LiveView, QWidget):
                                    "on dark); it is preprocessed like a drawing", self._ask_load),
                    ("Save drawing…", "Save the 28×28 the network sees as a PNG", self._ask_save),
                    ("Pin", "Pin this drawing: follow its probability and loss over the whole "
-                           "run on the Pins tab (P)",
+                           "run on the Pins tab (Shift+P)",
                     lambda: self.pin_requested.emit(self.preprocessed()))]
         row = QHBoxLayout()
         for text, tip, slot in buttons:

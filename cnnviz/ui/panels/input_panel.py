@@ -99,7 +99,7 @@ class InputPanel(QWidget):
         self.mistake_button.setToolTip("Jump to the next sample the network gets wrong (M)")
         self.pin_button = QPushButton("Pin")
         self.pin_button.setToolTip("Pin the sample shown: follow its true-class probability and "
-                                   "loss over the whole run on the Pins tab (P)")
+                                   "loss over the whole run on the Pins tab (Shift+P)")
         row = QHBoxLayout()
         row.addWidget(self.mistake_button, stretch=1)
         row.addWidget(self.pin_button)

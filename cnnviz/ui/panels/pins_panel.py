@@ -33,7 +33,7 @@ X_COLUMNS = {"samples": "samples", "epochs": "epoch"}
 X_LABELS = {"samples": "training samples seen", "epochs": "epoch"}
 PICK_PIXELS = 14               # a click this close to a curve picks it
 SHOWN_COLOUR = (255, 255, 255, 170)
-HINT = ("Pin samples to follow them over the run: the Pin button under the input (P), or on "
+HINT = ("Pin samples to follow them over the run: the Pin button under the input (Shift+P), or on "
         f"the Draw tab. Up to {MAX_PINS}. Click a curve to see that sample at that step.")
 
 
@@ -147,7 +147,7 @@ class PinsPanel(LiveView, QWidget):
         self.list.itemDoubleClicked.connect(
             lambda item: self.pin_chosen.emit(self._pin_of(item)))
         self.pin_button = QPushButton("Pin current")
-        self.pin_button.setToolTip("Pin the sample every view shows now (P)")
+        self.pin_button.setToolTip("Pin the sample every view shows now (Shift+P)")
         self.pin_button.clicked.connect(self.pin_current_requested)
         self.unpin_button = QPushButton("Unpin")
         self.unpin_button.setToolTip("Unpin the sample selected in the list")
