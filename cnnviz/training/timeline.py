@@ -41,6 +41,7 @@ import numpy as np
 
 from cnnviz.data import Split
 from cnnviz.nn import Optimizer, Preset, Sequential
+from cnnviz.nn.scaling import MNIST_SCALING
 from cnnviz.training.trainer import Trainer, TrainerPosition, TrainSettings
 
 BUDGET_BYTES = 160 << 20    # keyframes in memory: ~130 of the reference network with Adam
@@ -167,6 +168,7 @@ class Timeline:
         self.last_step = 0
         self.exact = True             # False once opened with other training data
         self._architecture: dict | None = None
+        self._scaling = MNIST_SCALING
         self._prepared: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._cursor: _Cursor | None = None
         self._recent: dict[int, Keyframe] = {}
@@ -180,12 +182,23 @@ class Timeline:
         self.keyframes = [k for k in self.keyframes if k.step < first_step]
         self.segments = [s for s in self.segments if s.first_step < first_step]
         self.changes.truncate(first_step)
-        self._architecture = trainer.model.config()
+        self.adopt_network(trainer.model)
         self._prepared[(settings.seed, settings.train_limit)] = trainer.prepared
         self.segments.append(Segment(first_step, first_epoch, settings,
                                      trainer.batches_per_epoch))
         self.last_step = first_step
         self._add(self._keyframe(trainer, first_step, pinned=True))
+
+    def adopt_network(self, model: Sequential) -> None:
+        """Replays rebuild this network: its architecture and how it scales its input (an ONNX
+        network may read raw pixels, not MNIST-normalized ones)."""
+        self._architecture = model.config()
+        self._scaling = model.input_scaling
+
+    def _fresh_model(self) -> Sequential:
+        model = Sequential.from_config(self._architecture)
+        model.input_scaling = self._scaling
+        return model
 
     def record(self, trainer: Trainer, seconds: float | None = None) -> None:
         """After each successful training step of the current segment (which took `seconds`)."""
@@ -306,7 +319,7 @@ class Timeline:
         step, last = max(int(first), self.first_step), min(int(last), self.last_step)
         if not self.exact:
             for keyframe in [k for k in self.keyframes if step <= k.step <= last]:
-                model = Sequential.from_config(self._architecture)
+                model = self._fresh_model()
                 model.load_state_dict(keyframe.params)
                 yield keyframe.step, model
             return
@@ -353,7 +366,7 @@ class Timeline:
         """`cursor` (or a new one, if it is None or of another segment) set to `keyframe`."""
         seg = self.segments[keyframe.segment]
         if cursor is None or cursor.segment != keyframe.segment:
-            model = Sequential.from_config(self._architecture)
+            model = self._fresh_model()
             settings = seg.settings
             prepared = self._prepared.get((settings.seed, settings.train_limit))
             trainer = Trainer.from_settings(settings, self.preset, self.train, model,

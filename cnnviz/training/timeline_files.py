@@ -135,7 +135,7 @@ def _load(timeline: Timeline, extras: dict[str, np.ndarray], model: Sequential) 
                                  for s, lr, n in extras["timeline_changes"]])
     timeline.last_step = int(info[1])
     timeline.exact = bool(info[3]) and int(extras["timeline_data"][0]) == timeline.fingerprint
-    timeline._architecture = model.config()
+    timeline.adopt_network(model)
     # A grid as fine as the memory budget allows, so replays fill in keyframes as they pass.
     per_keyframe = max(1, size * 3 * values.dtype.itemsize)
     room = max(2, min(MAX_KEYFRAMES, BUDGET_BYTES // per_keyframe) // 2)

@@ -216,3 +216,30 @@ def test_the_shipped_model_comes_with_its_whole_run(data):
         assert opened.snapshot_at(200).shown_step == 200
     finally:
         opened.close()
+
+
+def test_a_network_reading_raw_pixels_replays_with_its_own_input_scaling(session, tmp_path,
+                                                                           data):
+    """A network scaled otherwise than MNIST (e.g. an ONNX import reading pixels in 0..1)
+    is shown at a past step with its own scaling: its trace is that of the network at that
+    step fed the sample's pixels in 0..1."""
+    from cnnviz.nn.scaling import UNIT_SCALING
+    model = session().trainer.model.copy()
+    model.input_scaling = UNIT_SCALING
+    path = tmp_path / "unit.npz"
+    files.save_model(path, model, preset="reference")
+    opened = session()
+    opened.load(files.load_checkpoint(path), "unit.npz")
+    opened.timeline.budget_bytes = SMALL_BUDGET        # the reset made a new timeline
+    states = train(opened, 30)
+    assert opened.timeline.interval > 1
+    opened.set_sample(SampleRef("test", 5))
+    fresh = Sequential.from_config(opened.trainer.model.config())
+    x = data.test.images[5][None, None].astype(np.float32) / 255.0
+    label = opened.preset.class_targets(np.array([int(data.test.labels[5])]))
+    for k in (17, 3, 29):
+        fresh.load_state_dict(states[k])
+        expected = capture(fresh, opened.preset.make_loss(), x, label)
+        shown = opened.snapshot_at(k)
+        np.testing.assert_array_equal(shown.trace.layers[0].input, expected.layers[0].input)
+        np.testing.assert_array_equal(shown.trace.probabilities, expected.probabilities)
