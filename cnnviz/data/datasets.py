@@ -120,8 +120,8 @@ class DataSet:
     def __post_init__(self) -> None:
         if self.train.input_shape != self.test.input_shape:
             raise DataError(
-                f"{self.source}: training images are {_shape_text(self.train.input_shape)} "
-                f"but test images are {_shape_text(self.test.input_shape)}"
+                f"{self.source}: training images are {_image_text(self.train)} "
+                f"but test images are {_image_text(self.test)}"
             )
         if not self.class_names:
             count = max(self.classes, default=-1) + 1
@@ -177,8 +177,9 @@ class DataSet:
 MnistData = DataSet
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "×".join(str(n) for n in shape)
+def _image_text(split: Split) -> str:
+    """E.g. '(28, 28)' for grey images, '(32, 32) RGB' for colour ones."""
+    return f"{split.image_shape}{' RGB' if split.channels == 3 else ''}"
 
 
 def _file_pattern(split: str, kind: str, rank: int) -> re.Pattern[str]:
