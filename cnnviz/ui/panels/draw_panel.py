@@ -429,6 +429,8 @@ class DrawPanel(LiveView, QWidget):
 
     # --- drawing snapshots ------------------------------------------------------------------
     def _draw(self, snapshot: Snapshot) -> None:
+        if snapshot.class_names != self._class_names:
+            self._set_classes(snapshot.class_names)
         self._set_input_channels(snapshot.facts.input_shape[0])
         if not self.drawing_possible:
             return
@@ -436,8 +438,6 @@ class DrawPanel(LiveView, QWidget):
             self._show_hint()
             return
         probabilities = np.asarray(snapshot.trace.probabilities[0], dtype=float)
-        if snapshot.class_names != self._class_names:
-            self._set_classes(snapshot.class_names)
         predicted = snapshot.prediction
         brushes = [NEUTRAL_BAR] * len(probabilities)
         brushes[predicted] = PREDICTED_BAR
@@ -476,14 +476,16 @@ class DrawPanel(LiveView, QWidget):
         self._top_plain = NEEDS_GREY.format(channels=channels)
         self.top_label.setText(f"<span style='font-size:14pt; color:#e0a030'>"
                                f"{self._top_plain}</span>")
-        self.bars.setOpts(height=np.zeros(len(self._class_names)), brushes=None,
+        self.bars.setOpts(x=np.arange(len(self._class_names)),
+                          height=np.zeros(len(self._class_names)), brushes=None,
                           brush=NEUTRAL_BAR)
         self.saliency_caption.setText("")
 
     def _show_hint(self) -> None:
         self._top_plain = HINT
         self.top_label.setText(f"<span style='font-size:14pt; color:#888'>{HINT}</span>")
-        self.bars.setOpts(height=np.zeros(len(self._class_names)), brushes=None,
+        self.bars.setOpts(x=np.arange(len(self._class_names)),
+                          height=np.zeros(len(self._class_names)), brushes=None,
                           brush=NEUTRAL_BAR)
         self.digit_item.setImage(np.zeros(DIGIT_SHAPE, np.uint8), autoLevels=False)
         self.saliency_item.setImage(np.zeros(DIGIT_SHAPE, np.float32), autoLevels=False)
