@@ -22,7 +22,7 @@ from cnnviz.nn.onnx_export import export_onnx
 from cnnviz.nn.scaling import InputScaling
 from cnnviz.training import TrainSettings
 from cnnviz.training.app_state import AppState, NetworkRef, RunState, SampleRef
-from cnnviz.training.data_swap import swap_data
+from cnnviz.training.data_swap import swap_data, use_data
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.training.trainer import Evaluation
@@ -136,6 +136,9 @@ class Controller(QObject):
             self.data_stopped.emit("cancelled" if cancel.is_set() else why)
             if not cancel.is_set():
                 self.error.emit(f"data: {why}")
+        if folder is None:          # read at once, in order with the commands around it
+            self.worker.submit("data", use_data, self._on_data_loaded, on_error=stopped)
+            return
         self.worker.submit("data", lambda s: swap_data(s, folder, size=size, cancel=cancel.is_set),
                            self._on_data_loaded, on_error=stopped,
                            on_progress=lambda done_total: self.data_progress.emit(*done_total))

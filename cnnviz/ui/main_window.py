@@ -374,7 +374,8 @@ class MainWindow(QMainWindow):
             accepted, size = ask_image_size(self, folder, shape)
             if not accepted:
                 return
-        self.data_loading.start(folder or "the bundled digits")
+        if folder is not None:            # the bundled set is read at once: nothing to follow
+            self.data_loading.start(folder)
         self.controller.choose_data(folder, size)
 
     @staticmethod
@@ -453,6 +454,7 @@ class MainWindow(QMainWindow):
         persistence.save_last_tab(self.tabs.tabText(self.tabs.currentIndex()))
         self._axes_timer.stop()
         self.frames.stop()
+        self.data_loading.finish()
         self.statusBar().clearMessage()         # stops its timeout timer too
         self.autosaver.finish()                 # last checkpoint, worker stopped, lock released
         super().closeEvent(event)

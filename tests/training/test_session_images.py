@@ -59,3 +59,36 @@ def test_digit_data_keeps_the_presets_names():
     data = load_bundled_mnist()
     assert class_names_for(PRESETS["reference"], data) == PRESETS["reference"].class_names
     assert class_names_for(PRESETS["tutorial"], data) == ("≤ 4", "> 4")
+
+
+def test_swap_data_is_all_or_nothing(tmp_path, monkeypatch):
+    """A folder that does not fit the network changes nothing; one that fits becomes the
+    data, from a fresh start; a cancelled read changes nothing either."""
+    from image_sets import make_shapes
+
+    from cnnviz.data import Cancelled
+    from cnnviz.training.data_swap import swap_data, use_data
+
+    folder = make_shapes(tmp_path / "shapes", per_class=12)
+    session = TrainingSession(load_bundled_mnist(), processes=1)
+    try:
+        before = session.data
+        with pytest.raises(DataMismatchError, match="32×32 RGB"):
+            list(swap_data(session, folder))
+        assert session.data is before
+        register_shapes_preset(monkeypatch)
+        session.reset(TrainSettings(preset="shapes"))
+        reading = swap_data(session, folder, cancel=lambda: True)
+        with pytest.raises(Cancelled):
+            next(reading)
+        assert session.data is before
+        reading, progress = swap_data(session, folder, size=32), []
+        with pytest.raises(StopIteration) as finished:
+            while True:
+                progress.append(next(reading))
+        assert progress[-1] == (36, 36) and session.data is finished.value.value
+        assert session.data.class_names == SHAPE_NAMES
+        with pytest.raises(DataMismatchError):
+            use_data(session)              # the bundled digits do not fit an RGB network
+    finally:
+        session.close()
