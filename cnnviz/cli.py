@@ -127,7 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="bundled",
                         help="'bundled' (5k train / 10k test, default), 'full' (after "
-                             "`cnnviz data download`) or a folder in MNIST layout")
+                             "`cnnviz data download`), a folder in MNIST layout, or an image "
+                             "folder: one sub-folder of images per class (optionally under "
+                             "train/ and test/)")
+    parser.add_argument("--image-size", type=_integer(16, 64), default=None, metavar="SIDE",
+                        help="an image folder's images are fitted to SIDE×SIDE pixels, "
+                             "keeping their aspect (default: their most common size)")
 
 
 def _add_occlusion_options(parser: argparse.ArgumentParser) -> None:
@@ -173,20 +178,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def load_data(spec: str):
-    """The data set named on the command line: 'bundled', 'full', or a folder."""
-    from cnnviz.data import default_cache_dir, load_bundled_mnist, load_mnist_folder
+def load_data(spec: str, image_size: int | None = None):
+    """The data set named on the command line: 'bundled', 'full', or a folder (IDX files or
+    an image folder, whose images are fitted to `image_size`)."""
+    from cnnviz.data import default_cache_dir, load_bundled_mnist, load_data_folder
     if spec == "bundled":
         return load_bundled_mnist()
     folder = default_cache_dir() if spec == "full" else Path(spec)
     if spec == "full" and not folder.is_dir():
         raise CliError("the full MNIST is not downloaded yet; run `cnnviz data download`")
-    return load_mnist_folder(folder)
+    data = load_data_folder(folder, size=image_size)
+    if data.skipped:
+        print(f"note: {len(data.skipped)} unreadable file(s) skipped in {folder}, first: "
+              f"{data.skipped[0]}", file=sys.stderr)
+    return data
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Train headless; every check that could fail at the end runs before the first step."""
-    command = TrainCommand(args, load_data(args.data))
+    command = TrainCommand(args, load_data(args.data, args.image_size))
     return run_with_pool(args.processes, command, command.describe_interrupt)
 
 
@@ -208,7 +218,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     checkpoint = _load_checkpoint(args.model, args.input_scaling)
     preset = checkpoint_preset(checkpoint)
-    data = load_data(args.data)
+    data = load_data(args.data, args.image_size)
     check_data_fits(data, checkpoint.model, preset)
     result = run_with_pool(args.processes,
                            lambda pool: evaluate(checkpoint.model, preset, data.test, pool=pool),
@@ -237,7 +247,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.target is not None and args.target >= classes:
         raise CliError(f"--target {args.target} is not a class of the {preset.name!r} network; "
                        f"choose 0..{classes - 1} ({', '.join(preset.class_names)})")
-    data = load_data(args.data)
+    data = load_data(args.data, args.image_size)
     check_data_fits(data, checkpoint.model, preset, need_test=args.split == "test")
     session = TrainingSession(data)
     session.load(checkpoint, Path(model_path).name, preset)

@@ -1,6 +1,11 @@
-"""MNIST-format data sets: finding the four files in a folder, validating them, normalizing.
+"""Data sets: the Split and DataSet containers; MNIST-format folders; normalizing.
 
-Works for any data set in MNIST's layout and IDX format (MNIST, Fashion-MNIST, KMNIST, ...).
+Works for any data set in MNIST's layout and IDX format (MNIST, Fashion-MNIST, KMNIST, ...);
+image folders (cnnviz.data.image_folders) fill the same containers.
+
+Image layout, everywhere in cnnviz.data: uint8, channels last — (N, H, W) for grey images,
+(N, H, W, 3) for colour ones — as files store them and as pyqtgraph draws them. Networks read
+(N, C, H, W): `normalize_images` is where the channels move.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from cnnviz.data.idx import IdxFormatError, read_idx
 
 __all__ = [
     "DataError",
+    "DataSet",
     "MNIST_MEAN",
     "MNIST_STD",
     "MnistData",
@@ -39,9 +45,16 @@ class DataError(ValueError):
     """A data set is missing or inconsistent; the message names the folder or file."""
 
 
+def _is_image_stack(images: np.ndarray) -> bool:
+    """uint8 (N, H, W) grey or (N, H, W, 3) colour."""
+    return images.dtype == np.uint8 and (
+        images.ndim == 3 or (images.ndim == 4 and images.shape[3] == 3))
+
+
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One split of a data set: ``images`` uint8 (N, H, W), ``labels`` uint8 (N,)."""
+    """One split of a data set: ``images`` uint8 (N, H, W) grey or (N, H, W, 3) RGB,
+    ``labels`` uint8 (N,) class indices."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -49,9 +62,9 @@ class Split:
 
     def __post_init__(self) -> None:
         images, labels = self.images, self.labels
-        if images.dtype != np.uint8 or images.ndim != 3:
+        if not _is_image_stack(images):
             raise DataError(
-                f"{self.name} images must be uint8 of shape (N, H, W), "
+                f"{self.name} images must be uint8 of shape (N, H, W) or (N, H, W, 3), "
                 f"got {images.dtype} of shape {images.shape}"
             )
         if labels.dtype != np.uint8 or labels.ndim != 1:
@@ -73,6 +86,16 @@ class Split:
         return (int(self.images.shape[1]), int(self.images.shape[2]))
 
     @property
+    def channels(self) -> int:
+        """1 for grey images, 3 for RGB."""
+        return 3 if self.images.ndim == 4 else 1
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one sample as a network reads it."""
+        return (self.channels, *self.image_shape)
+
+    @property
     def classes(self) -> tuple[int, ...]:
         """The label values present, sorted."""
         return tuple(int(c) for c in np.unique(self.labels))
@@ -83,19 +106,36 @@ class Split:
 
 
 @dataclass(frozen=True, eq=False)
-class MnistData:
-    """A training and a test split of the same image size; ``source`` says where it came from."""
+class DataSet:
+    """A training and a test split of the same input shape; ``source`` says where it came
+    from. ``class_names[k]`` names label k (default: the label values as text, "0".."9");
+    ``skipped`` lists files that could not be read (relative path: reason)."""
 
     train: Split
     test: Split
     source: str
+    class_names: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.train.image_shape != self.test.image_shape:
+        if self.train.input_shape != self.test.input_shape:
             raise DataError(
-                f"{self.source}: training images are {self.train.image_shape} but test "
-                f"images are {self.test.image_shape}"
+                f"{self.source}: training images are {_image_text(self.train)} "
+                f"but test images are {_image_text(self.test)}"
             )
+        if not self.class_names:
+            count = max(self.classes, default=-1) + 1
+            object.__setattr__(self, "class_names", tuple(str(k) for k in range(count)))
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        largest = max(self.classes, default=-1)
+        if largest >= len(self.class_names):
+            raise DataError(f"{self.source}: label {largest} has no name among "
+                            f"{len(self.class_names)} class names")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one sample as a network reads it."""
+        return self.train.input_shape
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -104,21 +144,42 @@ class MnistData:
 
     @property
     def num_classes(self) -> int:
-        """Output units a classifier needs: largest label + 1 (10 for MNIST)."""
-        return max(self.classes, default=-1) + 1
+        """Output units a classifier needs: one per class name (largest label + 1 for IDX)."""
+        return len(self.class_names)
+
+    @property
+    def named(self) -> bool:
+        """Whether the classes have names of their own (not just their label values)."""
+        return self.class_names != tuple(str(k) for k in range(len(self.class_names)))
 
     def describe(self) -> str:
-        """One line for the UI and the CLI, e.g. '5000 train / 10000 test, 28x28, classes 0..9'."""
+        """One line for the UI and the CLI, e.g. '5000 train / 10000 test, 28x28, classes 0..9'
+        or '600 train / 120 test, 32x32 RGB, 3 classes (circle, square, triangle)'."""
         height, width = self.train.image_shape
+        colour = " RGB" if self.train.channels == 3 else ""
         classes = self.classes
-        if classes == tuple(range(len(classes))):
+        if self.named:
+            shown = ", ".join(self.class_names[:6]) + (", …" if self.num_classes > 6 else "")
+            class_text = f"{self.num_classes} classes ({shown})"
+        elif classes == tuple(range(len(classes))):
             class_text = f"classes 0..{len(classes) - 1}"
         else:
             class_text = f"classes {list(classes)}"
+        skipped = f", {len(self.skipped)} unreadable file{'s' if len(self.skipped) != 1 else ''}" \
+            f" skipped" if self.skipped else ""
         return (
-            f"{len(self.train)} train / {len(self.test)} test, {height}x{width}, "
-            f"{class_text} ({self.source})"
+            f"{len(self.train)} train / {len(self.test)} test, {height}x{width}{colour}, "
+            f"{class_text}{skipped} ({self.source})"
         )
+
+
+#: The old name: every data set was MNIST-format once.
+MnistData = DataSet
+
+
+def _image_text(split: Split) -> str:
+    """E.g. '(28, 28)' for grey images, '(32, 32) RGB' for colour ones."""
+    return f"{split.image_shape}{' RGB' if split.channels == 3 else ''}"
 
 
 def _file_pattern(split: str, kind: str, rank: int) -> re.Pattern[str]:
@@ -212,18 +273,22 @@ def load_mnist_folder(folder: str | os.PathLike[str], *, source: str | None = No
 
 def normalize_images(images: np.ndarray, mean: float = MNIST_MEAN,
                      std: float = MNIST_STD) -> np.ndarray:
-    """uint8 (N, H, W) pixels -> float32 (N, 1, H, W), ``(x / 255 - mean) / std``.
+    """uint8 (N, H, W) or (N, H, W, 3) pixels -> float32 (N, C, H, W) with C = 1 or 3,
+    ``(x / 255 - mean) / std`` for every channel.
 
     The default is cnnviz's own scaling; a network trained elsewhere may expect another
     (its `input_scaling`, see cnnviz.nn.scaling)."""
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
+    if not _is_image_stack(images):
         raise ValueError(
-            f"normalize_images expects uint8 images of shape (N, H, W), "
+            f"normalize_images expects uint8 images of shape (N, H, W) or (N, H, W, 3), "
             f"got {images.dtype} of shape {images.shape}"
         )
     # In place on the one float32 copy: full MNIST is 188 MB as float32, so no temporaries.
-    out = images.astype(np.float32)[:, np.newaxis]
+    if images.ndim == 3:
+        out = images.astype(np.float32)[:, np.newaxis]
+    else:
+        out = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
     out /= 255.0
     out -= mean
     out /= std

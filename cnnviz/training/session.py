@@ -18,7 +18,7 @@ from cnnviz.nn import Checkpoint, Optimizer, Preset, Sequential, capture
 from cnnviz.nn.files import checkpoint_preset
 from cnnviz.nn.parallel import ProcessPool
 from cnnviz.training.app_state import RunState, SampleRef
-from cnnviz.training.data_checks import check_data_fits
+from cnnviz.training.data_checks import check_data_fits, class_names_for
 from cnnviz.training.dead_units import DeadUnitLog
 from cnnviz.training.divergence import is_diverging
 from cnnviz.training.pins import PinBoard
@@ -307,6 +307,9 @@ class TrainingSession:
             size = len(getattr(self.data, sample.split))
             if not 0 <= sample.index < size:
                 raise ValueError(f"{sample.split} index {sample.index} is outside 0..{size - 1}")
+        elif self.trainer.model.input_shape[0] != 1:
+            raise ValueError(f"drawing needs a grayscale network (1 input channel); this one "
+                             f"takes {self.trainer.model.input_shape[0]} channels")
         elif sample.image is None or sample.image.shape != self.image_shape:
             shape = None if sample.image is None else sample.image.shape
             raise ValueError(f"a drawn sample needs a {self.image_shape[0]}×"
@@ -374,7 +377,7 @@ class TrainingSession:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        """(H, W) of the network's input images."""
+        """(H, W) of the network's input images (a drawn one is grey (H, W) too)."""
         return tuple(self.trainer.model.input_shape[-2:])
 
     def facts(self) -> RunFacts:
@@ -384,7 +387,8 @@ class TrainingSession:
                     if isinstance(v, (int, float)) and not isinstance(v, bool)}
         return RunFacts(self.preset.name, self.preset.make_loss().kind, optimizer.kind,
                         settings, self.trainer.batch_size, self.trainer.train_size,
-                        self.preset.class_names, tuple(self.trainer.model.input_shape))
+                        class_names_for(self.preset, self.data),
+                        tuple(self.trainer.model.input_shape))
 
     def evaluate_split(self, split: str,
                        progress: Callable[[int, int], None] | None = None) -> Evaluation:

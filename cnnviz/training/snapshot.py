@@ -66,7 +66,7 @@ class Snapshot:
     progress: Progress
     params: dict[str, np.ndarray]    # copies of every parameter by name ("conv1.W", ...)
     sample: SampleRef
-    sample_image: np.ndarray         # (H, W) uint8, the raw input shown to the user
+    sample_image: np.ndarray         # uint8 (H, W) grey or (H, W, 3) RGB, the raw input
     label: int | None                # the true class in the preset's task (None: drawn digit)
     trace: Trace                     # forward + backward of the sample, every layer
     history: HistoryView             # the run's curves up to this moment

@@ -98,8 +98,9 @@ class Evaluation:
 
 
 def model_inputs(model: Sequential, images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W) pixels → float32 (N, 1, H, W) scaled as `model` expects (its
-    `input_scaling`): the one way every step, evaluation and trace feeds a network."""
+    """uint8 (N, H, W) grey or (N, H, W, 3) RGB pixels → float32 (N, C, H, W) scaled as
+    `model` expects (its `input_scaling`): the one way every step, evaluation and trace feeds
+    a network."""
     scaling = model.input_scaling
     return normalize_images(images, scaling.mean, scaling.std)
 

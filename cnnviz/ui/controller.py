@@ -15,14 +15,14 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from cnnviz.data import MnistData, load_bundled_mnist, load_mnist_folder
+from cnnviz.data import MnistData
 from cnnviz.nn import Checkpoint, save_model
 from cnnviz.nn.model_files import read_model_file, scaling_was_given
 from cnnviz.nn.onnx_export import export_onnx
 from cnnviz.nn.scaling import InputScaling
 from cnnviz.training import TrainSettings
 from cnnviz.training.app_state import AppState, NetworkRef, RunState, SampleRef
-from cnnviz.training.data_checks import check_data_fits
+from cnnviz.training.data_swap import swap_data, use_data
 from cnnviz.training.session import TrainingSession
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.training.trainer import Evaluation
@@ -42,6 +42,8 @@ class Controller(QObject):
     onnx_exported = pyqtSignal(str)           # path of an ONNX file written
     model_opened = pyqtSignal(str)            # path of a model file now shown
     data_changed = pyqtSignal(object)         # MnistData now trained on and browsed
+    data_progress = pyqtSignal(int, int)      # files read, files in all (a data folder)
+    data_stopped = pyqtSignal(str)            # reading a data folder ended without data: why
     autosave_done = pyqtSignal(str, str)      # path, why it failed ("" when written)
     evaluation_progress = pyqtSignal(int, int)        # done, total
     evaluation_ready = pyqtSignal(str, object)        # split, Evaluation
@@ -67,6 +69,7 @@ class Controller(QObject):
         # None answers "cancel". Unset, such a model opens with cnnviz's own scaling.
         self.ask_input_scaling: Callable[[Path], InputScaling | None] | None = None
         self._cancel_evaluation = threading.Event()
+        self._cancel_data = threading.Event()
         # Until a window's redraw scheduler takes over, a snapshot counts as drawn on arrival.
         self.acknowledge_on_arrival = True
         self.app_state.subscribe(self._on_app_state)
@@ -125,24 +128,32 @@ class Controller(QObject):
         self.settings = replace(self.settings, lr=lr)
         self.worker.submit("learning rate", lambda s: s.set_learning_rate(lr))
 
-    def choose_data(self, folder: str | None) -> None:
-        """Train on another data set (None: the bundled one), read in the worker: a large
-        folder never freezes the window, and a bad one changes nothing."""
+    def choose_data(self, folder: str | None, size: int | None = None) -> None:
+        """Train on another data set (None: the bundled one; a folder of IDX files or of
+        images, fitted to `size` pixels a side), read in the worker a slice at a time with
+        `data_progress`: a large folder never freezes the window, `cancel_data_loading`
+        stops it, and a bad one changes nothing."""
         self.worker.pause_training()
+        cancel = self._cancel_data = threading.Event()
 
-        def swap(session: TrainingSession) -> MnistData:
-            data = load_bundled_mnist() if folder is None else load_mnist_folder(folder)
-            # Refused whole, before anything changes: the current network keeps its data.
-            check_data_fits(data, session.trainer.model, session.preset)
-            session.data = data
-            session.sample = SampleRef("test", 0)
-            session.reset(session.settings)
-            return data
-        self.worker.submit("data", swap, self._on_data_loaded)
+        def stopped(why: str) -> None:
+            self.data_stopped.emit("cancelled" if cancel.is_set() else why)
+            if not cancel.is_set():
+                self.error.emit(f"data: {why}")
+        if folder is None:          # read at once, in order with the commands around it
+            self.worker.submit("data", use_data, self._on_data_loaded, on_error=stopped)
+            return
+        self.worker.submit("data", lambda s: swap_data(s, folder, size=size, cancel=cancel.is_set),
+                           self._on_data_loaded, on_error=stopped,
+                           on_progress=lambda done_total: self.data_progress.emit(*done_total))
+
+    def cancel_data_loading(self) -> None:
+        self._cancel_data.set()
 
     def _on_data_loaded(self, data: MnistData) -> None:
         self.data = data
         self.app_state.set_sample(SampleRef("test", 0))
+        self.worker.request_snapshot()     # the swap ended in a job: no snapshot follows it
         self.data_changed.emit(data)
 
     # --- looking inside ----------------------------------------------------------------------

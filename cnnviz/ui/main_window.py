@@ -23,7 +23,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.data import MnistData, available_datasets
+from cnnviz.data import MnistData, available_datasets, folder_kind
 from cnnviz.nn import kinds
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
@@ -32,6 +32,7 @@ from cnnviz.ui.architecture_dialog import open_architecture_editor
 from cnnviz.ui.autosave import Autosaver
 from cnnviz.ui.compare_jobs import CompareJobs
 from cnnviz.ui.controller import Controller
+from cnnviz.ui.data_loading import DataLoadingProgress, ask_image_size
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.experiment_controller import ExperimentController
 from cnnviz.ui.panels.compare_panel import ComparePanel, connect_compare_panel
@@ -81,7 +82,8 @@ class MainWindow(QMainWindow):
     # --- construction -------------------------------------------------------------------------
     def _build_panels(self) -> None:
         data = self.controller.data
-        self.input_panel = InputPanel({"train": data.train.labels, "test": data.test.labels})
+        self.input_panel = InputPanel({"train": data.train.labels, "test": data.test.labels},
+                                      class_names=data.class_names)
         dock = QDockWidget("Input", self)
         dock.setObjectName("input-dock")
         dock.setWidget(self.input_panel)
@@ -138,6 +140,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._menu_action(file_menu, "&Save model and curves…", "Ctrl+S", self.save_model_dialog)
         self._menu_action(file_menu, "Export &ONNX…", "", self.export_onnx_dialog)
+        self._menu_action(file_menu, "Open &data folder…", "",
+                          lambda: self._choose_data(len(self._data_sets)))
         self._menu_action(file_menu, "Restore &last session", "",
                           lambda: self.autosaver.restore_last_session())
         file_menu.addSeparator()
@@ -182,6 +186,7 @@ class MainWindow(QMainWindow):
         self.frames.frame_drawn.connect(self._frame_drawn)
         c.state_changed.connect(self.show_state)
         c.data_changed.connect(self._show_data)
+        self.data_loading = DataLoadingProgress(c, self)
         c.model_opened.connect(self._model_opened)
         c.error.connect(self.show_error)
         c.waiting.connect(self._show_waiting)
@@ -382,13 +387,32 @@ class MainWindow(QMainWindow):
         if index < len(self._data_sets):
             folder = None if index == 0 else str(self._data_sets[index][1])
         else:
-            folder = QFileDialog.getExistingDirectory(self, "Folder with MNIST-format files")
+            folder = QFileDialog.getExistingDirectory(
+                self, "Data folder: MNIST-format files, or one sub-folder of images per class")
             if not folder:
                 return
-        self.controller.choose_data(folder)
+        size = None
+        if folder is not None and self._is_image_folder(folder):
+            snapshot = self.controller.snapshot
+            shape = snapshot.facts.input_shape if snapshot else (1, 28, 28)
+            accepted, size = ask_image_size(self, folder, shape)
+            if not accepted:
+                return
+        if folder is not None:            # the bundled set is read at once: nothing to follow
+            self.data_loading.start(folder)
+        self.controller.choose_data(folder, size)
+
+    @staticmethod
+    def _is_image_folder(folder: str) -> bool:
+        try:
+            return folder_kind(folder) == "images"
+        except ValueError:          # neither kind: reading it says why, in the usual dialog
+            return False
 
     def _show_data(self, data: MnistData) -> None:
-        self.input_panel.set_labels({"train": data.train.labels, "test": data.test.labels})
+        self.input_panel.set_labels({"train": data.train.labels, "test": data.test.labels},
+                                    data.class_names)
+        self.statusBar().showMessage(f"data: {data.describe()}", 15000)
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", "", OPEN_FILTER)
@@ -457,6 +481,7 @@ class MainWindow(QMainWindow):
         persistence.save_last_tab(self.tabs.tabText(self.tabs.currentIndex()))
         self._axes_timer.stop()
         self.frames.stop()
+        self.data_loading.finish()
         self.statusBar().clearMessage()         # stops its timeout timer too
         self.autosaver.finish()                 # last checkpoint, worker stopped, lock released
         super().closeEvent(event)

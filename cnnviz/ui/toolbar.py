@@ -137,7 +137,7 @@ class TrainingToolbar(QToolBar):
 
     def set_data_sets(self, names: list[str], current: int) -> None:
         self.data_box.clear()
-        self.data_box.addItems(names + ["Open MNIST-format folder…"])
+        self.data_box.addItems(names + ["Open data folder…"])
         self.data_box.setCurrentIndex(current)
 
     def scale_learning_rate(self, factor: float) -> None:

@@ -130,7 +130,7 @@ def test_evaluate_button_and_progress(qtbot, panel, run):
     assert not button.isEnabled()
     panel.show_progress(3000, 10_000)
     assert panel.progress_value() == (3000, 10_000)
-    assert panel.progress_text() == "scoring 3,000 / 10,000 digits…"
+    assert panel.progress_text() == "scoring 3,000 / 10,000 samples…"
     panel.show_evaluation("test", run["evaluation"], run["data"].test.images, run["names"])
     assert button.isEnabled() and panel.progress_text() == ""
     panel.show_progress(1000, 10_000)

@@ -52,6 +52,8 @@ PUBLISH_INTERVAL_MS = 100         # at most ~10 traces a second while drawing
 NEUTRAL_BAR, PREDICTED_BAR = "#9a9a9a", "#3cb44b"
 SALIENCY_CMAP = "CET-L3"          # black → red → yellow → white ("hot")
 HINT = "draw a digit to see what the network predicts"
+NEEDS_GREY = ("Drawing needs a grayscale network (1 input channel); this one takes {channels} "
+              "channels. Choose a data sample in the input column instead.")
 SALIENCY_TIP = ("Saliency: the gradient of the class score with respect to each input pixel "
                 "(the engine's backward, chain rule through every layer). Precisely |∂L/∂x| for "
                 "the cross-entropy L = −log p(class) of the predicted class, scaled so its "
@@ -213,6 +215,7 @@ class DrawPanel(LiveView, QWidget):
         self._version = 0                 # bumped by every canvas change
         self._published = 0               # the version last sent as digit_drawn
         self._top_plain = HINT
+        self._input_channels = 1          # of the network shown; drawing needs 1 (grey)
         self._throttled_publish = None     # made at the first stroke (see _publish_soon)
         self._build()
         self._show_hint()
@@ -254,11 +257,13 @@ class DrawPanel(LiveView, QWidget):
                            "run on the Pins tab (Shift+P)",
                     lambda: self.pin_requested.emit(self.preprocessed()))]
         row = QHBoxLayout()
+        self._canvas_widgets: list[QWidget] = [self.canvas, self.brush_slider]
         for text, tip, slot in buttons:
             button = QPushButton(text)
             button.setToolTip(tip)
             button.clicked.connect(slot)
             row.addWidget(button)
+            self._canvas_widgets.append(button)
         column.addLayout(row)
         return column
 
@@ -266,6 +271,7 @@ class DrawPanel(LiveView, QWidget):
         column = QVBoxLayout()
         self.top_label = QLabel()
         self.top_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.top_label.setWordWrap(True)
         self.top_label.setToolTip("The predicted class (argmax of the softmax, paper eq. 33) "
                                   "and its probability")
         column.addWidget(self.top_label)
@@ -423,16 +429,25 @@ class DrawPanel(LiveView, QWidget):
         self._published = self._version
         self._preprocessed = preprocess_drawing(self.canvas.ink())
         self.input_item.setImage(self._preprocessed, autoLevels=False)
-        self.digit_drawn.emit(self._preprocessed.copy())
+        if self.drawing_possible:
+            self.digit_drawn.emit(self._preprocessed.copy())
+
+    @property
+    def drawing_possible(self) -> bool:
+        """Whether the network shown reads grey images, the only kind a drawing is."""
+        return self._input_channels == 1
 
     # --- drawing snapshots ------------------------------------------------------------------
     def _draw(self, snapshot: Snapshot) -> None:
+        if snapshot.class_names != self._class_names:
+            self._set_classes(snapshot.class_names)
+        self._set_input_channels(snapshot.facts.input_shape[0])
+        if not self.drawing_possible:
+            return
         if snapshot.sample.split != "drawn" or not snapshot.sample_image.any():
             self._show_hint()
             return
         probabilities = np.asarray(snapshot.trace.probabilities[0], dtype=float)
-        if snapshot.class_names != self._class_names:
-            self._set_classes(snapshot.class_names)
         predicted = snapshot.prediction
         brushes = [NEUTRAL_BAR] * len(probabilities)
         brushes[predicted] = PREDICTED_BAR
@@ -458,10 +473,29 @@ class DrawPanel(LiveView, QWidget):
             text = "no saliency: the gradient is zero (the network is certain to float precision)"
         self.saliency_caption.setText(text)
 
+    def _set_input_channels(self, channels: int) -> None:
+        """A colour network: the canvas is off and the tab says plainly why."""
+        if channels == self._input_channels:
+            return
+        self._input_channels = channels
+        for widget in self._canvas_widgets:
+            widget.setEnabled(channels == 1)
+        if channels == 1:
+            self._show_hint()
+            return
+        self._top_plain = NEEDS_GREY.format(channels=channels)
+        self.top_label.setText(f"<span style='font-size:14pt; color:#e0a030'>"
+                               f"{self._top_plain}</span>")
+        self.bars.setOpts(x=np.arange(len(self._class_names)),
+                          height=np.zeros(len(self._class_names)), brushes=None,
+                          brush=NEUTRAL_BAR)
+        self.saliency_caption.setText("")
+
     def _show_hint(self) -> None:
         self._top_plain = HINT
         self.top_label.setText(f"<span style='font-size:14pt; color:#888'>{HINT}</span>")
-        self.bars.setOpts(height=np.zeros(len(self._class_names)), brushes=None,
+        self.bars.setOpts(x=np.arange(len(self._class_names)),
+                          height=np.zeros(len(self._class_names)), brushes=None,
                           brush=NEUTRAL_BAR)
         self.digit_item.setImage(np.zeros(DIGIT_SHAPE, np.uint8), autoLevels=False)
         self.saliency_item.setImage(np.zeros(DIGIT_SHAPE, np.float32), autoLevels=False)

@@ -12,6 +12,7 @@ from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from cnnviz.training import units
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.sample_images import show_sample
 
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                  "#7f7f7f", "#bcbd22", "#17becf")
@@ -127,7 +128,7 @@ class EmbeddingView(QWidget):
         index = int(d.argmin())
         if d[index] > HOVER_PIXELS:
             return
-        self.inset_image.setImage(self._images[index], autoLevels=False, levels=(0, 255))
+        show_sample(self.inset_image, self._images[index])
         label, predicted = self.embedding.labels[index], self.embedding.predictions[index]
         verdict = "" if label == predicted else f", predicted {self._names[predicted]}"
         self.hover.setText(f"test #{index}: true {self._names[label]}{verdict} — click to "

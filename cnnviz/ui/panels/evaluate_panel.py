@@ -231,11 +231,12 @@ class EvaluatePanel(QWidget):
         self._show_running(True)
         self._progress.setRange(0, max(total, 1))
         self._progress.setValue(done)
-        self._progress_text.setText(f"scoring {done:,} / {total:,} digits…")
+        self._progress_text.setText(f"scoring {done:,} / {total:,} samples…")
 
     def show_evaluation(self, split: str, evaluation: Evaluation, images: np.ndarray,
                         class_names: Sequence[str]) -> None:
-        """Draw an evaluation of `split`: `images` (N, 28, 28) uint8, `class_names` K names."""
+        """Draw an evaluation of `split`: `images` uint8 (N, H, W) or (N, H, W, 3), `class_names`
+        K names."""
         count, classes = len(evaluation.predictions), len(class_names)
         if len(images) != count or np.shape(evaluation.probabilities) != (count, classes):
             raise ValueError(f"evaluation of {count} samples with probabilities "

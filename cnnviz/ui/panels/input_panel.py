@@ -18,21 +18,25 @@ from PyQt6.QtWidgets import (
 )
 
 from cnnviz.training.snapshot import SampleRef, Snapshot
+from cnnviz.ui.panels.sample_images import grey_lut, show_sample
 
-ANY_LABEL = "any digit"
+ANY_LABEL = "any class"
 
 
 class InputPanel(QWidget):
-    """Shows the 28×28 input of the current snapshot; lets the user pick split, index, label."""
+    """Shows the input of the current snapshot (grey or colour); lets the user pick split,
+    index, label."""
 
     sample_requested = pyqtSignal(object)          # SampleRef
     next_mistake_requested = pyqtSignal(str, int, object)   # split, after index, label or None
     pin_requested = pyqtSignal()                   # pin the sample every view shows
 
-    def __init__(self, labels_by_split: dict[str, np.ndarray], parent: QWidget | None = None):
+    def __init__(self, labels_by_split: dict[str, np.ndarray], parent: QWidget | None = None,
+                 class_names: tuple[str, ...] = tuple(str(d) for d in range(10))):
         super().__init__(parent)
         self._labels = labels_by_split
         self._build()
+        self._set_class_names(class_names)
         self._update_range()
 
     # --- construction ---------------------------------------------------------------------
@@ -43,8 +47,9 @@ class InputPanel(QWidget):
 
         self.view = pg.GraphicsLayoutWidget()
         self.view.setMinimumSize(180, 180)
-        self.view.setToolTip("The 28×28 input sample, grey levels 0–255 as in MNIST. The network "
-                             "sees it normalized: (x/255 − 0.1307)/0.3081.")
+        self.view.setToolTip("The input sample as stored: grey levels (or red, green, blue "
+                             "values) 0–255. The network sees it scaled as the model says, "
+                             "e.g. (x/255 − 0.1307)/0.3081.")
         plot = self.view.addPlot()
         plot.setAspectLocked(True)
         plot.invertY(True)
@@ -54,7 +59,7 @@ class InputPanel(QWidget):
         plot.hideButtons()
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.image_item.setLevels((0, 255))
-        self.image_item.setLookupTable(pg.colormap.get("CET-L1").getLookupTable(nPts=256))
+        self.image_item.setLookupTable(grey_lut())
         plot.addItem(self.image_item)
         self.field_item = QGraphicsRectItem(QRectF(0, 0, 0, 0))
         self.field_item.setPen(QPen(QColor(255, 80, 40), 0.25))
@@ -65,7 +70,7 @@ class InputPanel(QWidget):
         self.caption = QLabel("")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setWordWrap(True)           # a narrow input column wraps, not widens
-        self.caption.setToolTip("The sample's true digit and what the network predicts for it "
+        self.caption.setToolTip("The sample's true class and what the network predicts for it "
                                 "(argmax of the softmax, paper eq. 33)")
         layout.addWidget(self.caption)
 
@@ -87,8 +92,7 @@ class InputPanel(QWidget):
         self.next_button = QPushButton("▶")
         self.next_button.setToolTip("Next sample with the chosen label (→)")
         self.label_box = QComboBox()
-        self.label_box.addItems([ANY_LABEL] + [str(d) for d in range(10)])
-        self.label_box.setToolTip("Browse only samples whose true digit is this one")
+        self.label_box.setToolTip("Browse only samples whose true class is this one")
         row = QHBoxLayout()
         row.addWidget(self.previous_button)
         row.addWidget(self.label_box, stretch=1)
@@ -122,13 +126,25 @@ class InputPanel(QWidget):
 
     @property
     def label_filter(self) -> int | None:
-        text = self.label_box.currentText()
-        return None if text == ANY_LABEL else int(text)
+        """The class index browsed, None for any."""
+        row = self.label_box.currentIndex()
+        return None if row <= 0 else row - 1
 
-    def set_labels(self, labels_by_split: dict[str, np.ndarray]) -> None:
-        """A new data set: new ranges and label lists."""
+    def set_labels(self, labels_by_split: dict[str, np.ndarray],
+                   class_names: tuple[str, ...] | None = None) -> None:
+        """A new data set: new ranges and label lists (and class names, when given)."""
         self._labels = labels_by_split
+        if class_names is not None:
+            self._set_class_names(class_names)
         self._update_range()
+
+    def _set_class_names(self, names: tuple[str, ...]) -> None:
+        """The label filter lists the data's classes by name (kept when they are the same)."""
+        if tuple(self.label_box.itemText(row) for row in range(1, self.label_box.count())) \
+                == tuple(names):
+            return
+        self.label_box.clear()
+        self.label_box.addItems([ANY_LABEL, *names])
 
     def _update_range(self) -> None:
         self.index_box.setRange(0, max(0, len(self._labels[self.split]) - 1))
@@ -171,7 +187,7 @@ class InputPanel(QWidget):
         # While training the sample stays and only p moves: repaint only what changed.
         shown = self.image_item.image
         if shown is None or not np.array_equal(shown, snapshot.sample_image):
-            self.image_item.setImage(snapshot.sample_image, autoLevels=False)
+            show_sample(self.image_item, snapshot.sample_image)
         names = snapshot.class_names
         predicted = snapshot.prediction
         p = snapshot.trace.probabilities[0, predicted]

@@ -1,4 +1,4 @@
-"""A row of digit thumbnails with captions; clicking one picks that sample.
+"""A row of sample thumbnails (grey or colour) with captions; clicking one picks that sample.
 
 Used by the Evaluate panel for a confusion-matrix cell's samples and for the most confident
 mistakes; the current sample's thumbnail is marked.
@@ -10,18 +10,19 @@ from collections.abc import Sequence
 
 import numpy as np
 from PyQt6.QtCore import QSize, Qt, pyqtSignal
-from PyQt6.QtGui import QIcon, QImage, QPixmap
+from PyQt6.QtGui import QIcon, QPixmap
 from PyQt6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
+from cnnviz.ui.panels.sample_images import scaled_sample
+
 THUMB_SCALE = 2
+THUMB_SIDE = 28 * THUMB_SCALE      # a digit at twice its size; other sizes fit this square
 
 
-def thumbnail(image: np.ndarray, scale: int = THUMB_SCALE) -> QIcon:
-    """A (28, 28) uint8 image as an icon `scale` times larger, with crisp pixels."""
-    pixels = np.ascontiguousarray(image, dtype=np.uint8)
-    h, w = pixels.shape
-    picture = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    return QIcon(QPixmap.fromImage(picture.scaled(w * scale, h * scale)))
+def thumbnail(image: np.ndarray, side: int = THUMB_SIDE) -> QIcon:
+    """A uint8 (H, W) grey or (H, W, 3) RGB image as an icon fitted to `side` pixels, with
+    crisp pixels when enlarged."""
+    return QIcon(QPixmap.fromImage(scaled_sample(image, side)))
 
 
 class ThumbnailGallery(QListWidget):
@@ -31,7 +32,7 @@ class ThumbnailGallery(QListWidget):
 
     def __init__(self, tooltip: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        size = 28 * THUMB_SCALE
+        size = THUMB_SIDE
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(size, size))
         self.setGridSize(QSize(size + 44, size + 2 * self.fontMetrics().lineSpacing() + 10))

@@ -173,12 +173,12 @@ class UnitCard(QWidget):
         # and its label fits; the field itself is the tile's centre.
         h, w = (max(n, MIN_TILE) for n in field)
         rows = math.ceil(len(self.patches) / PATCH_COLUMNS)
-        tiles = np.full((rows * PATCH_COLUMNS, h, w), np.nan, np.float32)
+        tiles = np.full((rows * PATCH_COLUMNS, h, w, *images.shape[3:]), np.nan, np.float32)
         for i, patch in enumerate(self.patches):
             crop = _crop_around(images[patch.index], patch.box, (h, w))
             tiles[i, :crop.shape[0], :crop.shape[1]] = crop
-        picture = colors.mosaic(tiles.reshape(rows, PATCH_COLUMNS, h, w))
-        self.patches_image.setImage(picture, autoLevels=False, levels=(0, 255))
+        self.patches_image.setImage(_patch_mosaic(tiles, rows, (h, w)), autoLevels=False,
+                                    levels=(0, 255))
         self._tile = (h, w)
         font = QFont()
         font.setPointSize(7)                  # two short lines that fit over a crop
@@ -224,6 +224,17 @@ class UnitCard(QWidget):
             if i < len(self.patches):
                 event.accept()
                 self.choose_patch(i)
+
+
+def _patch_mosaic(tiles: np.ndarray, rows: int, size: tuple[int, int]) -> np.ndarray:
+    """Grey tiles (n, h, w) → one mosaic with NaN gaps; colour tiles (n, h, w, 3) → an RGB
+    mosaic with black gaps (colour pixels have no NaN colour)."""
+    h, w = size
+    if tiles.ndim == 3:
+        return colors.mosaic(tiles.reshape(rows, PATCH_COLUMNS, h, w))
+    channels = [colors.mosaic(tiles[..., c].reshape(rows, PATCH_COLUMNS, h, w))
+                for c in range(tiles.shape[3])]
+    return np.nan_to_num(np.stack(channels, axis=-1))
 
 
 def _crop_around(image: np.ndarray, box: tuple[int, int, int, int],

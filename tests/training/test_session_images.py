@@ -1,0 +1,94 @@
+"""A session on an RGB image folder: trains, traces in colour, names the classes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from image_sets import SHAPE_NAMES, load_shapes, register_shapes_preset
+
+from cnnviz.data import load_bundled_mnist
+from cnnviz.nn import PRESETS
+from cnnviz.training import TrainSettings
+from cnnviz.training.data_checks import DataMismatchError, check_data_fits, class_names_for
+from cnnviz.training.session import TrainingSession
+from cnnviz.training.snapshot import SampleRef
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return load_shapes(tmp_path_factory.mktemp("shapes"), per_class=30)
+
+
+def test_rgb_session_trains_and_traces_in_colour(shapes, monkeypatch):
+    preset = register_shapes_preset(monkeypatch)
+    session = TrainingSession(shapes, TrainSettings(preset="shapes", epochs=1), processes=1)
+    try:
+        session.check_can_train()
+        costs = [session.step().cost for _ in range(4)]
+        assert np.isfinite(costs).all()
+        session.set_sample(SampleRef("test", 3))
+        snapshot = session.snapshot()
+        assert snapshot.sample_image.shape == (32, 32, 3)
+        np.testing.assert_array_equal(snapshot.sample_image, shapes.test.images[3])
+        assert snapshot.trace.input.shape == (1, 3, 32, 32)
+        assert snapshot.class_names == SHAPE_NAMES == class_names_for(preset, shapes)
+        assert snapshot.facts.input_shape == (3, 32, 32)
+        result = session.evaluate_split("test")
+        assert result.probabilities.shape == (len(shapes.test), 3)
+        with pytest.raises(ValueError, match="drawing needs a grayscale network"):
+            session.set_sample(SampleRef("drawn", 0, image=np.zeros((32, 32), np.uint8)))
+    finally:
+        session.close()
+
+
+def test_data_that_does_not_fit_says_what_differs(shapes, monkeypatch):
+    reference = PRESETS["reference"]
+    with pytest.raises(DataMismatchError, match=r"images are 32×32 RGB \(3 channels\), the "
+                                                r"network takes 28×28 grey \(1 channel\)"):
+        check_data_fits(shapes, reference.build(), reference)
+    preset = register_shapes_preset(monkeypatch)
+    check_data_fits(shapes, preset.build(), preset)
+    two = type(preset)(**{**preset.__dict__, "class_names": ("a", "b"),
+                          "build": lambda: __import__("image_sets").shapes_network(32, 2)})
+    with pytest.raises(DataMismatchError, match=r"3 classes \(circle, square, triangle\), "
+                                                r"the network 2 outputs"):
+        check_data_fits(shapes, two.build(), two)
+
+
+def test_digit_data_keeps_the_presets_names():
+    data = load_bundled_mnist()
+    assert class_names_for(PRESETS["reference"], data) == PRESETS["reference"].class_names
+    assert class_names_for(PRESETS["tutorial"], data) == ("≤ 4", "> 4")
+
+
+def test_swap_data_is_all_or_nothing(tmp_path, monkeypatch):
+    """A folder that does not fit the network changes nothing; one that fits becomes the
+    data, from a fresh start; a cancelled read changes nothing either."""
+    from image_sets import make_shapes
+
+    from cnnviz.data import Cancelled
+    from cnnviz.training.data_swap import swap_data, use_data
+
+    folder = make_shapes(tmp_path / "shapes", per_class=12)
+    session = TrainingSession(load_bundled_mnist(), processes=1)
+    try:
+        before = session.data
+        with pytest.raises(DataMismatchError, match="32×32 RGB"):
+            list(swap_data(session, folder))
+        assert session.data is before
+        register_shapes_preset(monkeypatch)
+        session.reset(TrainSettings(preset="shapes"))
+        reading = swap_data(session, folder, cancel=lambda: True)
+        with pytest.raises(Cancelled):
+            next(reading)
+        assert session.data is before
+        reading, progress = swap_data(session, folder, size=32), []
+        with pytest.raises(StopIteration) as finished:
+            while True:
+                progress.append(next(reading))
+        assert progress[-1] == (36, 36) and session.data is finished.value.value
+        assert session.data.class_names == SHAPE_NAMES
+        with pytest.raises(DataMismatchError):
+            use_data(session)              # the bundled digits do not fit an RGB network
+    finally:
+        session.close()
