@@ -420,7 +420,10 @@ class DrawPanel(LiveView, QWidget):
     def _on_stroke_finished(self) -> None:
         self._version += 1
         if self._throttled_publish is not None:
+            # superqt's cancel() drops the pending call but leaves its timer running; a flush
+            # with nothing pending stops the timer: the stroke is over, publish it now.
             self._throttled_publish.cancel()
+            self._throttled_publish.flush(restart_timer=False)
         self._publish()
 
     def _publish(self) -> None:
