@@ -19,7 +19,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +213,16 @@ class Architecture:
             reports[-1] = _with_error(last, f"{last.name}: the network needs {outputs} outputs "
                                       f"(one per class), this layer gives {shape[0]}")
         return reports
+
+    def adapted_to(self, input_shape: tuple[int, ...], classes: int) -> Architecture:
+        """The same layers for other data: input (C, H, W), and the last Dense layer giving one
+        output per class. It may not fit (see `problem`): e.g. a 5×5 kernel on 4×4 maps."""
+        layers = list(self.layers)
+        dense = [i for i, spec in enumerate(layers) if spec.kind == "Dense"]
+        if dense:
+            layers[dense[-1]] = layers[dense[-1]].with_setting("out_features", int(classes))
+        return replace(self, input_shape=tuple(int(n) for n in input_shape),
+                       layers=tuple(layers))
 
     def problem(self, outputs: int | None = None) -> str | None:
         """The first error of `check`, or None when the network builds."""

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Generator
+from dataclasses import replace
 
 from cnnviz.data import DataSet, load_bundled_mnist, read_data_folder
+from cnnviz.nn.presets import CUSTOM, preset_architecture
 from cnnviz.training.app_state import SampleRef
-from cnnviz.training.data_checks import check_data_fits
+from cnnviz.training.data_checks import DataMismatchError, check_data_fits
 from cnnviz.training.session import TrainingSession
+from cnnviz.training.trainer import TrainSettings
 
 
 def swap_data(session: TrainingSession, folder: str | os.PathLike[str], *,
@@ -27,11 +30,34 @@ def swap_data(session: TrainingSession, folder: str | os.PathLike[str], *,
 
 
 def use_data(session: TrainingSession, data: DataSet | None = None) -> DataSet:
-    """Train on `data` (None: the bundled digits) from a fresh start, if it fits the session's
-    network (else DataMismatchError, and nothing changes); returns it."""
+    """Train on `data` (None: the bundled digits) from a fresh start; returns it.
+
+    The session's network if the data fits it; for an image folder that does not, the same
+    layers adapted to it (`network_for`). Otherwise DataMismatchError, and nothing changes."""
     data = load_bundled_mnist() if data is None else data
-    check_data_fits(data, session.trainer.model, session.preset)
+    settings = session.settings
+    try:
+        check_data_fits(data, session.trainer.model, session.preset)
+    except DataMismatchError as mismatch:
+        settings = network_for(data, session, mismatch)
     session.data = data
     session.sample = SampleRef("test", 0)
-    session.reset(session.settings)
+    session.reset(settings)
     return data
+
+
+def network_for(data: DataSet, session: TrainingSession,
+                mismatch: DataMismatchError) -> TrainSettings:
+    """Settings training the session's network adapted to an image folder: its input shape
+    and one output per class. A user opening their own images wants to train on them, not to
+    be told the digits network does not fit; MNIST-format folders that do not fit are more
+    likely broken, and are refused as before."""
+    if not data.named:
+        raise mismatch
+    architecture = preset_architecture(session.preset).adapted_to(data.input_shape,
+                                                                  data.num_classes)
+    problem = architecture.problem(data.num_classes)
+    if problem is not None:
+        raise DataMismatchError(f"{mismatch}; the network cannot be adapted to it ({problem}): "
+                                f"build one for it with Network → Edit architecture…")
+    return replace(session.settings, preset=CUSTOM, architecture=architecture)

@@ -41,7 +41,8 @@ class Controller(QObject):
     saved = pyqtSignal(str)                   # path
     onnx_exported = pyqtSignal(str)           # path of an ONNX file written
     model_opened = pyqtSignal(str)            # path of a model file now shown
-    data_changed = pyqtSignal(object)         # MnistData now trained on and browsed
+    data_changed = pyqtSignal(object)         # MnistData now trained on and browsed (and
+                                              # `network_adapted` if the network changed for it)
     data_progress = pyqtSignal(int, int)      # files read, files in all (a data folder)
     data_stopped = pyqtSignal(str)            # reading a data folder ended without data: why
     autosave_done = pyqtSignal(str, str)      # path, why it failed ("" when written)
@@ -70,6 +71,7 @@ class Controller(QObject):
         self.ask_input_scaling: Callable[[Path], InputScaling | None] | None = None
         self._cancel_evaluation = threading.Event()
         self._cancel_data = threading.Event()
+        self.network_adapted = False          # the last data change adapted the network
         # Until a window's redraw scheduler takes over, a snapshot counts as drawn on arrival.
         self.acknowledge_on_arrival = True
         self.app_state.subscribe(self._on_app_state)
@@ -141,17 +143,23 @@ class Controller(QObject):
             if not cancel.is_set():
                 self.error.emit(f"data: {why}")
         if folder is None:          # read at once, in order with the commands around it
-            self.worker.submit("data", use_data, self._on_data_loaded, on_error=stopped)
+            self.worker.submit("data", lambda s: (use_data(s), s.settings),
+                               self._on_data_loaded, on_error=stopped)
             return
-        self.worker.submit("data", lambda s: swap_data(s, folder, size=size, cancel=cancel.is_set),
-                           self._on_data_loaded, on_error=stopped,
+
+        def read(session):
+            data = yield from swap_data(session, folder, size=size, cancel=cancel.is_set)
+            return data, session.settings        # an image folder may adapt the network
+        self.worker.submit("data", read, self._on_data_loaded, on_error=stopped,
                            on_progress=lambda done_total: self.data_progress.emit(*done_total))
 
     def cancel_data_loading(self) -> None:
         self._cancel_data.set()
 
-    def _on_data_loaded(self, data: MnistData) -> None:
-        self.data = data
+    def _on_data_loaded(self, loaded: tuple[MnistData, TrainSettings]) -> None:
+        data, settings = loaded
+        self.network_adapted = settings.architecture != self.settings.architecture
+        self.data, self.settings = data, settings
         self.app_state.set_sample(SampleRef("test", 0))
         self.worker.request_snapshot()     # the swap ended in a job: no snapshot follows it
         self.data_changed.emit(data)

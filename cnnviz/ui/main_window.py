@@ -412,7 +412,13 @@ class MainWindow(QMainWindow):
     def _show_data(self, data: MnistData) -> None:
         self.input_panel.set_labels({"train": data.train.labels, "test": data.test.labels},
                                     data.class_names)
-        self.statusBar().showMessage(f"data: {data.describe()}", 15000)
+        note = f"data: {data.describe()}"
+        if self.controller.network_adapted:
+            self.toolbar.show_settings(self.controller.settings)
+            shape = "×".join(str(n) for n in data.input_shape)
+            note += (f" — the network was adapted to it: {shape} input, {data.num_classes} "
+                     f"outputs (Network → Edit architecture… to change it)")
+        self.statusBar().showMessage(note, 15000)
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", "", OPEN_FILTER)

@@ -8,6 +8,7 @@ from image_sets import SHAPE_NAMES, load_shapes, register_shapes_preset
 
 from cnnviz.data import load_bundled_mnist
 from cnnviz.nn import PRESETS
+from cnnviz.nn.architecture import Architecture
 from cnnviz.training import TrainSettings
 from cnnviz.training.data_checks import DataMismatchError, check_data_fits, class_names_for
 from cnnviz.training.session import TrainingSession
@@ -73,9 +74,10 @@ def test_swap_data_is_all_or_nothing(tmp_path, monkeypatch):
     session = TrainingSession(load_bundled_mnist(), processes=1)
     try:
         before = session.data
-        with pytest.raises(DataMismatchError, match="32×32 RGB"):
-            list(swap_data(session, folder))
-        assert session.data is before
+        session.reset(TrainSettings(preset="custom", architecture=FOUR_CONVS))
+        with pytest.raises(DataMismatchError, match="16×16 RGB.*cannot be adapted.*conv4"):
+            list(swap_data(session, folder, size=16))     # 16 → 12 → 8 → 4 → nothing
+        assert session.data is before and session.settings.architecture == FOUR_CONVS
         register_shapes_preset(monkeypatch)
         session.reset(TrainSettings(preset="shapes"))
         reading = swap_data(session, folder, cancel=lambda: True)
@@ -90,5 +92,34 @@ def test_swap_data_is_all_or_nothing(tmp_path, monkeypatch):
         assert session.data.class_names == SHAPE_NAMES
         with pytest.raises(DataMismatchError):
             use_data(session)              # the bundled digits do not fit an RGB network
+    finally:
+        session.close()
+
+
+FOUR_CONVS = Architecture.from_dict({
+    "input": [1, 28, 28], "loss": "SoftmaxCrossEntropy",
+    "layers": [*[{"type": "Conv2D", "out_channels": 4, "kernel_size": 5}] * 4,
+               {"type": "Flatten"}, {"type": "Dense", "out_features": 10}]})
+
+
+def test_an_image_folder_adapts_the_network_to_its_shape_and_classes(tmp_path):
+    """Opening RGB shapes with the digits network trains the same layers on them: input
+    3×32×32, one output per shape, the shapes' names; MNIST-format data is not adapted."""
+    from image_sets import make_shapes
+
+    from cnnviz.training.data_swap import swap_data
+
+    folder = make_shapes(tmp_path / "shapes", per_class=12)
+    session = TrainingSession(load_bundled_mnist(), processes=1)
+    try:
+        list(swap_data(session, folder, size=32))
+        architecture = session.settings.architecture
+        assert session.settings.preset == "custom" and architecture.input_shape == (3, 32, 32)
+        assert [spec.kind for spec in architecture.layers] == \
+            [type(layer).__name__ for layer in PRESETS["reference"].build().layers.values()]
+        assert session.trainer.model.output_shape() == (3,)
+        assert session.preset.class_names == SHAPE_NAMES
+        session.step()
+        assert np.isfinite(session.snapshot().trace.probabilities).all()
     finally:
         session.close()

@@ -99,3 +99,19 @@ def test_opening_an_image_folder_shows_progress_and_can_be_cancelled(colour_wind
     assert "3 classes (circle, square, triangle)" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: np.array_equal(controller.snapshot.sample_image,
                                            controller.data.test.images[0]), timeout=10_000)
+
+
+def test_an_image_folder_opened_on_the_digits_network_trains_an_adapted_one(window, qtbot,
+                                                                           tmp_path):
+    """The window on the reference network opens RGB shapes: it trains the same layers with
+    a 3×32×32 input and three outputs, says so, and the toolbar shows 'Your network'."""
+    folder = make_shapes(tmp_path / "shapes", per_class=12)
+    controller = window.controller
+    with qtbot.waitSignal(controller.data_changed, timeout=20_000):
+        controller.choose_data(str(folder), 32)
+    assert controller.network_adapted
+    assert controller.settings.architecture.input_shape == (3, 32, 32)
+    assert "adapted to it: 3×32×32 input, 3 outputs" in window.statusBar().currentMessage()
+    assert window.toolbar.preset_box.currentIndex() == window.toolbar.preset_box.count() - 1
+    qtbot.waitUntil(lambda: controller.snapshot.class_names == SHAPE_NAMES, timeout=10_000)
+    assert controller.snapshot.trace.probabilities.shape == (1, 3)
