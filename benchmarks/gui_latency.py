@@ -50,6 +50,7 @@ from cnnviz.data import load_bundled_mnist  # noqa: E402
 from cnnviz.training import TrainSettings  # noqa: E402
 from cnnviz.training.app_state import RunState  # noqa: E402
 from cnnviz.training.session import TrainingSession  # noqa: E402
+from cnnviz.ui import pacing  # noqa: E402
 from cnnviz.ui.controller import Controller  # noqa: E402
 from cnnviz.ui.main_window import MainWindow  # noqa: E402
 
@@ -218,7 +219,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6,
                         help="epochs of the bundled 5k digits per measurement (157 steps each)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--draw-cost-factor", type=float, default=None,
+                        help="try another spacing of snapshots (cnnviz.ui.pacing; default: "
+                             f"the app's {pacing.DRAW_COST_FACTOR:g})")
+    parser.add_argument("--only-training", action="store_true",
+                        help="measure fps, heartbeat and throughput only")
     args = parser.parse_args()
+    if args.draw_cost_factor is not None:
+        pacing.DRAW_COST_FACTOR = args.draw_cost_factor
     app = QApplication.instance() or QApplication([])
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, _SCRATCH)
@@ -235,6 +243,11 @@ def main() -> None:
               f"{with_gui:,.0f} samples/s, ratio {with_gui / headless:.3f}, heartbeat p50 "
               f"{np.percentile(delays, 50):.1f} ms p99 {np.percentile(delays, 99):.1f} ms "
               f"max {max(delays):.1f} ms over {len(delays)} beats, slowest view {fps:.1f} fps")
+    if args.only_training:
+        print(f"fps={statistics.median(frame_rates):.1f} "
+              f"p99_event_latency_ms={np.percentile(all_delays, 99):.2f} "
+              f"throughput_ratio={statistics.median(ratios):.3f}")
+        return
     switches = time_sample_switches(app, data, TrainSettings(epochs=50))
     print(f"sample switch while training: p50 {np.percentile(switches, 50):.0f} ms, "
           f"p95 {np.percentile(switches, 95):.0f} ms over {len(switches)}")
