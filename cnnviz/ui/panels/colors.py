@@ -133,15 +133,26 @@ def best_columns(count: int, tile_shape: tuple[int, int], area: tuple[float, flo
 def channel_ticks(plot: pg.PlotItem, grid: tuple[int, int], channels: int,
                   tile_shape: tuple[int, int]) -> None:
     """Bottom ticks number the columns' tiles, left ticks name each row's channels ("4–7")."""
+    bottom, left = channel_tick_lists(grid, channels, tile_shape)
+    plot.getAxis("bottom").setTicks([bottom])
+    plot.getAxis("left").setTicks([left])
+
+
+def channel_tick_lists(grid: tuple[int, int], channels: int, tile_shape: tuple[int, int],
+                       offset: int = 0) -> tuple[list, list]:
+    """(bottom, left) ticks of a mosaic of `channels` maps from channel `offset` on: the
+    columns' tile numbers, and each row's channels ("20–23", or "20" one to a row)."""
     rows, columns = grid
     h, w = tile_shape
-    plot.getAxis("bottom").setTicks([tile_ticks(columns, w)])
+    bottom = tile_ticks(columns, w)
     if columns == 1:
-        left = [(i * (h + GAP) + h / 2, str(i)) for i in range(rows)]
+        left = [(i * (h + GAP) + h / 2, str(offset + i)) for i in range(rows)]
     else:
-        left = [(i * (h + GAP) + h / 2, f"{i * columns}–{min((i + 1) * columns, channels) - 1}")
-                for i in range(rows)] if rows > 1 else []
-    plot.getAxis("left").setTicks([left])
+        last = offset + channels - 1
+        left = [(i * (h + GAP) + h / 2,
+                 f"{offset + i * columns}–{min(offset + (i + 1) * columns - 1, last)}")
+                for i in range(rows)] if rows > 1 or offset else []
+    return bottom, left
 
 
 def mosaic(tiles: np.ndarray, gap: int = GAP) -> np.ndarray:

@@ -4,9 +4,10 @@ One mosaic per Conv2D layer (found as a 4-D "<layer>.W" parameter). Column k is 
 layer's output channel k, the same k as in the feature-maps panel); row j is that filter's
 kernel slice for input channel j. So conv1 (8, 1, 5, 5) is one row of eight 5×5 kernels and
 conv2 (8, 8, 5, 5) an 8×8 grid whose rows match relu1's channels. Up to 64 filters or input
-channels are paged, 16 at a time, so kernels stay large enough to read; tick labels are thinned
-so that they never overlap. A first conv layer over RGB input draws each filter as one colour
-image (its three slices as R, G, B), unless "colour kernels" is unticked.
+channels are paged, 8 at a time (16 in a single row), so that kernels stay large enough to
+read; tick labels are thinned so that they never overlap. A first conv layer over RGB input
+draws each filter as one colour image (its three slices as R, G, B), unless "colour kernels"
+is unticked.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from cnnviz.nn import kinds
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
-from cnnviz.ui.panels.pager import PAGE_SIZE, Pager
+from cnnviz.ui.panels.pager import PAGE_SIZE, ROW_PAGE_SIZE, Pager, PagerBar
 from cnnviz.ui.redraw import LiveView
 
 
@@ -40,8 +41,8 @@ def rgb_layer(names: list[str], in_channels: int, input_shape: tuple[int, ...]) 
 
 @dataclass
 class _ConvLayer:
-    """One conv layer's kernels: a page of at most PAGE_SIZE filters × PAGE_SIZE input
-    channels (one row of colour kernels for an RGB layer)."""
+    """One conv layer's kernels: a page of at most 8 filters × 8 input channels, or a single
+    row of up to 16 filters (one input channel, or colour kernels)."""
 
     view: colors.MosaicView
     shape: tuple[int, int, int, int]      # out, in, kh, kw
@@ -54,11 +55,11 @@ class _ConvLayer:
     @property
     def rows(self) -> int:
         """Rows of tiles on a page: one per input channel shown, one for colour kernels."""
-        return 1 if self.rgb else min(self.shape[1], PAGE_SIZE)
+        return 1 if self.rgb else min(self.shape[1], self.channels.page_size)
 
     @property
     def columns(self) -> int:
-        return min(self.shape[0], PAGE_SIZE)
+        return min(self.shape[0], self.filters.page_size)
 
     def picture(self, weights: np.ndarray) -> np.ndarray:
         """The current page's mosaic of `weights` (out, in, kh, kw)."""
@@ -135,23 +136,21 @@ class FiltersPanel(LiveView, QWidget):
             "On: the first layer's kernels over an RGB input as one colour image per filter.\n"
             "Off: each kernel's red, green and blue slices apart, on the diverging scale.")
         self.colour_kernels.toggled.connect(self._on_colour_toggled)
-        self._pager_bar = QHBoxLayout()
-        self._pager_bar.setContentsMargins(0, 0, 0, 0)
-        self._pager_bar.addWidget(self.colour_kernels)
-        self._pager_bar.addStretch(1)
-        self._pager_row = QWidget()
-        self._pager_row.setLayout(self._pager_bar)
+        self.colour_kernels.hide()
+        self._pagers = PagerBar()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._graphics, stretch=1)
-        layout.addWidget(self._pager_row)
-        layout.addWidget(self._hover)
+        layout.addWidget(self._pagers)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self._hover, stretch=1)
+        bottom.addWidget(self.colour_kernels)
+        layout.addLayout(bottom)
         self._layers: dict[str, _ConvLayer] = {}
         self._architecture: tuple = ()
         self._current: Snapshot | None = None
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._graphics.scene().sigMouseClicked.connect(self._on_click)
-        self._pager_row.hide()
 
     # --- public -----------------------------------------------------------------------------
     def image_of(self, layer: str) -> np.ndarray | None:
@@ -245,21 +244,19 @@ class FiltersPanel(LiveView, QWidget):
     def _rebuild(self, architecture: tuple) -> None:
         layers, colour = architecture
         self._graphics.clear()
-        for entry in self._layers.values():
-            entry.filters.deleteLater()
-            entry.channels.deleteLater()
+        self._pagers.clear()
         self._layers = {}
         for row, (name, shape, rgb_capable) in enumerate(layers):
             rgb = rgb_capable and colour
             view = _layer_view(self._graphics.ci, row, name, shape, rgb)
-            filters = Pager(name, "filters", shape[0])
-            channels = Pager(name, "input channels", 1 if rgb else shape[1])
+            one_row = rgb or shape[1] == 1
+            filters = Pager(name, "filters", shape[0], ROW_PAGE_SIZE if one_row else PAGE_SIZE)
+            channels = Pager("", "inputs", 1 if rgb else shape[1])
             entry = _ConvLayer(view, shape, rgb, colors.FittedTicks(view.plot), filters,
                                channels)
-            for pager in (filters, channels):
+            for pager in (filters, channels):     # a row of pagers per layer
                 pager.page_changed.connect(lambda _, name=name: self._on_page(name))
-                pager.setVisible(pager.needed)
-                self._pager_bar.insertWidget(self._pager_bar.count() - 1, pager)
+                self._pagers.add(pager, new_row=pager is filters)
             entry.retick()
             self._layers[name] = entry
             # Taller grids get more room: conv2's 8 rows of kernels vs conv1's one.
@@ -267,8 +264,6 @@ class FiltersPanel(LiveView, QWidget):
         if not layers:
             self._graphics.addLabel("this network has no convolutional layers")
         self.colour_kernels.setVisible(any(rgb for _, _, rgb in layers))
-        self._pager_row.setVisible(self.colour_kernels.isVisibleTo(self) or any(
-            entry.filters.needed or entry.channels.needed for entry in self._layers.values()))
         self._architecture = architecture
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:

@@ -1,4 +1,4 @@
-"""Paging through many channels at a readable size: "conv2 · filters 0–15 of 32 ◀ ▶".
+"""Paging through many channels at a readable size: "conv2 · filters 0–7/32 ◀ ▶".
 
 Numbered from 0, as the axes and every other view number filters and channels.
 
@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 
 from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
+from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QToolButton, QWidget
 
-PAGE_SIZE = 16                 # maps or kernels on one page: 4×4 or a row of 16 stay readable
+PAGE_SIZE = 8                  # maps, or rows and columns of kernels: the reference's 8
+ROW_PAGE_SIZE = 16             # kernels in a single row (one input channel, or colour) read well
 
 
 def page_count(count: int, page_size: int = PAGE_SIZE) -> int:
@@ -33,6 +34,9 @@ class Pager(QWidget):
         self.name, self.noun = name, noun
         self.count, self.page_size, self.offset = count, page_size, 0
         self._label = QLabel()
+        # Whole where there is room; else the label gives way rather than widening the
+        # window (its tooltip has it whole).
+        self._label.setMinimumWidth(60)
         self._previous, self._next = QToolButton(), QToolButton()
         self._previous.setText("◀")
         self._next.setText("▶")
@@ -45,8 +49,6 @@ class Pager(QWidget):
         layout.setSpacing(2)
         for widget in (self._label, self._previous, self._next):
             layout.addWidget(widget)
-        self.setToolTip(f"{name} has {count} {noun}; {page_size} are shown at a time, "
-                        f"large enough to read")
         self._update()
 
     @property
@@ -77,7 +79,49 @@ class Pager(QWidget):
 
     def _update(self) -> None:
         shown = self.shown
-        self._label.setText(f"{self.name} · {self.noun} {shown.start}–{shown.stop - 1} "
-                            f"of {self.count}")
+        prefix = f"{self.name} · " if self.name else ""
+        self._label.setText(f"{prefix}{self.noun} {shown.start}–{shown.stop - 1}/{self.count}")
+        self._label.setToolTip(f"{self.text()}: {self.count} {self.noun}, "
+                               f"{self.page_size} are shown at a time, large enough to read")
         self._previous.setEnabled(self.page > 0)
         self._next.setEnabled(shown.stop < self.count)
+
+
+class PagerBar(QWidget):
+    """The pagers of one panel, two to a row; hidden while no layer needs one."""
+
+    COLUMNS = 2
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setHorizontalSpacing(12)
+        self._grid.setVerticalSpacing(0)
+        self.pagers: list[Pager] = []
+        self._placed = 0
+        self.hide()
+
+    def add(self, pager: Pager, new_row: bool = False) -> Pager:
+        """Place `pager` after the others (first on a new row if `new_row`) when it has more
+        than one page (else keep it hidden: the panel still reads its offset, 0)."""
+        self.pagers.append(pager)
+        pager.setParent(self)
+        if new_row and self._placed % self.COLUMNS:
+            self._placed += self.COLUMNS - self._placed % self.COLUMNS
+        if pager.needed:
+            row, column = divmod(self._placed, self.COLUMNS)
+            self._grid.addWidget(pager, row, column)
+            self._placed += 1
+            pager.show()
+        else:
+            pager.hide()
+        self.setVisible(self._placed > 0)
+        return pager
+
+    def clear(self) -> None:
+        for pager in self.pagers:
+            self._grid.removeWidget(pager)
+            pager.deleteLater()
+        self.pagers, self._placed = [], 0
+        self.hide()
