@@ -7,7 +7,8 @@ Run under an X server (a desktop, or Xvfb with ImageMagick's `import` installed)
 
 opens the window as a first launch does (fresh settings), picks test digit #0, and saves
 `<out>/<width>x<height>-<n>-<tab>.png` of the whole screen for each tab, plus the Inside tab's
-other pages; prints the window geometry and each file.
+other pages; prints the window geometry and each file. With `--arch FILE.json` the window
+shows a fresh network of that architecture instead, trained for a few seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _settle(app, seconds: float) -> None:
         time.sleep(0.02)
 
 
-def main(out: Path) -> None:
+def main(out: Path, arch: str | None = None) -> None:
     scratch = tempfile.mkdtemp(prefix="cnnviz-tour-")
     os.environ.setdefault("CNNVIZ_DATA_DIR", scratch)
     from PyQt6.QtCore import QSettings
@@ -40,9 +41,17 @@ def main(out: Path) -> None:
     app.setOrganizationName("cnnviz")
     from cnnviz.ui.app import create_window
 
-    window = create_window()
+    if arch is None:
+        window = create_window()
+    else:
+        window = _custom_window(arch)
     window.show()
     _settle(app, 4.0)
+    if arch is not None:
+        window.controller.train()
+        _settle(app, 6.0)
+        window.controller.pause()
+        _settle(app, 2.0)
     screen = window.screen().geometry()
     size = f"{screen.width()}x{screen.height()}"
     print(f"screen {size}, window {window.geometry()}, dpr {window.devicePixelRatio()}")
@@ -62,5 +71,26 @@ def main(out: Path) -> None:
     _settle(app, 1.0)
 
 
+def _custom_window(arch: str):
+    """The window on a fresh network of the architecture in `arch`, on the bundled digits."""
+    import pyqtgraph as pg
+
+    from cnnviz.data import load_bundled_mnist
+    from cnnviz.nn.architecture import Architecture
+    from cnnviz.training import TrainSettings
+    from cnnviz.ui.controller import Controller
+    from cnnviz.ui.main_window import MainWindow
+
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    settings = TrainSettings(preset="custom", architecture=Architecture.load(arch))
+    return MainWindow(Controller(load_bundled_mnist(), settings))
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "screenshots"))
+    arguments = sys.argv[1:]
+    architecture = None
+    if "--arch" in arguments:
+        at = arguments.index("--arch")
+        architecture = arguments[at + 1]
+        del arguments[at:at + 2]
+    main(Path(arguments[0] if arguments else "screenshots"), architecture)

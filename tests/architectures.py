@@ -1,5 +1,6 @@
 """Small user-made networks that differ from the reference in every way a view could assume:
-1 to 4 conv layers, stride 2, padding, no pooling, two pools, sigmoid and tanh, squared error."""
+1 to 4 conv layers, stride 2, padding, no pooling, two pools, sigmoid and tanh, squared error,
+64 channels; and a network on RGB input."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ def dense(out: int) -> LayerSpec:
     return LayerSpec.of("Dense", out_features=out)
 
 
-def _arch(*layers: LayerSpec, loss: str = "SoftmaxCrossEntropy") -> Architecture:
-    return Architecture((1, 28, 28), layers, loss)
+def _arch(*layers: LayerSpec, loss: str = "SoftmaxCrossEntropy",
+          input_shape: tuple[int, int, int] = (1, 28, 28)) -> Architecture:
+    return Architecture(input_shape, layers, loss)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -36,4 +38,11 @@ ARCHITECTURES: dict[str, Architecture] = {
                                 RELU, conv(6, 3), RELU, pool(), FLATTEN, dense(10)),
     "squared_error": _arch(conv(4, 5), SIGMOID, pool(3, 3), FLATTEN, dense(10), SIGMOID,
                            loss="MeanSquaredError"),
+    # The architecture checker's largest channel count, in and out of a conv: mosaics page.
+    "sixty_four_channels": _arch(conv(64, 3, padding=1), RELU, pool(), conv(64, 3), RELU,
+                                 pool(), FLATTEN, dense(10)),
 }
+
+#: A colour network: its first conv's kernels are (out, 3, k, k), drawn as RGB images.
+RGB_ARCHITECTURE = _arch(conv(6, 5), RELU, pool(), conv(20, 3), RELU, pool(), FLATTEN,
+                         dense(10), input_shape=(3, 32, 32))

@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtCore, QtWidgets
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from cnnviz.nn import kinds
 
@@ -133,15 +133,26 @@ def best_columns(count: int, tile_shape: tuple[int, int], area: tuple[float, flo
 def channel_ticks(plot: pg.PlotItem, grid: tuple[int, int], channels: int,
                   tile_shape: tuple[int, int]) -> None:
     """Bottom ticks number the columns' tiles, left ticks name each row's channels ("4–7")."""
+    bottom, left = channel_tick_lists(grid, channels, tile_shape)
+    plot.getAxis("bottom").setTicks([bottom])
+    plot.getAxis("left").setTicks([left])
+
+
+def channel_tick_lists(grid: tuple[int, int], channels: int, tile_shape: tuple[int, int],
+                       offset: int = 0) -> tuple[list, list]:
+    """(bottom, left) ticks of a mosaic of `channels` maps from channel `offset` on: the
+    columns' tile numbers, and each row's channels ("20–23", or "20" one to a row)."""
     rows, columns = grid
     h, w = tile_shape
-    plot.getAxis("bottom").setTicks([tile_ticks(columns, w)])
+    bottom = tile_ticks(columns, w)
     if columns == 1:
-        left = [(i * (h + GAP) + h / 2, str(i)) for i in range(rows)]
+        left = [(i * (h + GAP) + h / 2, str(offset + i)) for i in range(rows)]
     else:
-        left = [(i * (h + GAP) + h / 2, f"{i * columns}–{min((i + 1) * columns, channels) - 1}")
-                for i in range(rows)] if rows > 1 else []
-    plot.getAxis("left").setTicks([left])
+        last = offset + channels - 1
+        left = [(i * (h + GAP) + h / 2,
+                 f"{offset + i * columns}–{min(offset + (i + 1) * columns - 1, last)}")
+                for i in range(rows)] if rows > 1 or offset else []
+    return bottom, left
 
 
 def mosaic(tiles: np.ndarray, gap: int = GAP) -> np.ndarray:
@@ -218,7 +229,7 @@ class MosaicView:
             self.bar.setLevels(levels)
         self.image.setImage(picture, autoLevels=False, levels=levels)
         if new_shape:
-            h, w = picture.shape
+            h, w = picture.shape[:2]            # (h, w) or an RGB (h, w, 3) picture
             self.backdrop.setRect(0, 0, w, h)
             self.plot.getViewBox().setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
@@ -233,6 +244,80 @@ class MosaicView:
 def kernel_mosaic(weights: np.ndarray) -> np.ndarray:
     """(out, in, k, k) kernels → one image: column = filter (out), row = input channel."""
     return mosaic(weights.transpose(1, 0, 2, 3))
+
+
+def rgb_kernel_mosaic(weights: np.ndarray, gap: int = GAP) -> np.ndarray:
+    """(out, 3, k, k) kernels → one (k, out·(k + gap) − gap, 3) RGB image, a filter per tile:
+    its three input-channel slices as red, green and blue; NaN in the gaps. Drawn with
+    symmetric levels ±m, each channel's 0 is mid-grey."""
+    out_channels, _, kh, kw = weights.shape
+    picture = np.full((kh, out_channels * (kw + gap) - gap, 3), np.nan, np.float32)
+    for k in range(out_channels):
+        picture[:, k * (kw + gap):k * (kw + gap) + kw] = weights[k].transpose(1, 2, 0)
+    return picture
+
+
+def page_of(array: np.ndarray, shown: range, size: int, axis: int = 0) -> np.ndarray:
+    """The `shown` slice of `array` along `axis`, padded with NaN to `size` there, so that a
+    page's mosaic keeps its shape on the last, shorter page."""
+    part = np.take(array, np.arange(shown.start, shown.stop), axis=axis).astype(np.float32)
+    missing = size - part.shape[axis]
+    if missing <= 0:
+        return part
+    pad = [(0, 0)] * array.ndim
+    pad[axis] = (0, missing)
+    return np.pad(part, pad, constant_values=np.nan)
+
+
+# --- ticks that fit ---------------------------------------------------------------------------
+TICK_STRIDES = (1, 2, 4, 5, 8, 10, 16, 20, 32, 50, 64)
+TICK_MARGIN = 6                # px between neighbouring tick labels
+
+
+def thin_ticks(ticks: list[tuple[float, str]], pixels_per_unit: float,
+               label_pixels: float) -> list[tuple[float, str]]:
+    """Every k-th of evenly spaced `ticks`, k the smallest stride at which neighbouring
+    labels `label_pixels` long (plus a margin) do not overlap at `pixels_per_unit`."""
+    if len(ticks) < 2:
+        return list(ticks)
+    spacing = abs(ticks[1][0] - ticks[0][0]) * pixels_per_unit
+    for stride in TICK_STRIDES:
+        if stride * spacing >= label_pixels + TICK_MARGIN:
+            return list(ticks[::stride])
+    return list(ticks[:1])
+
+
+class FittedTicks:
+    """Tile ticks on a plot's bottom and left axes, thinned again whenever the plot's scale
+    changes so that their labels never overlap; set on the axes only when they change."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot = plot
+        self._full: dict[str, list] = {"bottom": [], "left": []}
+        self.shown: dict[str, list] = {"bottom": [], "left": []}
+        plot.vb.sigRangeChanged.connect(self.refit)
+        plot.vb.sigResized.connect(self.refit)
+
+    def set(self, bottom: list[tuple[float, str]], left: list[tuple[float, str]]) -> None:
+        self._full = {"bottom": list(bottom), "left": list(left)}
+        self.refit()
+
+    def refit(self, *_) -> None:
+        view = self.plot.vb
+        if view.width() < 2 or view.height() < 2:       # not laid out yet: all for now
+            scales = {"bottom": math.inf, "left": math.inf}
+        else:
+            unit_x, unit_y = view.viewPixelSize()      # data units per pixel
+            scales = {"bottom": 1 / unit_x, "left": 1 / unit_y}
+        for name, ticks in self._full.items():
+            axis = self.plot.getAxis(name)
+            metrics = QtGui.QFontMetrics(axis.style.get("tickFont") or axis.font())
+            extent = (metrics.height() if name == "left" else
+                      max((metrics.horizontalAdvance(label) for _, label in ticks), default=0))
+            thinned = thin_ticks(ticks, scales[name], extent)
+            if thinned != self.shown[name]:
+                self.shown[name] = thinned
+                axis.setTicks([thinned])
 
 
 # --- colour bars of signed values ------------------------------------------------------------

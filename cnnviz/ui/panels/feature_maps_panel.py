@@ -3,7 +3,9 @@
 Layers with 4-D outputs (conv, activation, pool) are drawn as mosaics of channel maps, 2-D
 outputs (dense, activation) as bar charts, and the last layer as the class probabilities with
 the true and predicted class marked. Flatten is skipped: it is the previous maps, reshaped.
-The layers come from `snapshot.trace.layers`, so any Sequential is drawn the same way.
+The layers come from `snapshot.trace.layers`, so any Sequential is drawn the same way. A
+layer of more than 8 channels shows 8 at a time: one pager per conv layer turns the pages of
+its maps and of the activation and pooling maps that follow it (the same channels).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
+from cnnviz.ui.panels.pager import PAGE_SIZE, Pager, PagerBar
 from cnnviz.ui.panels.signed_bars import SignedBars
 from cnnviz.ui.redraw import LiveView
 
@@ -37,13 +40,25 @@ def layer_tooltip(layer: LayerTrace) -> str:
 
 @dataclass
 class _MapLayer:
-    """A 4-D layer output drawn as a mosaic; the grid is channels in reading order."""
+    """A 4-D layer output drawn as a mosaic; the grid is one page's channels in reading
+    order (all of them up to PAGE_SIZE channels)."""
 
     view: colors.MosaicView
     grid: tuple[int, int]
     marker: pg.PlotCurveItem
     shape: tuple[int, int, int]          # channels, h, w
+    pager: Pager                         # shared by a conv layer and the maps that follow it
+    ticks: colors.FittedTicks
     dead: DeadMarks | None = None
+
+    @property
+    def page_size(self) -> int:
+        return min(self.shape[0], PAGE_SIZE)
+
+    def retick(self) -> None:
+        _, h, w = self.shape
+        self.ticks.set(*colors.channel_tick_lists(self.grid, len(self.pager.shown), (h, w),
+                                                  self.pager.offset))
 
 
 @dataclass
@@ -78,6 +93,8 @@ class FeatureMapsPanel(LiveView, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._graphics, stretch=1)
+        self._pagers = PagerBar()
+        layout.addWidget(self._pagers)
         layout.addWidget(self._value)
         self._maps: dict[str, _MapLayer] = {}
         self._bars: dict[str, _BarLayer] = {}
@@ -94,6 +111,9 @@ class FeatureMapsPanel(LiveView, QWidget):
     def select_pixel(self, layer: str, channel: int, row: int, col: int) -> None:
         """Select one unit of a map layer: mark it, show its value, emit `pixel_selected`."""
         self._selection = (layer, channel, row, col)
+        entry = self._maps.get(layer)
+        if entry is not None and channel not in entry.pager.shown:
+            entry.pager.set_page(channel // entry.pager.page_size)     # turn to its page
         self._show_selection()
         self.pixel_selected.emit(layer, channel, row, col)
 
@@ -117,9 +137,17 @@ class FeatureMapsPanel(LiveView, QWidget):
         return None if entry is None else entry.view.image
 
     def map_grid(self, layer: str) -> tuple[int, int]:
-        """(rows, columns) of a 4-D layer's mosaic: channels in reading order, as many columns
-        as draw the maps largest in the room the plot has."""
+        """(rows, columns) of a 4-D layer's mosaic: one page's channels in reading order, as
+        many columns as draw the maps largest in the room the plot has."""
         return self._maps[layer].grid
+
+    def map_pager(self, layer: str) -> Pager:
+        """The pager over a 4-D layer's channels (hidden while they fit on one page)."""
+        return self._maps[layer].pager
+
+    def map_ticks(self, layer: str, axis: str = "bottom") -> list[tuple[float, str]]:
+        """The tick labels on a 4-D layer's bottom or left axis, after thinning."""
+        return self._maps[layer].ticks.shown[axis]
 
     def map_levels(self, layer: str) -> tuple[float, float]:
         """The colour levels (low, high) of a 4-D layer's mosaic."""
@@ -173,8 +201,9 @@ class FeatureMapsPanel(LiveView, QWidget):
             if entry.dead is None:
                 entry.dead = DeadMarks(entry.view.plot)
             channels, h, w = layer.output.shape[1:]
+            shown = entry.pager.shown
             entry.dead.show([] if mask is None or len(mask) != channels
-                            else tile_rects(mask, entry.grid[1], h, w))
+                            else tile_rects(mask[shown.start:shown.stop], entry.grid[1], h, w))
 
     def dead_marked(self, layer: str) -> int:
         """How many maps of `layer` are crossed out."""
@@ -182,8 +211,8 @@ class FeatureMapsPanel(LiveView, QWidget):
         return len(entry.dead.rects) if entry is not None and entry.dead is not None else 0
 
     def _draw_maps(self, entry: _MapLayer, maps: np.ndarray) -> None:
-        tiles = colors.channel_tiles(maps, entry.grid[1])
-        entry.view.show(colors.mosaic(tiles), maps)
+        page = colors.page_of(maps, entry.pager.shown, entry.page_size)
+        entry.view.show(colors.mosaic(colors.channel_tiles(page, entry.grid[1])), maps)
 
     def _draw_bars(self, entry: _BarLayer, values: np.ndarray) -> None:
         low, high = entry.levels.update(values)
@@ -220,6 +249,7 @@ class FeatureMapsPanel(LiveView, QWidget):
     # --- building (only when the architecture changes) -------------------------------------
     def _rebuild(self, layers: list[LayerTrace], class_names: tuple[str, ...]) -> None:
         self._graphics.clear()
+        self._pagers.clear()
         self._maps, self._bars = {}, {}
         maps = [l for l in layers[:-1] if l.output.ndim == 4]
         vectors = [l for l in layers[:-1] if l.output.ndim == 2]
@@ -231,7 +261,7 @@ class FeatureMapsPanel(LiveView, QWidget):
                 # Pooling keeps the sign of what it pools; other kinds decide for themselves.
                 signed = colors.output_signed(layer.kind, signed)
                 self._maps[layer.name] = self._build_map(left.addPlot(row=row, col=0), layer,
-                                                         signed)
+                                                         signed, self._pager_for(layer))
         right = root.addLayout(row=0, col=1 if maps else 0)
         for row, layer in enumerate(vectors):
             self._bars[layer.name] = self._build_bars(right.addPlot(row=row, col=0), layer)
@@ -242,7 +272,30 @@ class FeatureMapsPanel(LiveView, QWidget):
             root.layout.setColumnStretchFactor(0, 2)
             root.layout.setColumnStretchFactor(1, 1)
 
-    def _build_map(self, plot: pg.PlotItem, layer: LayerTrace, signed: bool) -> _MapLayer:
+    def _pager_for(self, layer: LayerTrace) -> Pager:
+        """A conv layer's own pager; a layer after it with as many channels (its activation,
+        its pooling) shares it, so that page k shows the same channels all the way down."""
+        channels = layer.output.shape[1]
+        last = self._pagers.pagers[-1] if self._pagers.pagers else None
+        if layer.kind != "Conv2D" and last is not None and last.count == channels:
+            return last
+        pager = Pager(layer.name, "maps", channels)
+        pager.page_changed.connect(lambda _, pager=pager: self._on_page(pager))
+        return self._pagers.add(pager)
+
+    def _on_page(self, pager: Pager) -> None:
+        shown = {l.name: l for l in self._current.trace.layers} if self._current else {}
+        for name, entry in self._maps.items():
+            if entry.pager is pager:
+                entry.retick()
+                if name in shown:
+                    self._draw_maps(entry, shown[name].output[0])
+        self._show_selection()
+        if self._current is not None:
+            self.mark_dead(self._current.dead_units.latest if self._current.dead_units else {})
+
+    def _build_map(self, plot: pg.PlotItem, layer: LayerTrace, signed: bool,
+                   pager: Pager) -> _MapLayer:
         channels, h, w = layer.output.shape[1:]
         levels = colors.LevelTracker(signed, kinds.lookup(layer.kind).fixed_levels)
         view = colors.MosaicView(
@@ -258,8 +311,9 @@ class FeatureMapsPanel(LiveView, QWidget):
         marker.setZValue(10)
         marker.hide()
         plot.addItem(marker)
-        entry = _MapLayer(view, colors.grid_shape(channels), marker, (channels, h, w))
-        colors.channel_ticks(plot, entry.grid, channels, (h, w))
+        entry = _MapLayer(view, colors.grid_shape(min(channels, PAGE_SIZE)), marker,
+                          (channels, h, w), pager, colors.FittedTicks(plot))
+        entry.retick()
         plot.vb.sigResized.connect(lambda _, name=layer.name: self._fit_grid(name))
         return entry
 
@@ -268,13 +322,13 @@ class FeatureMapsPanel(LiveView, QWidget):
         entry = self._maps.get(name)
         if entry is None:
             return
-        channels, h, w = entry.shape
+        _, h, w = entry.shape
         size = entry.view.plot.vb.size()
-        columns = colors.best_columns(channels, (h, w), (size.width(), size.height()))
+        columns = colors.best_columns(entry.page_size, (h, w), (size.width(), size.height()))
         if columns == entry.grid[1]:
             return
-        entry.grid = colors.grid_shape(channels, columns)
-        colors.channel_ticks(entry.view.plot, entry.grid, channels, (h, w))
+        entry.grid = colors.grid_shape(entry.page_size, columns)
+        entry.retick()
         # While a new architecture is being built, the last snapshot is the old network's.
         shown = {l.name: l for l in self._current.trace.layers} if self._current else {}
         if name in shown and shown[name].output.shape[1:] == entry.shape:
@@ -329,9 +383,12 @@ class FeatureMapsPanel(LiveView, QWidget):
                 continue
             channels, h, w = self._current.trace.layer(name).output.shape[1:]
             where = colors.locate_in_mosaic((*entry.grid, h, w), *point)
-            if where is not None and where[0] * entry.grid[1] + where[1] < channels:
-                tile_r, tile_c, row, col = where
-                self.select_pixel(name, tile_r * entry.grid[1] + tile_c, row, col)
+            if where is None:
+                return
+            tile_r, tile_c, row, col = where
+            channel = entry.pager.offset + tile_r * entry.grid[1] + tile_c
+            if tile_r * entry.grid[1] + tile_c < entry.page_size and channel < channels:
+                self.select_pixel(name, channel, row, col)
                 event.accept()
             return
 
@@ -350,9 +407,10 @@ class FeatureMapsPanel(LiveView, QWidget):
             self._value.setText("click a pixel of a feature map to read its value")
             return
         h, w = output.shape[2:]
-        tile_r, tile_c = divmod(channel, entry.grid[1])
-        y, x = tile_r * (h + colors.GAP) + row, tile_c * (w + colors.GAP) + col
-        entry.marker.setData([x, x + 1, x + 1, x, x], [y, y, y + 1, y + 1, y])
-        entry.marker.show()
+        if channel in entry.pager.shown:        # on another page the value is still told
+            tile_r, tile_c = divmod(channel - entry.pager.offset, entry.grid[1])
+            y, x = tile_r * (h + colors.GAP) + row, tile_c * (w + colors.GAP) + col
+            entry.marker.setData([x, x + 1, x + 1, x, x], [y, y, y + 1, y + 1, y])
+            entry.marker.show()
         value = float(output[0, channel, row, col])
         self._value.setText(f"{name}[{channel}] (row {row}, col {col}) = {value:.4f}")

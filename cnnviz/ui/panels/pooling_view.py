@@ -5,6 +5,7 @@ each window selected (`LayerTrace.mask`, paper eq. 29) boxed, next to the pooled
 Hovering a pooled cell (or any input cell of its window) highlights the window and the
 selected cell. "Show backward" draws dL/d(input) and dL/d(output) over the same layout: the
 gradient of each pooled cell reaches only the cell its window selected (paper eq. 30).
+More than 8 channels are paged, 8 at a time, so that every window stays large enough to see.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PyQt6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayo
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.pager import PAGE_SIZE, Pager
 from cnnviz.ui.redraw import LiveView
 
 NO_POOL = "this network has no max-pool layer"
@@ -37,7 +39,7 @@ class _PoolPlots:
 
     inputs: colors.MosaicView
     outputs: colors.MosaicView
-    grid: tuple[int, int]                 # tile rows, tile columns (channels in reading order)
+    grid: tuple[int, int]                 # tile rows, tile columns (a page's channels in order)
     in_shape: tuple[int, int, int]        # C, H, W
     out_shape: tuple[int, int, int]
     size: int
@@ -48,6 +50,13 @@ class _PoolPlots:
     window: pg.PlotCurveItem              # the hovered window, on the input
     cell: pg.PlotCurveItem                # its selected cell, on the input
     pooled: pg.PlotCurveItem              # the hovered pooled cell, on the output
+    pager: Pager                          # which channels are shown
+
+    def tile(self, channel: int) -> tuple[int, int] | None:
+        """(tile row, tile column) of `channel` on the current page, or None if off it."""
+        if channel not in self.pager.shown:
+            return None
+        return divmod(channel - self.pager.offset, self.grid[1])
 
 
 def pool_geometry(snapshot: Snapshot, layer: LayerTrace) -> tuple[int, int]:
@@ -114,6 +123,7 @@ class PoolingView(LiveView, QWidget):
         top.addWidget(self._layer_combo)
         top.addWidget(self._backward)
         top.addStretch(1)
+        self._top = top
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -135,6 +145,9 @@ class PoolingView(LiveView, QWidget):
         c, h, w = self._plots.out_shape
         if not (0 <= channel < c and 0 <= row < h and 0 <= col < w):
             raise ValueError(f"pooled cell ({channel}, {row}, {col}) is outside {c}×{h}×{w}")
+        pager = self._plots.pager
+        if channel not in pager.shown:                 # turn to the channel's page
+            pager.set_page(channel // pager.page_size)
         self._hovered = (channel, row, col)
         self._show_hover()
         return self._highlighted
@@ -164,8 +177,13 @@ class PoolingView(LiveView, QWidget):
         return None if self._plots is None else self._plots.outputs.data
 
     def grid(self) -> tuple[int, int] | None:
-        """(tile rows, tile columns) of both mosaics; channel k is tile divmod(k, columns)."""
+        """(tile rows, tile columns) of both mosaics; channel offset + k is tile
+        divmod(k, columns), offset the pager's."""
         return None if self._plots is None else self._plots.grid
+
+    def pager(self) -> Pager | None:
+        """The pager over the pool layer's channels (hidden while they fit on one page)."""
+        return None if self._plots is None else self._plots.pager
 
     def selected_positions(self) -> np.ndarray:
         """(n, 2) mosaic (x, y) of the cells boxed as selected (their lower-left corners)."""
@@ -217,8 +235,10 @@ class PoolingView(LiveView, QWidget):
         outputs = layer.grad_output[0] if backward else layer.output[0]
         # Both sides on the output's scale: a pooled value (or its gradient) keeps its colour
         # in the input cell it came from.
+        shown, size = plots.pager.shown, min(plots.in_shape[0], PAGE_SIZE)
         for view, maps in ((plots.inputs, inputs), (plots.outputs, outputs)):
-            view.show(colors.mosaic(colors.channel_tiles(maps, plots.grid[1])), outputs)
+            page = colors.page_of(maps, shown, size)
+            view.show(colors.mosaic(colors.channel_tiles(page, plots.grid[1])), outputs)
             if backward:
                 colors.label_colour_bar(view)
         self._draw_selected(layer)
@@ -228,7 +248,9 @@ class PoolingView(LiveView, QWidget):
         plots = self._plots
         _, h, w = plots.in_shape
         channel, rows, cols = np.nonzero(layer.mask[0])
-        tile_r, tile_c = np.divmod(channel, plots.grid[1])
+        on_page = (channel >= plots.pager.offset) & (channel < plots.pager.shown.stop)
+        channel, rows, cols = channel[on_page], rows[on_page], cols[on_page]
+        tile_r, tile_c = np.divmod(channel - plots.pager.offset, plots.grid[1])
         x = tile_c * (w + colors.GAP) + cols
         y = tile_r * (h + colors.GAP) + rows
         tied = self._tied(layer)[channel, rows // plots.stride, cols // plots.stride]
@@ -249,6 +271,8 @@ class PoolingView(LiveView, QWidget):
 
     def _show_no_pool(self) -> None:
         self._graphics.clear()
+        if self._plots is not None:
+            self._plots.pager.deleteLater()
         self._plots, self._hovered, self._highlighted = None, None, None
         self._graphics.addLabel(NO_POOL, size="14pt")
         self._hover.setText(NO_POOL)
@@ -262,7 +286,13 @@ class PoolingView(LiveView, QWidget):
         self._hover.setText(HOVER_HINT)
         kind = previous.kind if previous is not None else "MaxPool2D"
         in_shape, out_shape = layer.input.shape[1:], layer.output.shape[1:]
-        grid = colors.grid_shape(in_shape[0])
+        grid = colors.grid_shape(min(in_shape[0], PAGE_SIZE))
+        pager = Pager(layer.name, "channels", in_shape[0])
+        pager.setVisible(pager.needed)
+        pager.page_changed.connect(self._on_page)
+        if self._plots is not None:
+            self._plots.pager.deleteLater()
+        self._top.insertWidget(2, pager)
         trackers = {"forward": (colors.tracker_for_kind(kind), colors.tracker_for_kind(kind)),
                     "backward": (colors.LevelTracker(True), colors.LevelTracker(True))}
         source = f"{previous.name}'s output" if previous is not None else "the input"
@@ -294,7 +324,19 @@ class PoolingView(LiveView, QWidget):
         window, cell, pooled = (self._marker(view.plot, pen) for view, pen in
                                 ((inputs, WINDOW_PEN), (inputs, CELL_PEN), (outputs, WINDOW_PEN)))
         self._plots = _PoolPlots(inputs, outputs, grid, in_shape, out_shape, size, stride,
-                                 trackers, selected, tied, window, cell, pooled)
+                                 trackers, selected, tied, window, cell, pooled, pager)
+
+    def _on_page(self, offset: int) -> None:
+        plots = self._plots
+        for view, (_, h, w) in ((plots.inputs, plots.in_shape), (plots.outputs, plots.out_shape)):
+            bottom, left = colors.channel_tick_lists(plots.grid, len(plots.pager.shown), (h, w),
+                                                     offset)
+            view.plot.getAxis("bottom").setTicks([bottom])
+            view.plot.getAxis("left").setTicks([left])
+        if self._hovered is not None and self._hovered[0] not in plots.pager.shown:
+            self._hovered = None
+        if self._current is not None:
+            self._draw_layer(self._current.trace.layer(self._layer_combo.currentText()))
 
     @staticmethod
     def _mosaic_view(plot: pg.PlotItem, grid: tuple[int, int], shape: tuple[int, int, int],
@@ -351,7 +393,7 @@ class PoolingView(LiveView, QWidget):
         in_row, in_col = selected_cell(layer, plots.size, plots.stride, channel, row, col)
         self._highlighted = (in_row, in_col)
         (_, h, w), (_, oh, ow) = plots.in_shape, plots.out_shape
-        tile_r, tile_c = divmod(channel, plots.grid[1])
+        tile_r, tile_c = plots.tile(channel)
         x0, y0 = tile_c * (w + colors.GAP), tile_r * (h + colors.GAP)
         r0, c0, size = row * plots.stride, col * plots.stride, plots.size
         plots.window.setData(*_box(x0 + c0, y0 + r0, size, size))
@@ -374,7 +416,7 @@ class PoolingView(LiveView, QWidget):
         plots = self._plots
         if plots is None:
             return
-        for view, (channels, h, w), scale in ((plots.outputs, plots.out_shape, 1),
+        for view, (_, h, w), scale in ((plots.outputs, plots.out_shape, 1),
                                               (plots.inputs, plots.in_shape, plots.stride)):
             point = view.locate(scene_pos)
             if point is None:
@@ -383,10 +425,10 @@ class PoolingView(LiveView, QWidget):
             if where is None:
                 return
             tile_r, tile_c, row, col = where
-            channel = tile_r * plots.grid[1] + tile_c
+            channel = plots.pager.offset + tile_r * plots.grid[1] + tile_c
             row, col = row // scale, col // scale     # an input cell → its window
             _, oh, ow = plots.out_shape
-            if channel < channels and row < oh and col < ow:
+            if channel in plots.pager.shown and row < oh and col < ow:
                 self.hover_pooled(channel, row, col)
             return
 

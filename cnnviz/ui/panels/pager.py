@@ -1,0 +1,127 @@
+"""Paging through many channels at a readable size: "conv2 · filters 0–7/32 ◀ ▶".
+
+Numbered from 0, as the axes and every other view number filters and channels.
+
+A layer may have up to 64 channels (cnnviz.nn.architecture.MAX_CHANNELS); a mosaic of all of
+them shrinks every map to dots. A view shows `page_size` of them at a time and a `Pager` picks
+which; it hides itself while everything fits on one page.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QToolButton, QWidget
+
+PAGE_SIZE = 8                  # maps, or rows and columns of kernels: the reference's 8
+ROW_PAGE_SIZE = 16             # kernels in a single row (one input channel, or colour) read well
+
+
+def page_count(count: int, page_size: int = PAGE_SIZE) -> int:
+    """How many pages `count` items fill (at least one)."""
+    return max(1, math.ceil(count / page_size))
+
+
+class Pager(QWidget):
+    """◀ ▶ over `count` items `page_size` at a time; `offset` is the first item shown."""
+
+    page_changed = pyqtSignal(int)       # the new offset
+
+    def __init__(self, name: str, noun: str, count: int, page_size: int = PAGE_SIZE,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name, self.noun = name, noun
+        self.count, self.page_size, self.offset = count, page_size, 0
+        self._label = QLabel()
+        # Whole where there is room; else the label gives way rather than widening the
+        # window (its tooltip has it whole).
+        self._label.setMinimumWidth(60)
+        self._previous, self._next = QToolButton(), QToolButton()
+        self._previous.setText("◀")
+        self._next.setText("▶")
+        self._previous.setToolTip(f"the previous {page_size} {noun}")
+        self._next.setToolTip(f"the next {page_size} {noun}")
+        self._previous.clicked.connect(lambda: self.set_page(self.page - 1))
+        self._next.clicked.connect(lambda: self.set_page(self.page + 1))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        for widget in (self._label, self._previous, self._next):
+            layout.addWidget(widget)
+        self._update()
+
+    @property
+    def page(self) -> int:
+        return self.offset // self.page_size
+
+    @property
+    def shown(self) -> range:
+        """The items on the current page."""
+        return range(self.offset, min(self.offset + self.page_size, self.count))
+
+    @property
+    def needed(self) -> bool:
+        """Whether there is more than one page."""
+        return self.count > self.page_size
+
+    def set_page(self, page: int) -> None:
+        """Show page `page` (clamped); emits `page_changed` when the offset moves."""
+        page = min(max(page, 0), page_count(self.count, self.page_size) - 1)
+        if page * self.page_size == self.offset:
+            return
+        self.offset = page * self.page_size
+        self._update()
+        self.page_changed.emit(self.offset)
+
+    def text(self) -> str:
+        return self._label.text()
+
+    def _update(self) -> None:
+        shown = self.shown
+        prefix = f"{self.name} · " if self.name else ""
+        self._label.setText(f"{prefix}{self.noun} {shown.start}–{shown.stop - 1}/{self.count}")
+        self._label.setToolTip(f"{self.text()}: {self.count} {self.noun}, "
+                               f"{self.page_size} are shown at a time, large enough to read")
+        self._previous.setEnabled(self.page > 0)
+        self._next.setEnabled(shown.stop < self.count)
+
+
+class PagerBar(QWidget):
+    """The pagers of one panel, two to a row; hidden while no layer needs one."""
+
+    COLUMNS = 2
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setHorizontalSpacing(12)
+        self._grid.setVerticalSpacing(0)
+        self.pagers: list[Pager] = []
+        self._placed = 0
+        self.hide()
+
+    def add(self, pager: Pager, new_row: bool = False) -> Pager:
+        """Place `pager` after the others (first on a new row if `new_row`) when it has more
+        than one page (else keep it hidden: the panel still reads its offset, 0)."""
+        self.pagers.append(pager)
+        pager.setParent(self)
+        if new_row and self._placed % self.COLUMNS:
+            self._placed += self.COLUMNS - self._placed % self.COLUMNS
+        if pager.needed:
+            row, column = divmod(self._placed, self.COLUMNS)
+            self._grid.addWidget(pager, row, column)
+            self._placed += 1
+            pager.show()
+        else:
+            pager.hide()
+        self.setVisible(self._placed > 0)
+        return pager
+
+    def clear(self) -> None:
+        for pager in self.pagers:
+            self._grid.removeWidget(pager)
+            pager.deleteLater()
+        self.pagers, self._placed = [], 0
+        self.hide()
