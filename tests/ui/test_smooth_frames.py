@@ -4,13 +4,14 @@ and answers to the user drawn at once rather than one view per event-loop turn."
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.ui.pacing import DRAW_COST_FACTOR, SNAPSHOT_INTERVAL_S, SnapshotPacer
-from cnnviz.ui.panels.cost_panel import CostPanel, steady_limit
+from cnnviz.ui.panels.cost_panel import CostPanel, run_end, steady_limit
 from cnnviz.ui.redraw import FrameQueue
 
 SIZE = (1000, 700)
@@ -36,12 +37,34 @@ def test_steady_limit_is_round_at_most_one_and_a_half_times_the_data():
     assert steady_limit(0.0) == steady_limit(float("nan")) == 1.0
 
 
-def test_cost_view_holds_still_while_points_arrive_and_follows_when_they_outgrow_it(
-        qtbot, snapshots):
-    """A few more batches leave the axes where they are (no re-layout each frame); the view
-    still shows every point, and grows when the run outgrows it."""
+def test_cost_view_spans_the_run_under_way_so_its_axis_stays_put(qtbot, snapshots):
+    """While a run is under way the view spans it to its planned end, like a progress bar:
+    batches arriving do not move the axes (no re-layout each frame)."""
     panel = shown(qtbot, CostPanel())
     first, next_, later = snapshots
+    panel.show_snapshot(first)
+    view = panel._cost_plot.vb
+    before = view.viewRange()
+    assert before[0][1] >= run_end(first)["samples"] > panel.curve_data("raw")[0].max()
+    for snapshot in (next_, later):
+        panel.show_snapshot(snapshot)
+        assert view.viewRange() == before
+        x, y = panel.curve_data("raw")
+        assert x.max() <= before[0][1] and y.max() <= before[1][1]
+
+
+def finished(snapshot):
+    """The snapshot as if its run had ended there."""
+    return replace(snapshot, progress=replace(snapshot.progress,
+                                              total_steps=snapshot.progress.step))
+
+
+def test_cost_view_holds_still_while_points_arrive_and_follows_when_they_outgrow_it(
+        qtbot, snapshots):
+    """With no run planned beyond the data, a few more batches leave the axes where they are;
+    the view still shows every point, and grows when the data outgrows it."""
+    panel = shown(qtbot, CostPanel())
+    first, next_, later = (finished(s) for s in snapshots)
     panel.show_snapshot(first)
     view = panel._cost_plot.vb
     before = view.viewRange()
@@ -59,7 +82,7 @@ def test_cost_view_holds_still_while_points_arrive_and_follows_when_they_outgrow
 
 def test_cost_view_stays_where_the_user_zoomed_until_auto_range(qtbot, snapshots):
     panel = shown(qtbot, CostPanel())
-    first, _, later = snapshots
+    first, _, later = (finished(s) for s in snapshots)
     panel.show_snapshot(first)
     view = panel._cost_plot.vb
     view.setRange(xRange=(100, 200), yRange=(0.5, 1.0), padding=0)

@@ -41,6 +41,17 @@ def _evals_key(history: HistoryView) -> tuple:
     return (history.run_id, len(history.evals))
 
 
+def run_end(snapshot: Snapshot) -> dict[str, float]:
+    """Where the run under way ends on each x column ({} when nothing is recorded): the view
+    spans the whole run from its start, like a progress bar, so its axis stays put."""
+    history, progress = snapshot.history, snapshot.progress
+    if history is None or not len(history.costs) or not progress.batches_per_epoch:
+        return {}
+    steps_left = max(0, progress.total_steps - progress.step)
+    return {"samples": history.cost_column("samples")[-1] + steps_left * snapshot.facts.batch_size,
+            "epoch": history.cost_column("epoch")[-1] + steps_left / progress.batches_per_epoch}
+
+
 def steady_limit(peak: float) -> float:
     """The end of an axis that holds data up to `peak` and stays put while the data grows:
     a round number (≤ 1.5× apart), so the axis is re-drawn a few times a decade, not every
@@ -61,6 +72,7 @@ class CostPanel(LiveView, QWidget):
         self._drawn_evals: tuple | None = None
         self._follow_data = True              # False once the user zooms or pans the curves
         self._placed: tuple[float, float] | None = None     # the view's (x end, y end)
+        self._run_end: dict[str, float] = {}        # where the run will end, per x column
         self._divergence_lines: list[pg.InfiniteLine] = []
         self._axis = QComboBox()
         self._axis.addItems(list(X_COLUMNS))
@@ -93,6 +105,7 @@ class CostPanel(LiveView, QWidget):
             self._hover.setText(HOVER_HINT)          # its values were another run's
         self._history = history
         self._shown_step = snapshot.shown_step
+        self._run_end = run_end(snapshot)
         if _history_key(history) != self._drawn_key:
             self._redraw()
         self._place_shown_step()
@@ -201,7 +214,9 @@ class CostPanel(LiveView, QWidget):
             self._test_cost.setData(eval_x, eval_cost)
             self._accuracy.setData(eval_x, np.array([e.accuracy for e in evals], dtype=float))
         self._place_divergences()
-        self._place_view(np.concatenate([x, eval_x]), np.concatenate([cost, eval_cost]))
+        planned = [self._run_end[column]] if column in self._run_end else []
+        self._place_view(np.concatenate([x, eval_x, planned]),
+                         np.concatenate([cost, eval_cost]))
 
     def _place_view(self, xs: np.ndarray, ys: np.ndarray) -> None:
         """Fit the curves in a steady view, unless the user has zoomed or panned."""
