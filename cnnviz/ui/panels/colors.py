@@ -46,10 +46,14 @@ def nice_ceil(value: float) -> float:
 
 
 class LevelTracker:
-    """Colour levels that hold still: widened at once when data outgrows them, narrowed only
-    when data uses less than `SHRINK` of them (round steps are ≤ 1.5× apart, so no flicker)."""
+    """Colour levels that hold still: widened at once (with headroom) when data outgrows them,
+    narrowed only when data uses less than `SHRINK` of them (round steps are ≤ 1.5× apart, so
+    no flicker)."""
 
-    SHRINK = 0.5
+    SHRINK = 0.35
+    # Widened with room to grow: while a network trains its values grow for a while, and each
+    # new level re-lays out the colour bar's axis (the dearest thing in a frame).
+    GROW_HEADROOM = 1.25
     FLOOR = 1e-6
 
     def __init__(self, signed: bool, fixed: tuple[float, float] | None = None) -> None:
@@ -67,7 +71,9 @@ class LevelTracker:
         finite = np.asarray(data)[np.isfinite(data)]
         peak = float(np.abs(finite).max() if self.signed else finite.max()) if finite.size else 0.0
         peak = max(peak, self.FLOOR)
-        if self.limit is None or peak > self.limit or peak < self.SHRINK * self.limit:
+        if self.limit is not None and peak > self.limit:
+            self.limit = nice_ceil(peak * self.GROW_HEADROOM)
+        elif self.limit is None or peak < self.SHRINK * self.limit:
             self.limit = nice_ceil(peak)
         return self.levels()
 
