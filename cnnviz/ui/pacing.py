@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 
 SNAPSHOT_INTERVAL_S = 0.05        # ≤ 20 snapshots a second: what the eye can follow
-# Measured with benchmarks/gui_latency.py (every Overview view visible, ~30 ms a drawing):
-# factor 9 gave 0.83–0.89 of headless speed, 14 gave 0.86–0.92, 19 gives 0.90–0.91.
-DRAW_COST_FACTOR = 19.0
+# Measured with benchmarks/gui_latency.py --draw-cost-factor F (Overview visible, a frame
+# ~20 ms of GUI CPU while training, 2 cores): F 19 → 2.1 fps at 0.93 of headless speed,
+# 14 → ~4 fps at ~0.9, 12 → 5.0 fps at 0.885, 8 → 6.8 fps at 0.85, 5 → 11 fps at 0.74.
+# Drawing holds the GIL the training thread needs, so each frame costs training its full CPU.
+DRAW_COST_FACTOR = 14.0
 MAX_SNAPSHOT_GAP_S = 1.0          # ... but the views never wait more than a second
 
 
