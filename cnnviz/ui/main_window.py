@@ -35,18 +35,15 @@ from cnnviz.ui.controller import Controller
 from cnnviz.ui.data_loading import DataLoadingProgress, ask_image_size
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.experiment_controller import ExperimentController
+from cnnviz.ui.lazy_tab import LazyTab, page_view
 from cnnviz.ui.panels.compare_panel import ComparePanel, connect_compare_panel
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.draw_panel import DrawPanel
-from cnnviz.ui.panels.evaluate_panel import EvaluatePanel
-from cnnviz.ui.panels.experiment_panel import ExperimentPanel
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.filters_panel import FiltersPanel
 from cnnviz.ui.panels.input_panel import InputPanel
 from cnnviz.ui.panels.inside_panel import InsidePanel
 from cnnviz.ui.panels.pins_panel import PinsPanel
-from cnnviz.ui.panels.stepper_panel import StepperPanel
-from cnnviz.ui.panels.units_panel import UnitsPanel, connect_units_panel
 from cnnviz.ui.pins_jobs import connect_pins
 from cnnviz.ui.redraw import FrameQueue
 from cnnviz.ui.scaling_dialog import ask_input_scaling
@@ -98,18 +95,20 @@ class MainWindow(QMainWindow):
                                         self.feature_maps_panel)
         self.draw_panel = DrawPanel()
         self.inside_panel = InsidePanel()
-        self.stepper_panel = StepperPanel()
+        # Tabs most users open later are built when first shown (see lazy_tab.py).
+        self.stepper_tab = LazyTab(_make_stepper, lambda panel: None)
+        self.evaluate_tab = LazyTab(_make_evaluate, self._wire_evaluate)
+        self.units_tab = LazyTab(_make_units, self._wire_units)
+        self.experiment_tab = LazyTab(_make_experiment,
+                                      lambda panel: self.experiments.attach(panel))
         self.tabs = QTabWidget()
         self.tabs.addTab(overview, "Overview")
         self.tabs.addTab(self.inside_panel, "Inside")
-        self.tabs.addTab(self.stepper_panel, "Step through")
+        self.tabs.addTab(self.stepper_tab, "Step through")
         self.tabs.addTab(self.draw_panel, "Draw")
-        self.evaluate_panel = EvaluatePanel()
-        self.tabs.addTab(self.evaluate_panel, "Evaluate")
-        self.units_panel = UnitsPanel()
-        self.tabs.addTab(self.units_panel, "Units")
-        self.experiment_panel = ExperimentPanel()
-        self.tabs.addTab(self.experiment_panel, "Experiment")
+        self.tabs.addTab(self.evaluate_tab, "Evaluate")
+        self.tabs.addTab(self.units_tab, "Units")
+        self.tabs.addTab(self.experiment_tab, "Experiment")
         self.pins_panel = PinsPanel()
         self.tabs.addTab(self.pins_panel, "Pins")
         self.compare_panel = ComparePanel()
@@ -122,9 +121,26 @@ class MainWindow(QMainWindow):
         column.addWidget(self.timeline_bar)
         self.setCentralWidget(central)
         self.panels = [self.input_panel, self.timeline_bar, self.cost_panel, self.filters_panel,
-                       self.feature_maps_panel, self.inside_panel, self.stepper_panel,
-                       self.draw_panel, self.evaluate_panel, self.units_panel,
-                       self.experiment_panel, self.pins_panel, self.compare_panel]
+                       self.feature_maps_panel, self.inside_panel, self.stepper_tab,
+                       self.draw_panel, self.evaluate_tab, self.units_tab,
+                       self.experiment_tab, self.pins_panel, self.compare_panel]
+
+    # The panels of lazy tabs, built on first use.
+    @property
+    def stepper_panel(self) -> QWidget:
+        return self.stepper_tab.panel()
+
+    @property
+    def evaluate_panel(self) -> QWidget:
+        return self.evaluate_tab.panel()
+
+    @property
+    def units_panel(self) -> QWidget:
+        return self.units_tab.panel()
+
+    @property
+    def experiment_panel(self) -> QWidget:
+        return self.experiment_tab.panel()
 
     def _build_toolbar(self) -> None:
         self.toolbar = TrainingToolbar(self.controller.settings, self)
@@ -208,19 +224,12 @@ class MainWindow(QMainWindow):
         self.feature_maps_panel.pixel_selected.connect(self._show_receptive_field)
         self.draw_panel.digit_drawn.connect(self._use_drawing)
         self.inside_panel.target_chosen.connect(c.set_target)
-        e = self.evaluate_panel
-        e.evaluate_requested.connect(c.evaluate)
-        e.cancel_requested.connect(c.cancel_evaluation)
-        e.sample_chosen.connect(self._choose_sample)
-        c.evaluation_progress.connect(e.show_progress)
-        c.evaluation_stopped.connect(e.show_evaluation_stopped)
         c.evaluation_ready.connect(self._show_evaluation)
         self.draw_panel.error.connect(self.show_error)
         self.tabs.currentChanged.connect(self._on_tab_changed)
-        connect_units_panel(self.units_panel, self.controller.units, self)
         self.experiments = ExperimentController(c, self)
-        self.experiments.attach(self.experiment_panel)
         self.experiments.failed.connect(self.show_error)
+        self.filters_panel.filter_clicked.connect(self._open_unit_card)
         bar = self.timeline_bar
         bar.step_requested.connect(c.show_step)
         self.compare_jobs = CompareJobs(c.worker, self)
@@ -232,6 +241,23 @@ class MainWindow(QMainWindow):
                           ("End", bar.go_live), ("P", bar.toggle_play)):
             QShortcut(QKeySequence(key), self, slot)
         self.pins = connect_pins(self)
+
+    def _wire_evaluate(self, panel: QWidget) -> None:
+        c = self.controller
+        panel.evaluate_requested.connect(c.evaluate)
+        panel.cancel_requested.connect(c.cancel_evaluation)
+        panel.sample_chosen.connect(self._choose_sample)
+        c.evaluation_progress.connect(panel.show_progress)
+        c.evaluation_stopped.connect(panel.show_evaluation_stopped)
+
+    def _open_unit_card(self, layer: str, unit: int) -> None:
+        """A click on a filter opens its card on the Units tab (built now if need be)."""
+        self.units_panel.select_unit(layer, unit)
+        self.show_tab(self.units_panel)
+
+    def _wire_units(self, panel: QWidget) -> None:
+        from cnnviz.ui.panels.units_panel import connect_units_panel
+        connect_units_panel(panel, self.controller.units, self)
 
     def _show_evaluation(self, split: str, evaluation) -> None:
         snapshot = self.controller.snapshot
@@ -249,13 +275,16 @@ class MainWindow(QMainWindow):
         self.controller.set_sample(SampleRef("drawn", 0, image=image))
 
     def tab_panel(self, index: int) -> QWidget:
-        """The panel shown on tab `index` (inside its scroll area, if it has one)."""
-        return layout.page_panel(self.tabs.widget(index))
+        """The panel shown on tab `index` (inside its scroll area, if it has one; built, if
+        its tab is lazy)."""
+        return page_view(layout.page_panel(self.tabs.widget(index)))
 
     def show_tab(self, panel: QWidget) -> None:
         """Bring the tab holding `panel` to the front."""
         for index in range(self.tabs.count()):
-            if self.tab_panel(index) is panel:
+            page = layout.page_panel(self.tabs.widget(index))
+            if page is panel or (isinstance(page, LazyTab) and page.built
+                                 and page.panel() is panel):
                 self.tabs.setCurrentIndex(index)
                 return
         raise ValueError(f"no tab shows {type(panel).__name__}")
@@ -491,3 +520,24 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()         # stops its timeout timer too
         self.autosaver.finish()                 # last checkpoint, worker stopped, lock released
         super().closeEvent(event)
+
+
+# Lazy tabs' panels, imported when first built: their modules are a part of the launch too.
+def _make_stepper() -> QWidget:
+    from cnnviz.ui.panels.stepper_panel import StepperPanel
+    return StepperPanel()
+
+
+def _make_evaluate() -> QWidget:
+    from cnnviz.ui.panels.evaluate_panel import EvaluatePanel
+    return EvaluatePanel()
+
+
+def _make_units() -> QWidget:
+    from cnnviz.ui.panels.units_panel import UnitsPanel
+    return UnitsPanel()
+
+
+def _make_experiment() -> QWidget:
+    from cnnviz.ui.panels.experiment_panel import ExperimentPanel
+    return ExperimentPanel()

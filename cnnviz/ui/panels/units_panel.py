@@ -327,10 +327,6 @@ def connect_units_panel(panel: UnitsPanel, jobs: UnitsJobs, window) -> None:
                                                      f"responds to")
     panel.patch_chosen.connect(patch)
 
-    def open_card(layer: str, unit: int) -> None:
-        panel.select_unit(layer, unit)
-        window.show_tab(panel)
-    window.filters_panel.filter_clicked.connect(open_card)
     window.feature_maps_panel.pixel_selected.connect(
         lambda layer, channel, row, col: panel.select_map_unit(layer, channel))
 
