@@ -131,6 +131,7 @@ def test_units_and_embedding_speak_of_samples_and_class_names(colour_window, qtb
     label = SHAPE_NAMES[int(view.embedding.labels[0])]
     assert view.hover.text().startswith(f"test #0: true {label}")
     texts = [view.hover.text(), view.plot.titleLabel.text, view.toolTip(),
-             view.plot.toolTip(), window.units_panel.status.text(), window.units_panel.card.toolTip()]
+             view.plot.toolTip(), window.units_panel.status.text(),
+             window.units_panel.card.toolTip()]
     assert "test samples" in view.plot.titleLabel.text
     assert not any("digit" in text for text in texts), texts
