@@ -84,3 +84,15 @@ def test_data_choices_keep_the_opened_folders_newest_first(tmp_path):
     assert len(choices.opened) == 6
     choices.use(BUNDLED_MNIST_NAME)
     assert choices.current() == 0 and choices.index_of(str(tmp_path / "nowhere")) == -1
+
+
+def test_the_progress_dialog_closes_when_the_data_arrives(window, qtbot, tmp_path):
+    """A read slow enough to show the progress dialog (forced here): the dialog goes away
+    when the data arrives — it stayed on screen over the window before."""
+    folder = make_shapes(tmp_path / "shapes", per_class=12)
+    progress = window.data_loading
+    progress.start(str(folder))
+    progress.dialog.show()                       # as after SHOW_AFTER_MS of reading
+    with qtbot.waitSignal(window.controller.data_changed, timeout=20_000):
+        window.controller.choose_data(str(folder), 32)
+    assert not progress.dialog.isVisible() and not progress.running

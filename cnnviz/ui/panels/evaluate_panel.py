@@ -56,6 +56,11 @@ def format_p(p: float) -> str:
     return f"{p:.3f}" if 0.995 <= p < 0.9995 else f"{p:.2f}"
 
 
+def _count(n: int, noun: str) -> str:
+    """"1 sample", "2,345 samples"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def count_ticks(top: int) -> list[tuple[float, str]]:
     """Colour-bar ticks for counts on a log1p scale: 0, 1, 10, 100, … up to `top`."""
     values = [0] + [10 ** e for e in range(len(str(max(top, 1))))]
@@ -205,7 +210,7 @@ class EvaluatePanel(QWidget):
         self._mistakes_gallery = ThumbnailGallery(
             "The mistakes made with the highest probability for the wrong class: true class → "
             "predicted class (p of the prediction).\nOften a mislabelled or odd sample. Click "
-            "one to select it in the sample picker.")
+            "one to select it in the sample picker.", caption_lines=3)
         self._cell_gallery.sample_clicked.connect(self._choose)
         self._mistakes_gallery.sample_clicked.connect(self._choose)
         return self._column((self._cell_header, 0), (self._cell_gallery, 3),
@@ -256,7 +261,7 @@ class EvaluatePanel(QWidget):
         mistakes = count - int(np.trace(self._matrix))
         self._summary.setText(f"<b>{split}</b> split · {count:,} samples · accuracy "
                               f"<b>{evaluation.accuracy:.2%}</b> · mean cost "
-                              f"{evaluation.cost:.4f} · {mistakes:,} mistakes"
+                              f"{evaluation.cost:.4f} · {_count(mistakes, 'mistake')}"
                               f"{self._results_step()}")
         self._draw_mistakes()
         self.select_cell(*self._default_cell())
@@ -310,7 +315,7 @@ class EvaluatePanel(QWidget):
         names = self._names
         order = "most confident first" if true != predicted else "least confident first"
         listed = (f"showing {len(shown):,} of {len(members):,}" if len(members) > len(shown)
-                  else f"{len(members):,} samples")
+                  else _count(len(members), "sample"))
         self._cell_header.setText(f"<b>true {names[true]} → predicted {names[predicted]}</b>"
                                   f" · {listed}" + (f" ({order})" if len(members) > 1 else ""))
         self._mark_current_sample()
@@ -450,8 +455,9 @@ class EvaluatePanel(QWidget):
         ev, names = self._evaluation, self._names
         shown = confident_mistakes(ev, MISTAKES_SHOWN)
         short = class_labels.short_name
-        self._fill(self._mistakes_gallery, shown, lambda i, p: f"{short(names[ev.classes[i]])} → "
-                   f"{short(names[ev.predictions[i]])}\n(p={format_p(p)})")
+        self._fill(self._mistakes_gallery, shown,
+                   lambda i, p: f"{short(names[ev.classes[i]])}\n→ "
+                                f"{short(names[ev.predictions[i]])}\n(p={format_p(p)})")
         total = int((ev.predictions != ev.classes).sum())
         self._mistakes_header.setText(f"<b>most confident mistakes</b> · top {len(shown)} of "
                                       f"{total:,}" if total else "no mistakes on this split")
