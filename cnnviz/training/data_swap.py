@@ -16,7 +16,7 @@ from cnnviz.nn.presets import CUSTOM, PRESETS, preset_architecture
 from cnnviz.training.app_state import SampleRef
 from cnnviz.training.data_checks import DataMismatchError, check_data_fits
 from cnnviz.training.session import TrainingSession
-from cnnviz.training.trainer import TrainSettings
+from cnnviz.training.trainer import TrainSettings, settings_preset
 
 DIGITS_INPUT = (1, 28, 28)
 
@@ -44,6 +44,8 @@ def use_data(session: TrainingSession, data: DataSet | None = None) -> DataSet:
         check_data_fits(data, session.trainer.model, session.preset)
     except DataMismatchError as mismatch:
         settings = network_for(data, session, mismatch)
+        preset = settings_preset(settings, data.class_names)
+        check_data_fits(data, preset.build(), preset)     # an empty split stays refused
     session.data = data
     session.sample = SampleRef("test", 0)
     session.reset(settings)

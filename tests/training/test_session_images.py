@@ -161,5 +161,12 @@ def test_the_digits_back_give_the_network_back(tmp_path):
         with pytest.raises(DataMismatchError, match="wide-digits: images are 32×32"):
             use_data(session, odd)
         assert session.data.source == BUNDLED_MNIST_NAME
+        list(swap_data(session, folder, size=32))           # an RGB network again, then
+        digits = load_bundled_mnist()                        # digits with no test set:
+        empty = DataSet(digits.train, Split(digits.test.images[:0], digits.test.labels[:0],
+                                            "test"), "no-tests")
+        with pytest.raises(DataMismatchError, match="no-tests: the test set is empty"):
+            use_data(session, empty)                         # the data's fault: refused
+        assert session.data.source == str(folder)
     finally:
         session.close()
