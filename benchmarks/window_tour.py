@@ -8,7 +8,10 @@ Run under an X server (a desktop, or Xvfb with ImageMagick's `import` installed)
 opens the window as a first launch does (fresh settings), picks test digit #0, and saves
 `<out>/<width>x<height>-<n>-<tab>.png` of the whole screen for each tab, plus the Inside tab's
 other pages; prints the window geometry and each file. With `--arch FILE.json` the window
-shows a fresh network of that architecture instead, trained for a few seconds.
+shows a fresh network of that architecture instead, trained for a few seconds. With
+`--data FOLDER` the window then opens that data folder as File → Open data folder… does (an
+image folder at `--image-size`, default 32; the network adapts to it), and with
+`--model FILE.npz` opens that model (e.g. one `cnnviz train --data FOLDER --arch …` wrote).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ def _settle(app, seconds: float) -> None:
         time.sleep(0.02)
 
 
-def main(out: Path, arch: str | None = None) -> None:
+def main(out: Path, arch: str | None = None, data: str | None = None,
+         model: str | None = None, image_size: int = 32) -> None:
     scratch = tempfile.mkdtemp(prefix="cnnviz-tour-")
     os.environ.setdefault("CNNVIZ_DATA_DIR", scratch)
     from PyQt6.QtCore import QSettings
@@ -47,6 +51,11 @@ def main(out: Path, arch: str | None = None) -> None:
         window = _custom_window(arch)
     window.show()
     _settle(app, 4.0)
+    if data is not None:
+        _open_data(app, window, data, image_size)
+    if model is not None:
+        window.open_model(model)
+        _settle(app, 4.0)
     if arch is not None:
         window.controller.train()
         _settle(app, 6.0)
@@ -71,6 +80,20 @@ def main(out: Path, arch: str | None = None) -> None:
     _settle(app, 1.0)
 
 
+def _open_data(app, window, folder: str, size: int) -> None:
+    """File → Open data folder… on `folder`, the image size dialog answered with `size`."""
+    from cnnviz.ui import main_window
+
+    main_window.QFileDialog.getExistingDirectory = staticmethod(lambda *args: folder)
+    main_window.ask_image_size = lambda *args: (True, size)
+    window._choose_data(len(window._data_sets))
+    end = time.monotonic() + 60
+    while window.controller.data.source != str(Path(folder)) and time.monotonic() < end:
+        _settle(app, 0.2)
+    _settle(app, 3.0)
+    print(f"data: {window.controller.data.describe()}")
+
+
 def _custom_window(arch: str):
     """The window on a fresh network of the architecture in `arch`, on the bundled digits."""
     import pyqtgraph as pg
@@ -88,9 +111,12 @@ def _custom_window(arch: str):
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]
-    architecture = None
-    if "--arch" in arguments:
-        at = arguments.index("--arch")
-        architecture = arguments[at + 1]
-        del arguments[at:at + 2]
-    main(Path(arguments[0] if arguments else "screenshots"), architecture)
+    options = {}
+    for flag in ("--arch", "--data", "--model", "--image-size"):
+        if flag in arguments:
+            at = arguments.index(flag)
+            options[flag[2:].replace("-", "_")] = arguments[at + 1]
+            del arguments[at:at + 2]
+    if "image_size" in options:
+        options["image_size"] = int(options["image_size"])
+    main(Path(arguments[0] if arguments else "screenshots"), **options)

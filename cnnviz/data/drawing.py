@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 FIELD = 28            # MNIST images are 28×28
 DIGIT_SHAPE = (FIELD, FIELD)   # what preprocess_drawing makes
 FIT = 20              # the digit's bounding box is scaled to fit 20×20
-CENTRE = FIELD / 2    # centre of mass target, in index coordinates (see the module docstring)
+CENTRE = FIELD / 2    # MNIST: centre of mass target, in index coordinates (module docstring)
 NOISE_SPREADS = 4.0   # ink closer to the paper than this many border MADs is paper
 JPEG_NOISE_FLOOR = 0.1  # JPEG ringing around strokes reaches ~10 % of the ink's contrast
 MAX_LOADED_SIDE = 1024  # larger photos are reduced first; the result is 28×28 anyway
@@ -69,32 +69,38 @@ def _centre_of_mass(image: np.ndarray) -> tuple[float, float]:
     return float((image * rows).sum() / total), float((image * cols).sum() / total)
 
 
-def preprocess_drawing(canvas: np.ndarray) -> np.ndarray:
-    """Canvas float (H, W) in [0, 1], ink = 1 → MNIST-style uint8 (28, 28), ink = 255.
+def preprocess_drawing(canvas: np.ndarray, shape: tuple[int, int] = DIGIT_SHAPE) -> np.ndarray:
+    """Canvas float (H, W) in [0, 1], ink = 1 → MNIST-style uint8 `shape`, ink = 255.
 
     Crop to the ink's bounding box, area-resample so the longer side is 20 px (aspect kept),
     paste into 28×28 with the centre of mass moved to index (14, 14) by a whole-pixel shift
-    (clamped so the box stays inside the field). An empty canvas gives all zeros.
+    (clamped so the box stays inside the field). An empty canvas gives all zeros. Another
+    network input `shape` (rows, cols), e.g. (32, 32) or (16, 16), is made the same way in
+    proportion: the box fits 20/28 of its shorter side, the centre of mass at its middle.
     """
     canvas = np.asarray(canvas, dtype=np.float64)
     if canvas.ndim != 2:
         raise ValueError(f"a drawing canvas must be a 2-D array, got shape {canvas.shape}")
+    rows_out, cols_out = (int(n) for n in shape)
+    if rows_out < 1 or cols_out < 1:
+        raise ValueError(f"a drawing's field must be at least 1×1, got {tuple(shape)}")
+    fit = max(1, round(min(rows_out, cols_out) * FIT / FIELD))
     canvas = np.clip(np.nan_to_num(canvas), 0.0, 1.0)
-    field = np.zeros((FIELD, FIELD), np.uint8)
+    field = np.zeros((rows_out, cols_out), np.uint8)
     rows, cols = np.flatnonzero(canvas.any(axis=1)), np.flatnonzero(canvas.any(axis=0))
     if rows.size == 0:
         return field
     ink = canvas[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    scale = FIT / max(ink.shape)
-    height = min(FIT, max(1, round(ink.shape[0] * scale)))
-    width = min(FIT, max(1, round(ink.shape[1] * scale)))
+    scale = fit / max(ink.shape)
+    height = min(fit, max(1, round(ink.shape[0] * scale)))
+    width = min(fit, max(1, round(ink.shape[1] * scale)))
     small = np.clip(area_resize(ink, (height, width)), 0.0, 1.0)
     small = np.rint(small * 255).astype(np.uint8)
     if not small.any():              # a speck too faint to survive rounding
         return field
     com_row, com_col = _centre_of_mass(small.astype(np.float64))
-    top = int(np.clip(round(CENTRE - com_row), 0, FIELD - height))
-    left = int(np.clip(round(CENTRE - com_col), 0, FIELD - width))
+    top = int(np.clip(round(rows_out / 2 - com_row), 0, rows_out - height))
+    left = int(np.clip(round(cols_out / 2 - com_col), 0, cols_out - width))
     field[top:top + height, left:left + width] = small
     return field
 

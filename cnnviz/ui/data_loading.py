@@ -102,3 +102,4 @@ class DataLoadingProgress:
     def finish(self) -> None:
         self.running = False
         self.dialog.reset()
+        self.dialog.hide()         # reset() hides it only with autoClose, which is off

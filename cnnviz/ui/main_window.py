@@ -23,7 +23,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from cnnviz.data import MnistData, available_datasets, folder_kind
+from cnnviz.data import MnistData, folder_kind
 from cnnviz.nn import kinds
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
@@ -32,6 +32,7 @@ from cnnviz.ui.architecture_dialog import open_architecture_editor
 from cnnviz.ui.autosave import Autosaver
 from cnnviz.ui.compare_jobs import CompareJobs
 from cnnviz.ui.controller import Controller
+from cnnviz.ui.data_choices import DataChoices
 from cnnviz.ui.data_loading import DataLoadingProgress, ask_image_size
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.experiment_controller import ExperimentController
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.toolbar)
         self.addToolBarBreak()
         self.addToolBar(self.toolbar.settings_bar)
+        self._data_choices = DataChoices()
         self._refresh_data_sets()
 
     def _build_menus(self) -> None:
@@ -202,6 +204,7 @@ class MainWindow(QMainWindow):
         self.frames.frame_drawn.connect(self._frame_drawn)
         c.state_changed.connect(self.show_state)
         c.data_changed.connect(self._show_data)
+        c.data_stopped.connect(lambda _: self._refresh_data_sets())
         self.data_loading = DataLoadingProgress(c, self)
         c.model_opened.connect(self._model_opened)
         c.error.connect(self.show_error)
@@ -408,17 +411,25 @@ class MainWindow(QMainWindow):
         self.controller.reset(self.toolbar.read_settings(self.controller.settings))
 
     def _refresh_data_sets(self) -> None:
-        self._data_sets = available_datasets()
-        self.toolbar.set_data_sets([name for name, _ in self._data_sets], 0)
+        """The dropdown names the data in use (a folder by its name) and offers the rest."""
+        self._data_choices.in_use = self.controller.data.source
+        current = self._data_choices.current()
+        self._data_sets = self._data_choices.entries()
+        self.toolbar.set_data_sets([e.name for e in self._data_sets], current,
+                                   [e.tip for e in self._data_sets])
 
     def _choose_data(self, index: int) -> None:
-        """Another data set: read in the worker; a bad folder is one dialog, nothing changes."""
+        """Another data set: read in the worker; a bad folder is one dialog, nothing changes.
+        Choosing the one in use, or cancelling, leaves it (and the dropdown naming it)."""
         if index < len(self._data_sets):
-            folder = None if index == 0 else str(self._data_sets[index][1])
+            if index == self._data_choices.current():
+                return
+            folder = self._data_sets[index].folder
         else:
             folder = QFileDialog.getExistingDirectory(
                 self, "Data folder: MNIST-format files, or one sub-folder of images per class")
             if not folder:
+                self._refresh_data_sets()
                 return
         size = None
         if folder is not None and self._is_image_folder(folder):
@@ -426,6 +437,7 @@ class MainWindow(QMainWindow):
             shape = snapshot.facts.input_shape if snapshot else (1, 28, 28)
             accepted, size = ask_image_size(self, folder, shape)
             if not accepted:
+                self._refresh_data_sets()
                 return
         if folder is not None:            # the bundled set is read at once: nothing to follow
             self.data_loading.start(folder)
@@ -441,6 +453,7 @@ class MainWindow(QMainWindow):
     def _show_data(self, data: MnistData) -> None:
         self.input_panel.set_labels({"train": data.train.labels, "test": data.test.labels},
                                     data.class_names)
+        self._refresh_data_sets()
         note = f"data: {data.describe()}"
         if self.controller.network_adapted:
             self.toolbar.show_settings(self.controller.settings)

@@ -135,10 +135,18 @@ class TrainingToolbar(QToolBar):
                        epochs=self.epochs_box.value(), seed=self.seed_box.value(),
                        optimizer=self.optimizer_box.currentText().lower())
 
-    def set_data_sets(self, names: list[str], current: int) -> None:
+    def set_data_sets(self, names: list[str], current: int, tips: list[str] | None = None
+                      ) -> None:
+        """Offer `names` then "Open data folder…"; `current` is the one in use."""
         self.data_box.clear()
         self.data_box.addItems(names + ["Open data folder…"])
+        for index, tip in enumerate(tips or []):
+            self.data_box.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+        self.data_box.setItemData(len(names), "A folder of MNIST-format files, or of images "
+                                  "with one sub-folder per class", Qt.ItemDataRole.ToolTipRole)
         self.data_box.setCurrentIndex(current)
+        in_use = f" — in use: {tips[current]}" if tips and 0 <= current < len(tips) else ""
+        self.data_box.setToolTip(f"Training and test data set; changing it resets{in_use}")
 
     def scale_learning_rate(self, factor: float) -> None:
         """Multiply the learning rate, as typing the new value would (the change is sent)."""

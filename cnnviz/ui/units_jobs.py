@@ -45,7 +45,7 @@ def _sliced(job: Generator, cancel: threading.Event,
 class UnitsJobs(QObject):
     """Submits the Units tab's jobs to the worker; results come back as signals."""
 
-    scan_progress = pyqtSignal(int, int)          # done, total test digits
+    scan_progress = pyqtSignal(int, int)          # done, total test samples
     scan_ready = pyqtSignal(object)               # UnitsResult
     scan_stopped = pyqtSignal(str)                # why ("cancelled" or the error)
     preferred_progress = pyqtSignal(int, int)     # done, total steps

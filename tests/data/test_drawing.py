@@ -60,6 +60,22 @@ def test_mnist_digits_are_fixed_points(mnist_test):
         assert np.array_equal(preprocess_drawing(image / 255.0), image)
 
 
+@pytest.mark.parametrize("shape", [(32, 32), (16, 16), (64, 48)])
+def test_other_input_sizes_are_made_in_proportion(shape):
+    """A network of another input size gets the drawing made the MNIST way at its size: the
+    ink's box fills 20/28 of the shorter side, its centre of mass at the field's middle; 28×28
+    is the MNIST result exactly."""
+    image = preprocess_drawing(thick_seven(), shape)
+    assert image.dtype == np.uint8 and image.shape == shape and image.max() == 255
+    assert max(bounding_box(image)) == round(min(shape) * 20 / 28)
+    assert np.abs(centre_of_mass(image) - np.array(shape) / 2).max() <= 0.5 + 1e-9
+    np.testing.assert_array_equal(preprocess_drawing(thick_seven(), (28, 28)),
+                                  preprocess_drawing(thick_seven()))
+    assert not preprocess_drawing(np.zeros((280, 280)), shape).any()
+    with pytest.raises(ValueError, match=r"at least 1×1, got \(0, 5\)"):
+        preprocess_drawing(thick_seven(), (0, 5))
+
+
 def test_aspect_ratio_is_kept():
     canvas = np.zeros((280, 280))
     canvas[40:240, 100:150] = 1.0          # 200 tall, 50 wide

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from image_sets import SHAPE_NAMES, load_shapes, register_shapes_preset
 
-from cnnviz.data import load_bundled_mnist
+from cnnviz.data import BUNDLED_MNIST_NAME, load_bundled_mnist
 from cnnviz.nn import PRESETS
 from cnnviz.nn.architecture import Architecture
 from cnnviz.training import TrainSettings
@@ -90,8 +90,10 @@ def test_swap_data_is_all_or_nothing(tmp_path, monkeypatch):
                 progress.append(next(reading))
         assert progress[-1] == (36, 36) and session.data is finished.value.value
         assert session.data.class_names == SHAPE_NAMES
-        with pytest.raises(DataMismatchError):
-            use_data(session)              # the bundled digits do not fit an RGB network
+        use_data(session)                  # the digits back: the RGB network adapts to them
+        assert session.data.source == BUNDLED_MNIST_NAME
+        assert session.trainer.model.input_shape == (1, 28, 28)
+        assert session.trainer.model.output_shape() == (10,)
     finally:
         session.close()
 
@@ -121,5 +123,50 @@ def test_an_image_folder_adapts_the_network_to_its_shape_and_classes(tmp_path):
         assert session.preset.class_names == SHAPE_NAMES
         session.step()
         assert np.isfinite(session.snapshot().trace.probabilities).all()
+    finally:
+        session.close()
+
+
+def test_the_digits_back_give_the_network_back(tmp_path):
+    """Reference network → RGB shapes (adapted) → bundled digits: the reference preset again,
+    not a copy of it; the user's own RGB network goes back as their network on 1×28×28 with ten
+    outputs; an MNIST-format folder of another shape is still refused."""
+    from image_sets import EXAMPLES, make_shapes
+
+    from cnnviz.data import DataSet, Split
+    from cnnviz.training.data_swap import swap_data, use_data
+
+    folder = make_shapes(tmp_path / "shapes", per_class=12)
+    session = TrainingSession(load_bundled_mnist(), TrainSettings(preset="tutorial"),
+                              processes=1)
+    try:
+        for preset in ("tutorial", "reference"):
+            session.reset(TrainSettings(preset=preset, seed=3, epochs=2))
+            list(swap_data(session, folder, size=32))
+            assert session.settings.preset == "custom"
+            use_data(session)
+            assert session.settings == TrainSettings(preset=preset, seed=3, epochs=2)
+            assert session.preset is PRESETS[preset]
+        own = Architecture.from_json((EXAMPLES / "shapes_rgb.json").read_text())
+        session.reset(TrainSettings(preset="custom", architecture=own))
+        list(swap_data(session, folder, size=32))
+        assert session.settings.architecture == own.adapted_to((3, 32, 32), 3)
+        use_data(session)
+        back = session.settings.architecture
+        assert back == own.adapted_to((1, 28, 28), 10) and back.layers[0] == own.layers[0]
+        session.step()
+        assert session.snapshot().trace.probabilities.shape == (1, 10)
+        wide = Split(np.zeros((4, 32, 32), np.uint8), np.arange(4, dtype=np.uint8), "train")
+        odd = DataSet(wide, Split(wide.images, wide.labels, "test"), "wide-digits")
+        with pytest.raises(DataMismatchError, match="wide-digits: images are 32×32"):
+            use_data(session, odd)
+        assert session.data.source == BUNDLED_MNIST_NAME
+        list(swap_data(session, folder, size=32))           # an RGB network again, then
+        digits = load_bundled_mnist()                        # digits with no test set:
+        empty = DataSet(digits.train, Split(digits.test.images[:0], digits.test.labels[:0],
+                                            "test"), "no-tests")
+        with pytest.raises(DataMismatchError, match="no-tests: the test set is empty"):
+            use_data(session, empty)                         # the data's fault: refused
+        assert session.data.source == str(folder)
     finally:
         session.close()

@@ -115,3 +115,23 @@ def test_an_image_folder_opened_on_the_digits_network_trains_an_adapted_one(wind
     assert window.toolbar.preset_box.currentIndex() == window.toolbar.preset_box.count() - 1
     qtbot.waitUntil(lambda: controller.snapshot.class_names == SHAPE_NAMES, timeout=10_000)
     assert controller.snapshot.trace.probabilities.shape == (1, 3)
+
+
+def test_units_and_embedding_speak_of_samples_and_class_names(colour_window, qtbot):
+    """Model → view: on named classes the embedding map's title, hover line and the units
+    summary say "samples" and the class names, never "digit"."""
+    from PyQt6.QtCore import QPointF
+
+    window = colour_window
+    with qtbot.waitSignal(window.controller.units.scan_ready, timeout=60_000):
+        window.show_tab(window.units_panel)
+    view = window.units_panel.embedding
+    x, y = view.embedding.coords[0]
+    view._on_moved(view.plot.vb.mapViewToScene(QPointF(float(x), float(y))))
+    label = SHAPE_NAMES[int(view.embedding.labels[0])]
+    assert view.hover.text().startswith(f"test #0: true {label}")
+    texts = [view.hover.text(), view.plot.titleLabel.text, view.toolTip(),
+             view.plot.toolTip(), window.units_panel.status.text(),
+             window.units_panel.card.toolTip()]
+    assert "test samples" in view.plot.titleLabel.text
+    assert not any("digit" in text for text in texts), texts

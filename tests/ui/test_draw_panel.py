@@ -255,3 +255,46 @@ def test_the_shipped_model_reads_mouse_drawn_digits(qtbot, session, capsys):
     with capsys.disabled():
         print(f"\nshipped model on scripted digits: {right}/10 right, predictions {predictions}")
     assert right >= 7, predictions
+
+
+@pytest.mark.parametrize("side", [16, 32])
+def test_a_grey_network_of_another_size_gets_drawings_at_its_size(qtbot, data, side):
+    """Model → view → model: shown a 1×side×side network, the panel makes the drawing on its
+    canvas into side×side (sent again at once), the session accepts it and traces it, and the
+    saliency is drawn at that size."""
+    from cnnviz.nn.architecture import Architecture
+    from cnnviz.training import TrainSettings
+
+    architecture = Architecture.from_dict({
+        "input": [1, side, side], "loss": "SoftmaxCrossEntropy",
+        "layers": [{"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1},
+                   {"type": "ReLU"}, {"type": "Flatten"}, {"type": "Dense", "out_features": 10}]})
+    from cnnviz.data import DataSet, Split
+
+    def resized(split):             # MNIST padded to 32×32, halved for 16×16
+        images = np.pad(split.images[:200], ((0, 0), (2, 2), (2, 2)))[:, ::32 // side,
+                                                                      ::32 // side]
+        return Split(np.ascontiguousarray(images), split.labels[:200], split.name)
+    digits = DataSet(resized(data.train), resized(data.test), f"digits {side}×{side}")
+    small = TrainingSession(digits, TrainSettings(preset="custom", architecture=architecture),
+                            processes=1)
+    try:
+        panel = shown_panel(qtbot)
+        emitted = []
+        panel.digit_drawn.connect(emitted.append)
+        draw_strokes(qtbot, panel, DIGIT_STROKES[7])
+        qtbot.waitUntil(lambda: emitted and emitted[-1].shape == (28, 28), timeout=2000)
+        panel.show_snapshot(small.snapshot())
+        qtbot.waitUntil(lambda: emitted[-1].shape == (side, side), timeout=2000)
+        image = emitted[-1]
+        assert np.array_equal(image, panel.preprocessed()) and image.max() > 200
+        rows = np.flatnonzero(image.any(axis=1))
+        assert rows[-1] - rows[0] + 1 == round(side * 20 / 28)
+        snapshot = trace(small, image)
+        assert snapshot.trace.input.shape == (1, 1, side, side)
+        panel.show_snapshot(snapshot)
+        qtbot.waitUntil(lambda: panel.saliency_image() is not None
+                        and panel.saliency_image().shape == (side, side), timeout=2000)
+        assert panel.top_text() != HINT
+    finally:
+        small.close()

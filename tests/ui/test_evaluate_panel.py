@@ -161,3 +161,52 @@ def test_a_two_class_evaluation_rebuilds_the_matrix(panel, run):
                                   confusion_matrix(ev.classes, ev.predictions, 2))
     assert len(panel.accuracy_heights()) == 2
     assert all(ev.predictions[i] != ev.classes[i] for i in panel.mistake_indices())
+
+
+def _many_classes(classes: int, per_class: int = 8, seed: int = 0):
+    """An evaluation of `classes` long-named classes (right 3 times out of 4), with images."""
+    from cnnviz.training import Evaluation
+
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(classes), per_class)
+    predicted = np.where(rng.random(len(truth)) < 0.75, truth,
+                         rng.integers(0, classes, len(truth)))
+    p = rng.random((len(truth), classes)).astype(np.float32)
+    p[np.arange(len(truth)), predicted] += classes
+    p /= p.sum(axis=1, keepdims=True)
+    evaluation = Evaluation(float(np.mean(predicted == truth)), 1.0, predicted, p, truth)
+    images = rng.integers(0, 255, (len(truth), 32, 32, 3), dtype=np.uint8)
+    names = tuple(f"species_{k:03d}_with_a_long_name" for k in range(classes))
+    return evaluation, images, names
+
+
+@pytest.mark.parametrize("classes", [20, 100])
+def test_many_classes_stay_readable(qtbot, panel, classes):
+    """Model → view with up to 100 classes: counts in the cells up to 20 classes only, tick
+    labels thinned to what fits the axis and shortened, no bar percentages above 20; hovering
+    a cell still reads its count and class names in full; the heat map is the whole matrix."""
+    evaluation, images, names = _many_classes(classes)
+    panel.show_evaluation("test", evaluation, images, names)
+    qtbot.wait(50)
+    matrix = confusion_matrix(evaluation.classes, evaluation.predictions, classes)
+    np.testing.assert_allclose(panel.matrix_image(), np.log1p(matrix), rtol=1e-6)
+    if classes <= 20:
+        np.testing.assert_array_equal(panel.matrix_counts(), matrix)
+    else:
+        assert panel.matrix_counts().size == 0
+        assert not panel._bar_texts
+    axis = panel._matrix_plot.getAxis("bottom")
+    ticks = axis._tickLevels[0]
+    side = panel._matrix_plot.getViewBox().width()
+    labels = [label for _, label in ticks]
+    assert all(len(label) <= 10 for label in labels) and labels[0] == "species_0…"
+    widths = [panel.fontMetrics().horizontalAdvance(label) for label in labels]
+    assert len(ticks) * max(widths) <= side                  # side by side, they do not overlap
+    assert len(ticks) < classes or classes <= 20
+    true, predicted = 7, int(evaluation.predictions[np.flatnonzero(evaluation.classes == 7)[0]])
+    scene = panel.matrix_item().mapToScene(QPointF(predicted + 0.5, true + 0.5))
+    panel._on_hover(scene)
+    assert panel._hover.text().startswith(f"true {names[7]} → predicted {names[predicted]}: "
+                                          f"{matrix[7, predicted]:,} samples")
+    captions = [panel.galleries()[1].item(i).text() for i in range(panel.galleries()[1].count())]
+    assert captions and all(len(line) <= 24 for c in captions for line in c.split("\n"))

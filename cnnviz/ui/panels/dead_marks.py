@@ -14,7 +14,7 @@ class DeadMarks:
     def __init__(self, plot: pg.PlotItem) -> None:
         self.item = pg.PlotCurveItem(pen=pg.mkPen(DEAD_COLOUR, width=2), connect="pairs")
         self.item.setZValue(20)
-        self.item.setToolTip("dead unit: never active on the probe digits")
+        self.item.setToolTip("dead unit: never active on the probe samples")
         plot.addItem(self.item)
         self.rects: list[tuple[float, float, float, float]] = []
 

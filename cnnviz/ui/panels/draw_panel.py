@@ -61,7 +61,8 @@ SALIENCY_TIP = ("Saliency: the gradient of the class score with respect to each 
                 "prediction most. Drawn over the digit in grey.")
 INPUT_TIP = ("What the network sees: the drawing cropped to its ink, scaled to fit 20×20 with "
              "anti-aliasing, and placed in 28×28 with its centre of mass in the middle — the "
-             "way MNIST's digits were made. Grey levels 0–255; the network gets "
+             "way MNIST's digits were made (for another input size, the same in proportion). "
+             "Grey levels 0–255; the network gets "
              "(x/255 − 0.1307)/0.3081.")
 
 
@@ -205,7 +206,8 @@ class DrawCanvas(QWidget):
 class DrawPanel(LiveView, QWidget):
     """Canvas and controls on the left; what the network sees, predicts and heeds on the right."""
 
-    digit_drawn = pyqtSignal(object)      # uint8 (28, 28), preprocessed like MNIST
+    digit_drawn = pyqtSignal(object)      # uint8 (H, W) of the network's input (28×28 for
+    #                                       MNIST), preprocessed like MNIST
     error = pyqtSignal(str)               # a one-line message for the error dialog
     pin_requested = pyqtSignal(object)    # uint8 (28, 28): pin this drawing (Pins tab)
 
@@ -216,6 +218,7 @@ class DrawPanel(LiveView, QWidget):
         self._published = 0               # the version last sent as digit_drawn
         self._top_plain = HINT
         self._input_channels = 1          # of the network shown; drawing needs 1 (grey)
+        self._image_shape = DIGIT_SHAPE   # (H, W) of its input: what a drawing is made into
         self._throttled_publish = None     # made at the first stroke (see _publish_soon)
         self._build()
         self._show_hint()
@@ -349,7 +352,7 @@ class DrawPanel(LiveView, QWidget):
         return self.canvas.ink()
 
     def preprocessed(self) -> np.ndarray:
-        """The uint8 (28, 28) the network sees (as last published)."""
+        """The uint8 (H, W) the network sees, (28, 28) for MNIST (as last published)."""
         return self._preprocessed.copy()
 
     def probability_heights(self) -> np.ndarray:
@@ -361,7 +364,7 @@ class DrawPanel(LiveView, QWidget):
         return self._top_plain
 
     def saliency_image(self) -> np.ndarray | None:
-        """The relative saliency (28, 28) in [0, 1] drawn over the digit, or None."""
+        """The relative saliency (H, W) in [0, 1] drawn over the digit, or None."""
         return self.saliency_item.image
 
     def load_file(self, path: str) -> bool:
@@ -430,7 +433,7 @@ class DrawPanel(LiveView, QWidget):
         if self._version == self._published:
             return
         self._published = self._version
-        self._preprocessed = preprocess_drawing(self.canvas.ink())
+        self._preprocessed = preprocess_drawing(self.canvas.ink(), self._image_shape)
         self.input_item.setImage(self._preprocessed, autoLevels=False)
         if self.drawing_possible:
             self.digit_drawn.emit(self._preprocessed.copy())
@@ -445,6 +448,7 @@ class DrawPanel(LiveView, QWidget):
         if snapshot.class_names != self._class_names:
             self._set_classes(snapshot.class_names)
         self._set_input_channels(snapshot.facts.input_shape[0])
+        self._set_image_shape(tuple(snapshot.facts.input_shape[1:]))
         if not self.drawing_possible:
             return
         if snapshot.sample.split != "drawn" or not snapshot.sample_image.any():
@@ -494,14 +498,29 @@ class DrawPanel(LiveView, QWidget):
                           brush=NEUTRAL_BAR)
         self.saliency_caption.setText("")
 
+    def _set_image_shape(self, shape: tuple[int, int]) -> None:
+        """A network of another input size (1×32×32, 1×16×16…): drawings are made into it, and
+        the drawing on the canvas is sent again at that size."""
+        if shape == self._image_shape:
+            return
+        self._image_shape = shape
+        for view in (self.input_item.getViewBox(), self.digit_item.getViewBox()):
+            view.setRange(xRange=(0, shape[1]), yRange=(0, shape[0]), padding=0.02)
+        self.input_item.setImage(np.zeros(shape, np.uint8), autoLevels=False)
+        self.digit_item.setImage(np.zeros(shape, np.uint8), autoLevels=False)
+        self.saliency_item.setImage(np.zeros(shape, np.float32), autoLevels=False)
+        if self.canvas.ink().any():
+            self._version += 1
+            self._publish()
+
     def _show_hint(self) -> None:
         self._top_plain = HINT
         self.top_label.setText(f"<span style='font-size:14pt; color:#888'>{HINT}</span>")
         self.bars.setOpts(x=np.arange(len(self._class_names)),
                           height=np.zeros(len(self._class_names)), brushes=None,
                           brush=NEUTRAL_BAR)
-        self.digit_item.setImage(np.zeros(DIGIT_SHAPE, np.uint8), autoLevels=False)
-        self.saliency_item.setImage(np.zeros(DIGIT_SHAPE, np.float32), autoLevels=False)
+        self.digit_item.setImage(np.zeros(self._image_shape, np.uint8), autoLevels=False)
+        self.saliency_item.setImage(np.zeros(self._image_shape, np.float32), autoLevels=False)
         self.saliency_caption.setText("")
 
 

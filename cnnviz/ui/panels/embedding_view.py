@@ -1,6 +1,6 @@
-"""The embedding map (issue #16): the last hidden layer's activations for ~2,000 test digits,
+"""The embedding map (issue #16): the last hidden layer's activations for ~2,000 test samples,
 projected to 2-D by PCA, coloured by true class; mistakes crossed, the current sample (a drawn
-digit too) ringed. Hover a point to see its digit, click it to make it the input."""
+digit too) ringed. Hover a point to see its sample and class, click it to make it the input."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ HOVER_PIXELS = 8
 
 
 class EmbeddingView(QWidget):
-    """A PCA map of the hidden layer; points are test digits."""
+    """A PCA map of the hidden layer; points are test samples."""
 
     sample_chosen = pyqtSignal(str, int)          # split, index
 
@@ -31,10 +31,11 @@ class EmbeddingView(QWidget):
         self.plot = self.graphics.addPlot()
         colors.style_plot(self.plot, "embedding map · run “Analyse units”", "PCA axis 1",
                           "PCA axis 2",
-                          "The last hidden layer's activations for test digits, projected on "
+                          "The last hidden layer's activations for test samples, projected on "
                           "their first two principal axes (PCA by NumPy's SVD).\nColour: true "
                           "class; ×: the network gets it wrong; ring: the current sample.\n"
-                          "Hover a point to see its digit; click it to make it the input.")
+                          "Hover a point to see its sample and class; click it to make it the "
+                          "input.")
         self.plot.setMouseEnabled(x=True, y=True)
         self.points = pg.ScatterPlotItem(size=6, pen=None, hoverable=False)
         self.points.sigClicked.connect(self._on_clicked)
@@ -54,7 +55,7 @@ class EmbeddingView(QWidget):
         self.inset.setMouseEnabled(x=False, y=False)
         self.inset_image = pg.ImageItem(axisOrder="row-major")
         self.inset.addItem(self.inset_image)
-        self.hover = QLabel("hover a point to see its digit")
+        self.hover = QLabel("hover a point to see its sample and class")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, stretch=1)
@@ -66,7 +67,7 @@ class EmbeddingView(QWidget):
 
     def show_embedding(self, embedding: units.Embedding, images: np.ndarray,
                        class_names: tuple[str, ...], title: str) -> None:
-        """Draw the map; `images` (N, H, W) are the split's digits (index = point)."""
+        """Draw the map; `images` (N, H, W) are the split's images (index = point)."""
         self.embedding, self._images, self._names = embedding, images, class_names
         xy, labels = embedding.coords, embedding.labels
         brushes = [pg.mkBrush(CLASS_COLOURS[int(c) % 10]) for c in labels]
@@ -77,9 +78,12 @@ class EmbeddingView(QWidget):
         for c, name in enumerate(class_names[:10]):
             self.legend.addItem(pg.ScatterPlotItem(brush=pg.mkBrush(CLASS_COLOURS[c]), pen=None),
                                 name)
+        if len(class_names) > 10:       # ten colours tell ten classes apart; hover tells more
+            self.legend.addItem(pg.ScatterPlotItem(pen=None, brush=None),
+                                f"… {len(class_names) - 10} more (colours repeat; hover)")
         self.legend.addItem(self.mistakes, "mistake")
         ex = embedding.explained
-        self.plot.setTitle(f"{title} · {embedding.layer}, {len(xy):,} test digits · "
+        self.plot.setTitle(f"{title} · {embedding.layer}, {len(xy):,} test samples · "
                            f"axes explain {100 * ex[0]:.0f} % and {100 * ex[1]:.0f} %")
         self.plot.setLabel("bottom", f"PCA axis 1 ({100 * ex[0]:.0f} % of the variance)")
         self.plot.setLabel("left", f"PCA axis 2 ({100 * ex[1]:.0f} % of the variance)")
@@ -111,7 +115,7 @@ class EmbeddingView(QWidget):
             item.setData([], [])
 
     def choose(self, index: int) -> None:
-        """Make test digit `index` the input, as clicking its point does."""
+        """Make test sample `index` the input, as clicking its point does."""
         self.sample_chosen.emit("test", int(index))
 
     def _on_clicked(self, _item, points, _event=None) -> None:

@@ -38,7 +38,7 @@ from cnnviz.training.evaluation import (
     predicted_probability,
 )
 from cnnviz.training.snapshot import Snapshot
-from cnnviz.ui.panels import colors
+from cnnviz.ui.panels import class_labels, colors
 from cnnviz.ui.panels.thumbnail_gallery import ThumbnailGallery
 
 MATRIX_CMAP = "viridis"
@@ -54,6 +54,11 @@ HOVER_HINT = "hover over a cell to read it; click it to list its samples"
 def format_p(p: float) -> str:
     """A probability to 2 decimals, or 3 near 1 where "1.00" would hide the differences."""
     return f"{p:.3f}" if 0.995 <= p < 0.9995 else f"{p:.2f}"
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 sample", "2,345 samples"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def count_ticks(top: int) -> list[tuple[float, str]]:
@@ -76,7 +81,8 @@ class EvaluatePanel(QWidget):
         self._split, self._images, self._names = "test", np.zeros((0, 28, 28), np.uint8), ()
         self._matrix = np.zeros((0, 0), np.int64)
         self._cell: tuple[int, int] | None = None
-        self._texts: list[list[pg.TextItem]] = []
+        self._texts: list[list[pg.TextItem]] = []     # K×K cell counts; none above ~20 classes
+        self._built_for: tuple[str, ...] = ()         # the class names the matrix is laid out for
         self._bar_texts: list[pg.TextItem] = []
         self._model_key: tuple[str, str, int] | None = None      # of the latest snapshot
         self._results_key: tuple[str, str, int] | None = None    # of the shown results
@@ -140,6 +146,7 @@ class EvaluatePanel(QWidget):
         self._graphics.ci.layout.setRowStretchFactor(1, 1)
         self._build_matrix(self._matrix_plot)
         self._build_accuracy(self._accuracy_plot)
+        self._matrix_plot.getViewBox().sigResized.connect(lambda *_: self._set_class_ticks())
         self._graphics.scene().sigMouseClicked.connect(self._on_click)
         self._graphics.scene().sigMouseMoved.connect(self._on_hover)
         self._hover = QLabel(HOVER_HINT)
@@ -202,8 +209,8 @@ class EvaluatePanel(QWidget):
         self._mistakes_header.setToolTip("The wrong answers the network was surest of")
         self._mistakes_gallery = ThumbnailGallery(
             "The mistakes made with the highest probability for the wrong class: true class → "
-            "predicted class (p of the prediction).\nOften a mislabelled or odd digit. Click "
-            "one to select it in the sample picker.")
+            "predicted class (p of the prediction).\nOften a mislabelled or odd sample. Click "
+            "one to select it in the sample picker.", caption_lines=3)
         self._cell_gallery.sample_clicked.connect(self._choose)
         self._mistakes_gallery.sample_clicked.connect(self._choose)
         return self._column((self._cell_header, 0), (self._cell_gallery, 3),
@@ -254,7 +261,7 @@ class EvaluatePanel(QWidget):
         mistakes = count - int(np.trace(self._matrix))
         self._summary.setText(f"<b>{split}</b> split · {count:,} samples · accuracy "
                               f"<b>{evaluation.accuracy:.2%}</b> · mean cost "
-                              f"{evaluation.cost:.4f} · {mistakes:,} mistakes"
+                              f"{evaluation.cost:.4f} · {_count(mistakes, 'mistake')}"
                               f"{self._results_step()}")
         self._draw_mistakes()
         self.select_cell(*self._default_cell())
@@ -308,7 +315,7 @@ class EvaluatePanel(QWidget):
         names = self._names
         order = "most confident first" if true != predicted else "least confident first"
         listed = (f"showing {len(shown):,} of {len(members):,}" if len(members) > len(shown)
-                  else f"{len(members):,} samples")
+                  else _count(len(members), "sample"))
         self._cell_header.setText(f"<b>true {names[true]} → predicted {names[predicted]}</b>"
                                   f" · {listed}" + (f" ({order})" if len(members) > 1 else ""))
         self._mark_current_sample()
@@ -316,9 +323,11 @@ class EvaluatePanel(QWidget):
 
     # --- read-backs for tests ---------------------------------------------------------------
     def matrix_counts(self) -> np.ndarray:
-        """The counts written in the matrix cells, (K, K) int, row = true class."""
+        """The counts written in the matrix cells, (K, K) int, row = true class; (0, 0) when
+        there are too many classes for numbers in the cells."""
         return np.array([[int(text.textItem.toPlainText().replace(",", "")) for text in row]
-                         for row in self._texts], dtype=np.int64).reshape(len(self._texts), -1)
+                         for row in self._texts], dtype=np.int64).reshape(len(self._texts),
+                                                                         len(self._texts))
 
     def matrix_image(self) -> np.ndarray | None:
         """The array the heat map draws (log1p of the counts), or None before an evaluation."""
@@ -364,7 +373,7 @@ class EvaluatePanel(QWidget):
     # --- drawing ----------------------------------------------------------------------------
     def _draw_matrix(self) -> None:
         k = len(self._names)
-        if len(self._texts) != k:
+        if self._built_for != self._names:
             self._rebuild_matrix(k)
         # Levels from the largest class, not the largest cell: fixed for a split, reached by a
         # perfect network's diagonal.
@@ -375,7 +384,7 @@ class EvaluatePanel(QWidget):
         self._bar.axis.setTicks([count_ticks(top), []])
         self._image.setImage(values, autoLevels=False, levels=levels)
         self._placeholder.hide()
-        for i in range(k):
+        for i in range(len(self._texts)):       # no numbers above ~20 classes: hover reads them
             for j in range(k):
                 count = int(self._matrix[i, j])
                 bright = values[i, j] / levels[1] > 0.6
@@ -386,18 +395,36 @@ class EvaluatePanel(QWidget):
         plot = self._matrix_plot
         for text in [t for row in self._texts for t in row]:
             plot.removeItem(text)
-        font_size = 13 if k <= 3 else 9
-        self._texts = [[pg.TextItem(anchor=(0.5, 0.5)) for _ in range(k)] for _ in range(k)]
+        self._built_for = self._names
+        font_size = class_labels.cell_font_size(k)
+        shown = k if class_labels.cell_numbers_fit(k) else 0
+        self._texts = [[pg.TextItem(anchor=(0.5, 0.5)) for _ in range(shown)]
+                       for _ in range(shown)]
         for i, row in enumerate(self._texts):
             for j, text in enumerate(row):
                 text.setFont(QFont(self.font().family(), font_size))
                 text.setPos(j + 0.5, i + 0.5)
                 text.setZValue(5)
                 plot.addItem(text)
-        ticks = [[(i + 0.5, name) for i, name in enumerate(self._names)]]
-        plot.getAxis("bottom").setTicks(ticks)
-        plot.getAxis("left").setTicks(ticks)
+        self._set_class_ticks()
         plot.getViewBox().setRange(xRange=(0, k), yRange=(0, k), padding=0.02)
+
+    def _set_class_ticks(self) -> None:
+        """Class names on the axes, every n-th when they would not fit the axis's length."""
+        if not self._names:
+            return
+        names, metrics = self._names, self.fontMetrics()
+        widest = max(metrics.horizontalAdvance(class_labels.short_name(n)) for n in names)
+        matrix = self._matrix_plot.getViewBox().height(), self._matrix_plot.getViewBox().width()
+        side = min(matrix) if min(matrix) > 0 else 400     # aspect locked: the square's side
+        across = class_labels.most_ticks(side, widest)
+        down = class_labels.most_ticks(side, metrics.lineSpacing(), gap=2)
+        self._matrix_plot.getAxis("bottom").setTicks(
+            [class_labels.class_ticks(names, across, 0.5)])
+        self._matrix_plot.getAxis("left").setTicks([class_labels.class_ticks(names, down, 0.5)])
+        width = self._accuracy_plot.getViewBox().width() or 400
+        self._accuracy_plot.getAxis("bottom").setTicks(
+            [class_labels.class_ticks(names, class_labels.most_ticks(width, widest))])
 
     def _draw_accuracy(self) -> None:
         k = len(self._names)
@@ -409,7 +436,7 @@ class EvaluatePanel(QWidget):
         for text in self._bar_texts:
             plot.removeItem(text)
         self._bar_texts = []
-        for i, a in enumerate(accuracy):
+        for i, a in enumerate(accuracy if k <= class_labels.BAR_TEXTS_UP_TO else []):
             # At the foot of the bar, clear of the overall line; above a bar too short for it.
             inside = heights[i] > 0.25
             text = pg.TextItem("–" if np.isnan(a) else f"{a:.0%}",
@@ -417,7 +444,7 @@ class EvaluatePanel(QWidget):
             text.setPos(i, 0 if inside else heights[i])
             plot.addItem(text)
             self._bar_texts.append(text)
-        plot.getAxis("bottom").setTicks([list(enumerate(self._names))])
+        self._set_class_ticks()
         plot.setXRange(-0.5, k - 0.5, padding=0.02)
         self._overall.setPos(self._evaluation.accuracy)
         self._overall.show()
@@ -427,8 +454,10 @@ class EvaluatePanel(QWidget):
     def _draw_mistakes(self) -> None:
         ev, names = self._evaluation, self._names
         shown = confident_mistakes(ev, MISTAKES_SHOWN)
-        self._fill(self._mistakes_gallery, shown, lambda i, p: f"true {names[ev.classes[i]]} → "
-                   f"{names[ev.predictions[i]]}\n(p={format_p(p)})")
+        short = class_labels.short_name
+        self._fill(self._mistakes_gallery, shown,
+                   lambda i, p: f"{short(names[ev.classes[i]])}\n→ "
+                                f"{short(names[ev.predictions[i]])}\n(p={format_p(p)})")
         total = int((ev.predictions != ev.classes).sum())
         self._mistakes_header.setText(f"<b>most confident mistakes</b> · top {len(shown)} of "
                                       f"{total:,}" if total else "no mistakes on this split")

@@ -30,12 +30,14 @@ class ThumbnailGallery(QListWidget):
 
     sample_clicked = pyqtSignal(int)
 
-    def __init__(self, tooltip: str, parent: QWidget | None = None) -> None:
+    def __init__(self, tooltip: str, parent: QWidget | None = None, caption_lines: int = 2
+                 ) -> None:
         super().__init__(parent)
         size = THUMB_SIDE
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 44, size + 2 * self.fontMetrics().lineSpacing() + 10))
+        self.setGridSize(QSize(size + 44,
+                               size + caption_lines * self.fontMetrics().lineSpacing() + 10))
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setUniformItemSizes(True)

@@ -67,9 +67,9 @@ class UnitCard(QWidget):
             "Colour: activation.", colors.LevelTracker(signed=False), None)
         self.patches_plot = root.addPlot(row=1, col=0, colspan=3)
         colors.style_plot(self.patches_plot, "top-9 test patches", "", "",
-                          "The nine test digits on which the unit peaks highest, each cropped "
+                          "The nine test samples on which the unit peaks highest, each cropped "
                           "to the input pixels the unit sees there (its receptive field), with "
-                          "its peak z. Click one to make that digit the input, patch outlined.")
+                          "its peak z. Click one to make that sample the input, patch outlined.")
         self.patches_plot.getViewBox().setAspectLocked(True)
         self.patches_plot.getViewBox().invertY(True)
         self.patches_plot.hideAxis("left")
@@ -148,7 +148,7 @@ class UnitCard(QWidget):
         if result is not None and layer in result.layers:
             a = units.activity(result, layer)
             parts.append(f"active on {100 * a.active_fraction[unit]:.1f} % of "
-                         f"{result.probe_size:,} probe digits · mean activation "
+                         f"{result.probe_size:,} probe samples · mean activation "
                          f"{a.mean_activation[unit]:.3f}")
             if a.dead[unit] and snapshot.architecture[-1]["name"] != layer:
                 parts.append("<b style='color:#d33'>dead: never active on the probe</b>")
@@ -191,7 +191,7 @@ class UnitCard(QWidget):
             text.setPos(col * (w + colors.GAP), row * (h + colors.GAP))
             self.patches_plot.addItem(text)
             self._patch_labels.append(text)
-        self.patches_plot.setTitle(f"top-9 of {len(result.labels):,} test digits "
+        self.patches_plot.setTitle(f"top-9 of {len(result.labels):,} test samples "
                                    f"({field[0]}×{field[1]}: what {layer}[{unit}] sees"
                                    + (", in the middle of each crop)" if (h, w) != field else ")"))
         self.patches_plot.getViewBox().autoRange(padding=0.01)
@@ -209,7 +209,7 @@ class UnitCard(QWidget):
 
     # --- patches ------------------------------------------------------------------------------
     def choose_patch(self, i: int) -> None:
-        """Make patch `i`'s digit the input, as clicking it does."""
+        """Make patch `i`'s sample the input, as clicking it does."""
         patch = self.patches[i]
         self.patch_chosen.emit(patch.index, patch.box)
 

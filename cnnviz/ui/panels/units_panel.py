@@ -45,7 +45,7 @@ DEAD_TEXT = "✝ dead"
 class UnitsPanel(LiveView, QWidget):
     """Unit list, identity card, dead units over the run, embedding map."""
 
-    scan_requested = pyqtSignal(object)           # test digits to scan (None: all)
+    scan_requested = pyqtSignal(object)           # test samples to scan (None: all)
     cancel_requested = pyqtSignal()
     preferred_requested = pyqtSignal(str, int)    # layer, unit
     sample_chosen = pyqtSignal(str, int)          # split, index
@@ -58,11 +58,11 @@ class UnitsPanel(LiveView, QWidget):
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setToolTip("Every unit: conv filters, dense units and the classes. Dead "
-                             "units (never active on the probe digits) are marked ✝.")
+                             "units (never active on the probe samples) are marked ✝.")
         self.list.currentItemChanged.connect(self._on_item)
         self.analyse = QPushButton("Analyse units")
         self.analyse.setToolTip("Run the test set through the network in the worker: top-9 "
-                                "patches, activity on 1,000 probe digits, the embedding map")
+                                "patches, activity on 1,000 probe samples, the embedding map")
         self.analyse.clicked.connect(lambda: self.request_scan(None))
         self.cancel = QPushButton("Cancel")
         self.cancel.clicked.connect(self.cancel_requested)
@@ -91,7 +91,7 @@ class UnitsPanel(LiveView, QWidget):
         self.dead_plot = self.dead_graphics.addPlot()
         colors.style_plot(self.dead_plot, "dead units over the run", "step", "fraction dead",
                           "Each layer's share of units never active on a quick probe (the first "
-                          "250 test digits), recorded while training within 3 % of its time.")
+                          "250 test samples), recorded while training within 3 % of its time.")
         self.dead_plot.setYRange(0, 1, padding=0.02)
         self.dead_plot.addLegend(offset=(5, 5))
         self._dead_curves: dict[str, pg.PlotDataItem] = {}
@@ -124,7 +124,7 @@ class UnitsPanel(LiveView, QWidget):
 
     # --- from the window --------------------------------------------------------------------
     def set_images(self, test_images: np.ndarray) -> None:
-        """The test digits the scans run on (a data change forgets the last scan)."""
+        """The test samples the scans run on (a data change forgets the last scan)."""
         self.images = test_images
         self.result = None
         self.embedding.clear()
@@ -145,7 +145,7 @@ class UnitsPanel(LiveView, QWidget):
         self._scan_ended()
         self.result = result
         self.status.setText(f"{result.model_label}, step {result.step}: {len(result.scan.labels):,}"
-                            f" test digits, probe {result.scan.probe_size:,}")
+                            f" test samples, probe {result.scan.probe_size:,}")
         self._fill_list()
         if self.images is not None and self.snapshot is not None:
             self.embedding.show_embedding(result.embedding, self.images,
