@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, pyqtSignal
+from PyQt6.QtCore import QPointF, QTimer, pyqtSignal
+from PyQt6.QtGui import QResizeEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.nn import kinds
@@ -162,6 +163,12 @@ class GradientsView(LiveView, QWidget):
         self._requested: tuple[int | None, tuple] | None = None
         self._current: Snapshot | None = None
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        # A timer owned by the view (it dies with it), not the plots' resize signals: those
+        # also fire while the plots are being torn down.
+        self._refit_timer = QTimer(self)
+        self._refit_timer.setSingleShot(True)
+        self._refit_timer.setInterval(0)
+        self._refit_timer.timeout.connect(self._refit)
 
     # --- public -----------------------------------------------------------------------------
     def drawn_snapshot_id(self) -> int | None:
@@ -251,6 +258,8 @@ class GradientsView(LiveView, QWidget):
         self._show_target(snapshot)
 
     def _draw_gradients(self, layers: list[LayerTrace]) -> None:
+        for entry in self._maps.values():       # as many columns as draw the maps largest
+            entry.fit()
         for layer in layers:
             grad = layer.grad_output[0]
             if layer.name in self._maps:
@@ -260,6 +269,14 @@ class GradientsView(LiveView, QWidget):
                 _draw_bars(self._bars[layer.name], grad)
             for key, value in layer.param_grads.items():
                 self._draw_param(f"{layer.name}.{key}", value)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._refit_timer.start()      # once the plots have their new sizes
+
+    def _refit(self) -> None:
+        if any([entry.fit() for entry in self._maps.values()]):
+            self._redraw()
 
     def _redraw(self, *_) -> None:
         """Draw the shown snapshot again (a page turned, a grid re-laid out)."""
@@ -372,7 +389,6 @@ class GradientsView(LiveView, QWidget):
             f"would raise the loss; blue: it would lower it; white: no effect. The scale is "
             f"symmetric around 0.", "dL/d value")
         entry = ChannelPage(view, (channels, h, w), pager, colors.FittedTicks(plot))
-        plot.vb.sigResized.connect(lambda _, entry=entry: entry.fit() and self._redraw())
         return entry
 
     def _build_params(self, layout: pg.GraphicsLayout, layers: list[LayerTrace]) -> int:
