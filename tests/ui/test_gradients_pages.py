@@ -39,7 +39,7 @@ def test_gradient_map_pages_equal_the_traces_tiles(qtbot, wide):
         for k in range(8):
             r, c = divmod(k, columns)
             np.testing.assert_array_equal(tile(image, r, c, *grad.shape[1:]), grad[40 + k])
-        assert view.levels_of(name)[1] >= np.abs(grad).max()      # the layer's scale, not the page's
+        assert view.levels_of(name)[1] >= np.abs(grad).max()      # the layer's, not the page's
     labels = [label for _, label in view.ticks_of("conv2", "left")]
     assert labels and labels[0].startswith("40")
 
@@ -84,5 +84,6 @@ def test_labels_never_overlap_and_nothing_is_cut_off(qtbot, wide, size):
         ticks = bar.axis._tickLevels[0]
         spacing = bar.axis.geometry().height() / max(len(ticks) - 1, 1)
         assert spacing >= QFontMetrics(bar.axis.font()).height(), (name, len(ticks), spacing)
+    _no_overlap(view.plot_of("dense1.W"), view.ticks_of("dense1.W", "left"), "left")
     for name in ("conv1.b", "conv2.b", "dense1", "dense1.W", "dense1.b"):
         assert view.plot_of(name).sceneBoundingRect().right() <= width, name

@@ -155,6 +155,7 @@ class GradientsView(LiveView, QWidget):
         self._maps: dict[str, ChannelPage] = {}
         self._bars: dict[str, _Bars] = {}
         self._kernels: dict[str, KernelPage] = {}
+        self._matrix_ticks: dict[str, colors.FittedTicks] = {}
         self._param_maps: dict[str, colors.MosaicView] = {}
         self._param_bars: dict[str, _Bars] = {}
         self._architecture: tuple = ()
@@ -213,8 +214,8 @@ class GradientsView(LiveView, QWidget):
 
     def ticks_of(self, name: str, axis: str = "bottom") -> list[tuple[float, str]]:
         """The tick labels on a gradient mosaic's axis ("conv2" or "conv2.W"), after thinning."""
-        entry = self._kernels.get(name) or self._maps[name]
-        return entry.ticks.shown[axis]
+        entry = self._kernels.get(name) or self._maps.get(name)
+        return (entry.ticks if entry else self._matrix_ticks[name]).shown[axis]
 
     def plot_of(self, name: str) -> pg.PlotItem:
         """The plot of a layer's or a parameter's gradient ("conv2", "conv2.b")."""
@@ -316,7 +317,7 @@ class GradientsView(LiveView, QWidget):
         self._graphics.clear()
         self._pagers.clear()
         self._maps, self._bars, self._param_maps, self._param_bars = {}, {}, {}, {}
-        self._kernels = {}
+        self._kernels, self._matrix_ticks = {}, {}
         self._target.blockSignals(True)
         self._target.clear()
         self._target.addItems([TRUE_CLASS, *class_names])
@@ -445,8 +446,7 @@ class GradientsView(LiveView, QWidget):
         pager.page_changed.connect(self._on_page)
         return self._pagers.add(pager)
 
-    @staticmethod
-    def _build_matrix(plot: pg.PlotItem, name: str, grad: np.ndarray,
+    def _build_matrix(self, plot: pg.PlotItem, name: str, grad: np.ndarray,
                       equation: str) -> colors.MosaicView:
         view = _signed_view(
             plot, f"dL/d {name} · {'×'.join(str(n) for n in grad.shape)}", "input unit",
@@ -455,8 +455,10 @@ class GradientsView(LiveView, QWidget):
             f"of the weight from input j to output i: rows of dead units are white, and each "
             f"row is dL/dz_i times the same input vector.", "dL/dW")
         plot.getViewBox().setAspectLocked(False)      # a 128×800 matrix: fill the plot
-        if grad.shape[0] <= 16:
-            plot.getAxis("left").setTicks([[(i + 0.5, str(i)) for i in range(grad.shape[0])]])
+        if grad.shape[0] <= 16:       # output units, thinned to those that fit the height
+            ticks = colors.FittedTicks(plot)
+            ticks.set([], [(i + 0.5, str(i)) for i in range(grad.shape[0])])
+            self._matrix_ticks[name] = ticks
         return view
 
     # --- hover and target -------------------------------------------------------------------
