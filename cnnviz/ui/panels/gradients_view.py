@@ -32,6 +32,7 @@ from cnnviz.ui.redraw import LiveView
 TRUE_CLASS = "true class"
 REDRAW_INTERVAL = 0.1          # s: 17 plots repaint in ~30 ms; 10 Hz is plenty to watch
 MAX_STACKED_MAPS = 3           # map layers in one column; more are split in two
+MAX_PARAM_ROWS = 4             # rows of parameter (and then output-vector) plots
 TITLE_SIZE = "9pt"             # two columns of maps fit 1366 px beside the parameters
 HOVER_HINT = "hover over a gradient map or kernel to read its value"
 
@@ -327,7 +328,11 @@ class GradientsView(LiveView, QWidget):
         vectors = [l for l in layers if l.grad_output.ndim == 2]
         # Past 3 map layers a single stack leaves each map a sliver of height: two stacks
         # (a conv block each, read down), and the vectors go under the parameters.
-        stacks = 2 if len(maps) > MAX_STACKED_MAPS else 1
+        # (Not when that makes the parameters' column too tall: the reference network's
+        # three dense outputs stay in a column of their own.)
+        weighted = sum(1 for l in layers if l.param_grads)
+        stacks = 2 if len(maps) > MAX_STACKED_MAPS and \
+            weighted + len(vectors) <= MAX_PARAM_ROWS else 1
         column = 0
         if maps:
             left = root.addLayout(row=0, col=column)
