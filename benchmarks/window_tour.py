@@ -8,7 +8,9 @@ Run under an X server (a desktop, or Xvfb with ImageMagick's `import` installed)
 opens the window as a first launch does (fresh settings), picks test digit #0, and saves
 `<out>/<width>x<height>-<n>-<tab>.png` of the whole screen for each tab, plus the Inside tab's
 other pages; prints the window geometry and each file. With `--arch FILE.json` the window
-shows a fresh network of that architecture instead, trained for a few seconds.
+shows a fresh network of that architecture instead, trained for a few seconds; with
+`--data DIR` too, on that data folder (IDX or an image folder such as examples/make_shapes.py
+makes) instead of the bundled digits.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _settle(app, seconds: float) -> None:
         time.sleep(0.02)
 
 
-def main(out: Path, arch: str | None = None) -> None:
+def main(out: Path, arch: str | None = None, data: str | None = None) -> None:
     scratch = tempfile.mkdtemp(prefix="cnnviz-tour-")
     os.environ.setdefault("CNNVIZ_DATA_DIR", scratch)
     from PyQt6.QtCore import QSettings
@@ -44,7 +46,7 @@ def main(out: Path, arch: str | None = None) -> None:
     if arch is None:
         window = create_window()
     else:
-        window = _custom_window(arch)
+        window = _custom_window(arch, data)
     window.show()
     _settle(app, 4.0)
     if arch is not None:
@@ -71,11 +73,13 @@ def main(out: Path, arch: str | None = None) -> None:
     _settle(app, 1.0)
 
 
-def _custom_window(arch: str):
-    """The window on a fresh network of the architecture in `arch`, on the bundled digits."""
+def _custom_window(arch: str, data: str | None = None):
+    """The window on a fresh network of the architecture in `arch`, on the data folder
+    `data` (default: the bundled digits)."""
     import pyqtgraph as pg
 
     from cnnviz.data import load_bundled_mnist
+    from cnnviz.data.data_folders import load_data_folder
     from cnnviz.nn.architecture import Architecture
     from cnnviz.training import TrainSettings
     from cnnviz.ui.controller import Controller
@@ -83,7 +87,8 @@ def _custom_window(arch: str):
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     settings = TrainSettings(preset="custom", architecture=Architecture.load(arch))
-    return MainWindow(Controller(load_bundled_mnist(), settings))
+    dataset = load_bundled_mnist() if data is None else load_data_folder(data)
+    return MainWindow(Controller(dataset, settings))
 
 
 if __name__ == "__main__":
@@ -93,4 +98,9 @@ if __name__ == "__main__":
         at = arguments.index("--arch")
         architecture = arguments[at + 1]
         del arguments[at:at + 2]
-    main(Path(arguments[0] if arguments else "screenshots"), architecture)
+    folder = None
+    if "--data" in arguments:
+        at = arguments.index("--data")
+        folder = arguments[at + 1]
+        del arguments[at:at + 2]
+    main(Path(arguments[0] if arguments else "screenshots"), architecture, folder)
