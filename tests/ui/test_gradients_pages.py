@@ -30,7 +30,7 @@ def test_gradient_map_pages_equal_the_traces_tiles(qtbot, wide):
     assert pager is view.pager("relu2") is view.pager("pool2") is not view.pager("conv1")
     assert pager.needed and not pager.isHidden()
     pager.set_page(5)
-    assert pager.text() == "conv2 · channels 40–47/64"
+    assert pager.text() == "conv2 · channels 40–47 / 64"
     for name in ("conv2", "relu2", "pool2"):
         grad = wide.trace.layer(name).grad_output[0]
         rows, columns = view.output_grid(name)

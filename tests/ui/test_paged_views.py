@@ -1,0 +1,78 @@
+"""The last views of issue #18 that page many channels: Compare (A, B and B − A turn one
+page together), the step-through's arrays, pager labels that fit a narrow panel, and the
+feature-maps grid refitted from a timer the panel owns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from architectures import ARCHITECTURES
+from PyQt6.QtCore import QPointF
+from test_many_channels import shown, snapshot_of, tile
+
+from cnnviz.training.compare import compare_snapshots
+from cnnviz.ui.panels.compare_panel import FILTERS, MAPS, ComparePanel
+
+
+@pytest.fixture(scope="module")
+def wide_pair():
+    """Two different networks of 64 channels (A and B), as a comparison."""
+    a = snapshot_of(ARCHITECTURES["sixty_four_channels"], seed=0)
+    b = snapshot_of(ARCHITECTURES["sixty_four_channels"], seed=1)
+    return compare_snapshots(a, b)
+
+
+def test_compare_pages_64_filters_and_maps_with_one_pager_for_a_b_and_the_change(
+        qtbot, wide_pair):
+    """conv2.W (64, 64, 3, 3): each of A, B and B − A shows 8 filters × 8 input channels of
+    the same page, exactly those weights; turning a page turns all three; 64 maps show 8 at a
+    time; the axes number from the page's first, without overlapping labels."""
+    panel = shown(qtbot, ComparePanel(), (1300, 800))
+    panel.show_comparison(wide_pair)
+    panel.choose_layer(FILTERS, "conv2")
+    panel.choose_layer(MAPS, "conv2")
+    filters, inputs = panel.pager(FILTERS, "filters"), panel.pager(FILTERS, "inputs")
+    assert filters.needed and inputs.needed and filters.isVisible()
+    filters.set_page(2)
+    inputs.set_page(7)
+    arrays = (wide_pair.a.filters["conv2"], wide_pair.b.filters["conv2"],
+              wide_pair.filter_changes["conv2"])
+    for column, weights in enumerate(arrays):
+        image = panel.image_of(FILTERS, column)
+        assert image.shape == (8 * 4 - 1, 8 * 4 - 1)
+        for k in range(8):
+            for j in range(8):
+                np.testing.assert_array_equal(tile(image, j, k, 3, 3), weights[16 + k, 56 + j])
+        labels = [label for _, label in panel.ticks_of(FILTERS, column, "bottom")]
+        assert labels[0] == "16" and set(labels) <= {str(k) for k in range(16, 24)}
+    # The scale is the layer's, not the page's.
+    assert panel.levels_of(FILTERS, 2)[1] >= np.abs(arrays[2]).max()
+
+    maps = panel.pager(MAPS)
+    assert maps.count == 64 and maps.page_size == 8
+    maps.set_page(5)
+    for column, array in enumerate((wide_pair.a.maps["conv2"], wide_pair.b.maps["conv2"],
+                                    wide_pair.map_changes["conv2"])):
+        drawn = panel.image_of(MAPS, column)
+        np.testing.assert_array_equal(np.sort(drawn[np.isfinite(drawn)]),
+                                      np.sort(array[40:48].ravel()))
+
+
+def test_compare_hover_reads_the_paged_kernel(qtbot, wide_pair):
+    """The mouse over B − A on page (filters 8–15, inputs 16–23) reads that kernel's weight."""
+    panel = shown(qtbot, ComparePanel(), (1300, 800))
+    panel.show_comparison(wide_pair)
+    panel.choose_layer(FILTERS, "conv2")
+    panel.pager(FILTERS, "filters").set_page(1)
+    panel.pager(FILTERS, "inputs").set_page(2)
+    view = panel.sections[FILTERS].views[2]
+    # Tile column 3 (filter 11), tile row 1 (input 17), row 2, col 0.
+    point = QPointF(3 * 4 + 0.5, 1 * 4 + 2.5)
+
+    def hover() -> bool:
+        panel._on_mouse_moved(view.image.mapToScene(point))
+        return panel.hover.text().startswith("conv2.W")
+    qtbot.waitUntil(hover, timeout=5_000)
+    a = wide_pair.a.filters["conv2"][11, 17, 2, 0]
+    assert panel.hover.text().startswith("conv2.W[filter 11, input channel 17] (row 2, col 0)")
+    assert f"A {a:.4f}" in panel.hover.text()
