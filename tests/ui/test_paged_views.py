@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from architectures import ARCHITECTURES
-from PyQt6.QtCore import QPointF
+from PyQt6.QtCore import QPoint, QPointF, Qt
 from test_many_channels import shown, snapshot_of, tile
 
 from cnnviz.training.compare import compare_snapshots
 from cnnviz.ui.panels.compare_panel import FILTERS, MAPS, ComparePanel
+from cnnviz.ui.panels.stepper_panel import StepperPanel
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,51 @@ def test_compare_hover_reads_the_paged_kernel(qtbot, wide_pair):
     a = wide_pair.a.filters["conv2"][11, 17, 2, 0]
     assert panel.hover.text().startswith("conv2.W[filter 11, input channel 17] (row 2, col 0)")
     assert f"A {a:.4f}" in panel.hover.text()
+
+
+@pytest.fixture(scope="module")
+def wide():
+    return snapshot_of(ARCHITECTURES["sixty_four_channels"])
+
+
+def test_step_through_pages_64_maps_and_turns_to_the_selected_one(qtbot, wide):
+    """conv1's output (64 maps) is drawn 8 at a time; choosing channel 37 turns the page to
+    maps 32–39 and outlines it there; a click on a tile of that page explains that map's
+    element; conv2's input (64 channels) is paged too, its patch outlined in the 8 shown."""
+    panel = shown(qtbot, StepperPanel(), (1366, 700))
+    panel.show_snapshot(wide)
+    view = panel.output_view
+    output = wide.trace.layer("conv1").output[0]
+    pager = view.pager(0)
+    assert pager is not None and pager.count == 64 and pager.isVisible()
+    assert view.page_image.shape == (2 * 29 - 1, 4 * 29 - 1)        # 8 maps, 2 × 4
+    panel.select_position(37, 5, 6)
+    assert pager.shown == range(32, 40)
+    np.testing.assert_array_equal(tile(view.page_image, 1, 1, 28, 28), output[37])
+    assert view.marked_cells() == 1
+
+    qtbot.wait(50)                                   # let the layout settle before aiming
+    x, y = 2 * 29 + 12 + 0.5, 0 * 29 + 10 + 0.5       # tile (0, 2): map 34, (row 10, col 12)
+    pos = view.map_widget.mapFromScene(view.image_item.mapToScene(QPointF(x, y)))
+    qtbot.mouseClick(view.map_widget.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(pos.x(), pos.y()))
+    assert panel.selected_position() == (34, 10, 12)
+    assert panel.shown_value() == pytest.approx(float(output[34, 10, 12]))
+
+    while panel.current_operation().layer != "conv2":
+        panel.forward_step()
+    inputs = panel.input_view
+    assert inputs.pager(0).count == 64
+    assert inputs.marked_cells() == 8                  # the patch in each channel shown
+    np.testing.assert_array_equal(
+        tile(inputs.page_image, 0, 0, 14, 14),
+        wide.trace.layer("pool1").output[0, inputs.pager(0).offset])
+
+    # The update of conv2.W (64, 64, 3, 3): 8 output × 8 input channels of kernels a page,
+    # turned to the chosen weight's.
+    panel.go_to(len(panel.operations()) - 1)
+    panel.select_parameter("conv2.W", 20, 50, 1, 2)
+    out_pager, in_pager = panel.output_view.pager(0), panel.output_view.pager(1)
+    assert (out_pager.shown, in_pager.shown) == (range(16, 24), range(48, 56))
+    assert panel.output_view.page_image.shape == (8 * 4 - 1, 8 * 4 - 1)
+    assert panel.output_view.marked_cells() == 1
