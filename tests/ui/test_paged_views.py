@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 from architectures import ARCHITECTURES
 from PyQt6.QtCore import QPoint, QPointF, Qt
+from PyQt6.QtWidgets import QApplication
 from test_many_channels import shown, snapshot_of, tile
 
+from cnnviz.nn.architecture import Architecture
 from cnnviz.training.compare import compare_snapshots
 from cnnviz.ui.panels.compare_panel import FILTERS, MAPS, ComparePanel
+from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.stepper_panel import StepperPanel
 
 
@@ -125,3 +128,33 @@ def test_step_through_pages_64_maps_and_turns_to_the_selected_one(qtbot, wide):
     assert (out_pager.shown, in_pager.shown) == (range(16, 24), range(48, 56))
     assert panel.output_view.page_image.shape == (8 * 4 - 1, 8 * 4 - 1)
     assert panel.output_view.marked_cells() == 1
+
+
+def test_feature_map_grids_refit_from_the_panels_timer_and_survive_teardown(qtbot, wide):
+    """Resizing the feature-maps panel re-lays a page of 8 maps out in the columns that draw
+    it largest (the timer the panel owns refits it; the picture follows the grid); a panel
+    rebuilt for another network and deleted while resizes are pending does not crash."""
+    panel = shown(qtbot, FeatureMapsPanel(), (1300, 500))
+    panel.show_snapshot(wide)
+    qtbot.wait(50)
+    wide_grid = panel.map_grid("conv1")
+    panel.resize(500, 1000)
+    qtbot.waitUntil(lambda: panel.map_grid("conv1") != wide_grid, timeout=5_000)
+    rows, columns = panel.map_grid("conv1")
+    assert rows * columns >= 8 and columns < wide_grid[1]
+    assert panel.map_image("conv1").shape == (rows * 29 - 1, columns * 29 - 1)
+    np.testing.assert_array_equal(tile(panel.map_image("conv1"), 0, 0, 28, 28),
+                                  wide.trace.layer("conv1").output[0, 0])
+
+    other = snapshot_of(Architecture.from_dict(
+        {"input": [1, 28, 28], "layers": [{"type": "Conv2D", "out_channels": 12,
+                                            "kernel_size": 5}, {"type": "ReLU"},
+                                           {"type": "Flatten"},
+                                           {"type": "Dense", "out_features": 10}]}))
+    for size in ((700, 600), (900, 400)):
+        panel.show_snapshot(other)
+        panel.resize(*size)
+    panel.close()
+    panel.deleteLater()
+    QApplication.processEvents()
+    qtbot.wait(50)
