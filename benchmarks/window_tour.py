@@ -7,10 +7,10 @@ Run under an X server (a desktop, or Xvfb with ImageMagick's `import` installed)
 
 opens the window as a first launch does (fresh settings), picks test digit #0, and saves
 `<out>/<width>x<height>-<n>-<tab>.png` of the whole screen for each tab, plus the Inside tab's
-other pages; prints the window geometry and each file. With `--arch FILE.json` the window
-shows a fresh network of that architecture instead, trained for a few seconds; with
-`--data DIR` too, on that data folder (IDX or an image folder such as examples/make_shapes.py
-makes) instead of the bundled digits.
+and the Experiment tab's other pages; prints the window geometry and each file. With
+`--arch FILE.json` the window shows a fresh network of that architecture instead, trained
+for a few seconds; with `--data DIR` too, on that data folder (IDX or an image folder such
+as examples/make_shapes.py makes) instead of the bundled digits.
 """
 
 from __future__ import annotations
@@ -65,12 +65,23 @@ def main(out: Path, arch: str | None = None, data: str | None = None) -> None:
         window.tabs.setCurrentIndex(index)
         inside.setCurrentIndex(page or 0)
         _settle(app, 2.5)
-        name = out / f"{size}-{index}-{title.replace(' ', '_').lower()}.png"
-        subprocess.run(["import", "-window", "root", str(name)], check=True)
-        print(name)
+        _shoot(out / f"{size}-{index}-{title.replace(' ', '_').lower()}.png")
+        if title == "Experiment":                       # and its other views
+            views = window.experiment_panel.views
+            for sub in range(1, views.count()):
+                views.setCurrentIndex(sub)
+                _settle(app, 2.5)
+                _shoot(out / f"{size}-{index}-experiment-"
+                             f"{views.tabText(sub).replace(' ', '_').lower()}.png")
+            views.setCurrentIndex(0)
     window.autosaver.allow_close()
     window.close()
     _settle(app, 1.0)
+
+
+def _shoot(name: Path) -> None:
+    subprocess.run(["import", "-window", "root", str(name)], check=True)
+    print(name)
 
 
 def _custom_window(arch: str, data: str | None = None):

@@ -55,6 +55,8 @@ def test_compare_pages_64_filters_and_maps_with_one_pager_for_a_b_and_the_change
     maps = panel.pager(MAPS)
     assert maps.count == 64 and maps.page_size == 8
     maps.set_page(5)
+    grids = {page.grid for page in panel.sections[MAPS].pages}
+    assert len(grids) == 1                              # one layout for A, B and B − A
     for column, array in enumerate((wide_pair.a.maps["conv2"], wide_pair.b.maps["conv2"],
                                     wide_pair.map_changes["conv2"])):
         drawn = panel.image_of(MAPS, column)
@@ -158,3 +160,23 @@ def test_feature_map_grids_refit_from_the_panels_timer_and_survive_teardown(qtbo
     panel.deleteLater()
     QApplication.processEvents()
     qtbot.wait(50)
+
+
+def test_experiment_probes_say_they_need_a_grayscale_network(qtbot):
+    """On an RGB network the occlusion map, the nudge and the gradient check do not run (no
+    error dialog on showing the tab): each says plainly that it needs a grayscale network."""
+    from architectures import RGB_ARCHITECTURE
+
+    from cnnviz.ui.panels.experiment_panel import ExperimentPanel
+
+    panel = shown(qtbot, ExperimentPanel(), (1200, 700))
+    requested = []
+    panel.occlusion.occlusion_requested.connect(lambda *a: requested.append(a))
+    snapshot = snapshot_of(RGB_ARCHITECTURE)
+    for view in (panel.occlusion, panel.nudge, panel.gradient_check):
+        view.show_snapshot(snapshot)
+        assert not view.run_button.isEnabled()
+    assert requested == []
+    assert "needs a grayscale network" in panel.occlusion.caption.text()
+    assert "takes 3 channels" in panel.nudge.result_label.text()
+    assert "grayscale" in panel.gradient_check.verdict_label.text()

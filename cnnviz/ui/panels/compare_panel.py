@@ -152,8 +152,18 @@ class _Triple:
                              f"{float(np.abs(change).max()):.3g}")
 
     def fit(self) -> bool:
-        """Maps: re-lay the page out in as many columns as draw it largest; True if changed."""
-        return any([page.fit() for page in self.pages if isinstance(page, ChannelPage)])
+        """Maps: re-lay the page out in as many columns as draw it largest in A's plot, the
+        same grid in all three (their colour bars' labels differ a little in width); True if
+        it changed."""
+        if not self.pages or not isinstance(self.pages[0], ChannelPage):
+            return False
+        changed = self.pages[0].fit()
+        for page in self.pages[1:]:
+            if page.grid != self.pages[0].grid:
+                page.grid = self.pages[0].grid
+                page.retick()
+                changed = True
+        return changed
 
     def redraw(self, *_) -> None:
         """Draw the last comparison again (a page turned, a grid re-laid out)."""
