@@ -72,9 +72,15 @@ def main(out: Path, arch: str | None = None, data: str | None = None,
         window.tabs.setCurrentIndex(index)
         inside.setCurrentIndex(page or 0)
         _settle(app, 2.5)
-        name = out / f"{size}-{index}-{title.replace(' ', '_').lower()}.png"
-        subprocess.run(["import", "-window", "root", str(name)], check=True)
-        print(name)
+        _shoot(out / f"{size}-{index}-{title.replace(' ', '_').lower()}.png")
+        if title == "Experiment":                       # and its other views
+            views = window.experiment_panel.views
+            for sub in range(1, views.count()):
+                views.setCurrentIndex(sub)
+                _settle(app, 2.5)
+                _shoot(out / f"{size}-{index}-experiment-"
+                             f"{views.tabText(sub).replace(' ', '_').lower()}.png")
+            views.setCurrentIndex(0)
     window.autosaver.allow_close()
     window.close()
     _settle(app, 1.0)
@@ -92,6 +98,11 @@ def _open_data(app, window, folder: str, size: int) -> None:
         _settle(app, 0.2)
     _settle(app, 3.0)
     print(f"data: {window.controller.data.describe()}")
+
+
+def _shoot(name: Path) -> None:
+    subprocess.run(["import", "-window", "root", str(name)], check=True)
+    print(name)
 
 
 def _custom_window(arch: str):

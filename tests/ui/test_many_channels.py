@@ -71,7 +71,7 @@ def test_kernel_pages_show_the_weights_of_that_page(qtbot, wide):
     for k in range(8):
         for j in range(8):
             np.testing.assert_array_equal(tile(image, j, k, 3, 3), weights[24 + k, 40 + j])
-    assert filters.text() == "conv2 · filters 24–31/64"
+    assert filters.text() == "conv2 · filters 24–31 / 64"
     labels = [label for _, label in panel.ticks_of("conv2", "bottom")]
     assert labels[0] == "24" and set(labels) <= {str(k) for k in range(24, 32)}
     # conv1 has one input channel: its kernels are a single row of 16 per page.

@@ -335,12 +335,24 @@ def label_colour_bar(view: MosaicView) -> None:
     """Tick a signed colour bar at 0, ±half and ±full scale, written out: pyqtgraph's own
     ticks drop their labels on ranges as small as gradients' (±1e-5). Only when the levels
     moved: new ticks repaint the whole bar."""
-    low, high = levels = tuple(view.bar.levels())
-    if _labelled.get(view.bar) == levels:
+    low, high = tuple(view.bar.levels())
+    values = bar_tick_values(low, high, view.bar.axis)
+    if _labelled.get(view.bar) == values:
         return
-    _labelled[view.bar] = levels
-    view.bar.axis.setTicks([[(v, "0" if v == 0 else f"{v:.2g}")
-                             for v in (low, low / 2, 0.0, high / 2, high)]])
+    _labelled[view.bar] = values
+    view.bar.axis.setTicks([[(v, "0" if v == 0 else f"{v:.2g}") for v in values]])
+
+
+def bar_tick_values(low: float, high: float, axis: pg.AxisItem) -> tuple[float, ...]:
+    """0, ±half and ±full scale where the bar is tall enough for five labels, else fewer
+    (a short bar beside a small mosaic: 0 and ±full, or only ±full), so none overlap."""
+    height = axis.geometry().height()
+    line = QtGui.QFontMetrics(axis.style.get("tickFont") or axis.font()).height() + 2
+    if height < 2 or height >= 4 * line:            # not laid out yet, or room for all
+        return (low, low / 2, 0.0, high / 2, high)
+    if height >= 2 * line:
+        return (low, 0.0, high)
+    return (low, high)
 
 
 def reset_colour_bar_ticks(view: MosaicView) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QHideEvent, QShowEvent
+from PyQt6.QtGui import QHideEvent, QResizeEvent, QShowEvent
 from PyQt6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -34,6 +34,8 @@ from cnnviz.training.app_state import SampleRef
 from cnnviz.training.compare import Comparison
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.paged_mosaic import ChannelPage, KernelPage
+from cnnviz.ui.panels.pager import PAGE_SIZE, ROW_PAGE_SIZE, Pager, PagerBar
 from cnnviz.ui.redraw import LiveView
 
 FILTERS, MAPS = "filters", "maps"
@@ -69,7 +71,9 @@ def _verdict(comparison: Comparison) -> str:
 
 class _Triple:
     """One layer's arrays at A, at B and B − A: three mosaics side by side, made once per
-    layer and shape, redrawn with setImage."""
+    layer and shape, redrawn with setImage. Many filters, input channels or maps are paged
+    (8 at a time, 16 kernels in a single row); A, B and B − A share the pagers, so they always
+    show the same page."""
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -82,16 +86,18 @@ class _Triple:
         self.summary.setToolTip("‖B − A‖ / ‖A‖: how much the layer's "
                                 f"{'weights' if what == FILTERS else 'outputs'} changed from A "
                                 "to B, relative to their size at A; and the largest |B − A|")
+        self.pagers = PagerBar()
         self.views: list[colors.MosaicView] = []
+        self.pages: list[ChannelPage | KernelPage] = []
         self.built: tuple | None = None
-        self.tiles: tuple[int, int, int, int] | None = None   # (rows, cols, h, w) of the mosaic
-        self.channels = 0                                      # maps in the mosaic
+        self.comparison: Comparison | None = None
 
     def header(self, title: str) -> QHBoxLayout:
         row = QHBoxLayout()
         row.addWidget(QLabel(title))
         row.addWidget(self.chooser)
         row.addWidget(self.summary, stretch=1)
+        row.addWidget(self.pagers)
         return row
 
     def set_layers(self, names: list[str]) -> None:
@@ -116,48 +122,59 @@ class _Triple:
         return (a[layer], b[layer], d[layer]) if layer in a else None
 
     def draw(self, comparison: Comparison) -> None:
+        self.comparison = comparison
         arrays = self.arrays(comparison)
         if arrays is None:
             self.graphics.clear()
-            self.built, self.views = None, []
+            self.pagers.clear()
+            self.built, self.views, self.pages = None, [], []
             self.summary.setText("this network has no such layer")
             return
         a, b, change = arrays
         layer = self.chooser.currentText()
-        self.channels = a.shape[0]
         signed = True if self.what == FILTERS else comparison.map_signed[layer]
-        pictures, tiles = self._pictures(a, b, change)
-        key = (layer, signed, tiles)
+        key = (layer, signed, a.shape)
         if key != self.built:
-            self._build(layer, signed, tiles, a.shape)
+            self._build(layer, signed, a.shape)
+        self.fit()
         steps = (comparison.a.step, comparison.b.step)
         titles = (f"A · step {steps[0]}", f"B · step {steps[1]}", "B − A")
         both = np.concatenate([a.ravel(), b.ravel()])
-        for view, title, picture, values in zip(self.views, titles, pictures, (both, both, change)):
+        for view, page, title, array, values in zip(self.views, self.pages, titles,
+                                                    (a, b, change), (both, both, change)):
             if view.plot.titleLabel.text != title:      # a new title lays the plot out again
                 view.plot.setTitle(title)
-            view.show(picture, values)
+            view.show(page.picture(array), values)      # levels from the layer, not the page
             if view.levels.signed:
                 colors.label_colour_bar(view)
         relative = comparison.relative_change(self.what, layer)
         self.summary.setText(f"‖B − A‖ / ‖A‖ = {relative:.1%} · largest |B − A| = "
                              f"{float(np.abs(change).max()):.3g}")
 
-    def _pictures(self, a: np.ndarray, b: np.ndarray, change: np.ndarray
-                  ) -> tuple[list[np.ndarray], tuple[int, int, int, int]]:
-        if self.what == FILTERS:
-            out_c, in_c, kh, kw = a.shape
-            return [colors.kernel_mosaic(w) for w in (a, b, change)], (in_c, out_c, kh, kw)
-        channels, h, w = a.shape
-        area = (max(40.0, self.graphics.width() / 3 - 90), max(40.0, self.graphics.height() - 50))
-        columns = colors.best_columns(channels, (h, w), area)
-        rows = -(-channels // columns)
-        return ([colors.mosaic(colors.channel_tiles(m, columns)) for m in (a, b, change)],
-                (rows, columns, h, w))
+    def fit(self) -> bool:
+        """Maps: re-lay the page out in as many columns as draw it largest in A's plot, the
+        same grid in all three (their colour bars' labels differ a little in width); True if
+        it changed."""
+        if not self.pages or not isinstance(self.pages[0], ChannelPage):
+            return False
+        changed = self.pages[0].fit()
+        for page in self.pages[1:]:
+            if page.grid != self.pages[0].grid:
+                page.grid = self.pages[0].grid
+                page.retick()
+                changed = True
+        return changed
 
-    def _build(self, layer: str, signed: bool, tiles: tuple[int, int, int, int],
-               shape: tuple[int, ...]) -> None:
+    def redraw(self, *_) -> None:
+        """Draw the last comparison again (a page turned, a grid re-laid out)."""
+        for page in self.pages:
+            page.retick()
+        if self.comparison is not None:
+            self.draw(self.comparison)
+
+    def _build(self, layer: str, signed: bool, shape: tuple[int, ...]) -> None:
         self.graphics.clear()
+        self.pagers.clear()
         shared = colors.LevelTracker(signed)          # A and B: one scale, comparable colours
         trackers = (shared, shared, colors.LevelTracker(signed=True))
         self.views = [colors.MosaicView(self.graphics.ci.addPlot(row=0, col=i), column,
@@ -169,17 +186,31 @@ class _Triple:
             # make one mosaic larger than the others).
             view.plot.setPreferredWidth(300)
             self.graphics.ci.layout.setColumnStretchFactor(i, 1)
-        rows, columns, h, w = tiles
-        for view in self.views:
             # Equal axis widths: the three mosaics are drawn at one size, side by side.
             view.bar.axis.setWidth(colors.BAR_AXIS_WIDTH)
             view.plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+        self.pages = [self._page(view, layer, shape) for view in self.views]
+        self.built = (layer, signed, shape)
+
+    def _page(self, view: colors.MosaicView, layer: str,
+              shape: tuple[int, ...]) -> ChannelPage | KernelPage:
+        """A page of `view`'s mosaic, over the pagers the three views share."""
+        if not self.pagers.pagers:
             if self.what == FILTERS:
-                view.plot.getAxis("bottom").setTicks([colors.tile_ticks(columns, w)])
-                view.plot.getAxis("left").setTicks([colors.tile_ticks(rows, h)])
+                one_row = shape[1] == 1
+                self._pager(Pager(layer, "filters", shape[0],
+                                  ROW_PAGE_SIZE if one_row else PAGE_SIZE))
+                self._pager(Pager("", "inputs", shape[1]))
             else:
-                colors.channel_ticks(view.plot, (rows, columns), shape[0], (h, w))
-        self.built, self.tiles = (layer, signed, tiles), tiles
+                self._pager(Pager(layer, "maps", shape[0]))
+        ticks = colors.FittedTicks(view.plot)
+        if self.what == FILTERS:
+            return KernelPage(view, shape, *self.pagers.pagers, ticks)
+        return ChannelPage(view, shape, self.pagers.pagers[0], ticks)
+
+    def _pager(self, pager: Pager) -> None:
+        pager.page_changed.connect(self.redraw)
+        self.pagers.add(pager)
 
     def _axes(self) -> tuple[str, str]:
         return ("filter", "input channel") if self.what == FILTERS else ("", "channels")
@@ -207,18 +238,10 @@ class _Triple:
     def locate(self, scene_pos: QPointF) -> tuple[int, ...] | None:
         """The index into the layer's arrays under `scene_pos` — (filter, input channel, row,
         col) or (channel, row, col) — or None."""
-        for view in self.views:
-            point = view.locate(scene_pos)
-            if point is None or self.tiles is None:
-                continue
-            where = colors.locate_in_mosaic(self.tiles, *point)
-            if where is None:
-                return None
-            tile_r, tile_c, r, c = where
-            if self.what == FILTERS:
-                return tile_c, tile_r, r, c                  # (filter, input channel, row, col)
-            channel = tile_r * self.tiles[1] + tile_c
-            return (channel, r, c) if channel < self.channels else None
+        for page in self.pages:
+            point = page.view.locate(scene_pos)
+            if point is not None:
+                return page.where(*point)
         return None
 
 
@@ -241,6 +264,10 @@ class ComparePanel(LiveView, QWidget):
         self._asked_at = 0.0
         self._follow_timer = QTimer(self, singleShot=True)
         self._follow_timer.timeout.connect(self._ask)
+        # Maps are re-laid out for their room from a timer the panel owns, once the plots
+        # have their new sizes (the plots' own resize signals also fire during teardown).
+        self._refit_timer = QTimer(self, singleShot=True, interval=0)
+        self._refit_timer.timeout.connect(self._refit)
         self.sections = {FILTERS: _Triple(FILTERS), MAPS: _Triple(MAPS)}
         self._build_controls()
         self.caption = QLabel("A: step 0 · B: latest · B − A")
@@ -410,8 +437,28 @@ class ComparePanel(LiveView, QWidget):
         for section in self.sections.values():
             section.draw(comparison)
 
-    def showEvent(self, event: QShowEvent) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._refit_timer.start()
+
+    def _refit(self) -> None:
+        for section in self.sections.values():
+            if section.fit():
+                section.redraw()
+
+    def pager(self, what: str, which: str = "filters") -> Pager:
+        """The pager of row `what` (FILTERS, MAPS): over its filters ("filters"), input
+        channels ("inputs") or maps; A, B and B − A share it."""
+        pagers = self.sections[what].pagers.pagers
+        return pagers[1] if which == "inputs" else pagers[0]
+
+    def ticks_of(self, what: str, column: int, axis: str = "bottom") -> list[tuple[float, str]]:
+        """The tick labels on a mosaic's axis, after thinning."""
+        return self.sections[what].pages[column].ticks.shown[axis]
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
+        self._refit_timer.start()
         if self._comparison is not None:
             self.moments_changed.emit({"A": self._comparison.a.step,
                                        "B": self._comparison.b.step})

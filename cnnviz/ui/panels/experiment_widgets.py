@@ -14,6 +14,16 @@ BAR_AFTER = (230, 120, 30)
 MODIFIED_STYLE = "color: #c05000; font-weight: bold"
 
 
+def needs_grey(snapshot, what: str) -> str | None:
+    """Why `what` ("The occlusion map") cannot run on `snapshot`'s network, or None: the
+    probes work on one grayscale image; a colour network takes 3 input channels."""
+    channels = snapshot.facts.input_shape[0] if snapshot.facts.input_shape else 1
+    if channels == 1:
+        return None
+    return (f"{what} needs a grayscale network (1 input channel); this one takes {channels} "
+            f"channels.")
+
+
 def image_plot(plot: pg.PlotItem, title: str, tooltip: str, levels: tuple[float, float],
                signed: bool | None = None, bar_label: str = "") -> pg.ImageItem:
     """A fixed square plot for one (H, W) image: grey (signed None) or a colour map with a bar."""

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import QTimer, pyqtSignal
+from PyQt6.QtGui import QResizeEvent
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnnviz.nn import kinds
@@ -106,6 +107,13 @@ class FeatureMapsPanel(LiveView, QWidget):
         self._current: Snapshot | None = None
         self._selection: tuple[str, int, int, int] | None = None
         self._graphics.scene().sigMouseClicked.connect(self._on_click)
+        # The grids are refitted from a timer the panel owns (it dies with it), not from the
+        # plots' resize signals: those also fire while the plots are being torn down, and a
+        # slot reaching a half-deleted plot crashes ("pure virtual method called").
+        self._refit_timer = QTimer(self)
+        self._refit_timer.setSingleShot(True)
+        self._refit_timer.setInterval(0)
+        self._refit_timer.timeout.connect(self._refit)
 
     # --- public -----------------------------------------------------------------------------
     def select_pixel(self, layer: str, channel: int, row: int, col: int) -> None:
@@ -177,6 +185,8 @@ class FeatureMapsPanel(LiveView, QWidget):
         if architecture != self._architecture:
             self._rebuild(layers, snapshot.class_names)
             self._architecture = architecture
+        for entry in self._maps.values():      # new plots, or a new size: fit before drawing
+            self._fit(entry)
         for layer in layers[:-1]:
             if layer.name in self._maps:
                 self._draw_maps(self._maps[layer.name], layer.output[0])
@@ -314,26 +324,37 @@ class FeatureMapsPanel(LiveView, QWidget):
         entry = _MapLayer(view, colors.grid_shape(min(channels, PAGE_SIZE)), marker,
                           (channels, h, w), pager, colors.FittedTicks(plot))
         entry.retick()
-        plot.vb.sigResized.connect(lambda _, name=layer.name: self._fit_grid(name))
+        self._refit_timer.start()           # once the new plots are laid out
         return entry
 
-    def _fit_grid(self, name: str) -> None:
-        """Lay the layer's maps out in as many columns as draw them largest in its plot."""
-        entry = self._maps.get(name)
-        if entry is None:
-            return
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._refit_timer.start()           # once the plots have their new sizes
+
+    @staticmethod
+    def _fit(entry: _MapLayer) -> bool:
+        """Lay the layer's maps out in as many columns as draw them largest in its plot;
+        True when the grid changed."""
         _, h, w = entry.shape
         size = entry.view.plot.vb.size()
         columns = colors.best_columns(entry.page_size, (h, w), (size.width(), size.height()))
         if columns == entry.grid[1]:
-            return
+            return False
         entry.grid = colors.grid_shape(entry.page_size, columns)
         entry.retick()
-        # While a new architecture is being built, the last snapshot is the old network's.
+        return True
+
+    def _refit(self) -> None:
+        """Refit every grid to its plot and draw again the maps whose grid changed."""
         shown = {l.name: l for l in self._current.trace.layers} if self._current else {}
-        if name in shown and shown[name].output.shape[1:] == entry.shape:
-            self._draw_maps(entry, shown[name].output[0])
+        changed = [name for name, entry in self._maps.items() if self._fit(entry)]
+        for name in changed:
+            # While a new architecture is being built, the last snapshot is the old network's.
+            if name in shown and shown[name].output.shape[1:] == self._maps[name].shape:
+                self._draw_maps(self._maps[name], shown[name].output[0])
+        if changed and self._current is not None:
             self._show_selection()
+            self.mark_dead(self._current.dead_units.latest if self._current.dead_units else {})
 
     def _build_bars(self, plot: pg.PlotItem, layer: LayerTrace) -> _BarLayer:
         count = layer.output.shape[1]

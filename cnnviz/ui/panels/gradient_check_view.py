@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
 
 from cnnviz.training.probes import GradientCheck
 from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.panels.experiment_widgets import needs_grey
 
 HEADERS = ("entry", "backward (analytic)", "finite difference", "relative error")
 EXPLANATION = (
@@ -73,6 +74,10 @@ class GradientCheckView(QWidget):
         self._shown: GradientCheck | None = None
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        why = needs_grey(snapshot, "The gradient check")
+        self.run_button.setEnabled(why is None)
+        if why is not None:
+            self.verdict_label.setText(why)
         names = [name for name in snapshot.params]
         if [self.param_box.itemText(i) for i in range(self.param_box.count())] != names:
             current = self.param_box.currentText()

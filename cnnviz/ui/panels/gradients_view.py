@@ -5,7 +5,9 @@ maps, 2-D ones as bars. Right: the parameter gradients of every layer with weigh
 (conv kernels as a filter mosaic, dense matrices as an image) and dL/db as bars. Every colour
 scale is diverging and symmetric around zero. The target selector asks for the gradients
 towards another class; the window recomputes the trace and the title says which class the
-drawn one is for.
+drawn one is for. A layer of more than 8 channels shows 8 at a time: one pager per conv
+layer turns the pages of its gradient maps, of the activation and pooling maps after it, and
+of its kernels' filters; the next conv layer's kernels page their input channels with it.
 """
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, pyqtSignal
+from PyQt6.QtCore import QPointF, QTimer, pyqtSignal
+from PyQt6.QtGui import QResizeEvent
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace, Trace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.paged_mosaic import ChannelPage, KernelPage
+from cnnviz.ui.panels.pager import Pager, PagerBar
 from cnnviz.ui.panels.signed_bars import SignedBars
 from cnnviz.ui.redraw import LiveView
 
 TRUE_CLASS = "true class"
 REDRAW_INTERVAL = 0.1          # s: 17 plots repaint in ~30 ms; 10 Hz is plenty to watch
+MAX_STACKED_MAPS = 3           # map layers in one column; more are split in two
+MAX_PARAM_ROWS = 4             # rows of parameter (and then output-vector) plots
+TITLE_SIZE = "9pt"             # two columns of maps fit 1366 px beside the parameters
 HOVER_HINT = "hover over a gradient map or kernel to read its value"
 
 def target_class(trace: Trace, class_count: int) -> int:
@@ -56,6 +64,7 @@ def _signed_view(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip:
                              colors.LevelTracker(signed=True), None)
     view.bar.axis.setWidth(colors.BAR_AXIS_WIDTH)
     _compact(plot)
+    plot.setTitle(title, size=TITLE_SIZE)
     return view
 
 
@@ -80,6 +89,7 @@ class _Bars:
 
 def _style_plot(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str) -> None:
     colors.style_plot(plot, title, bottom, left, f"{tooltip}\nx: {bottom}; y: {left}.")
+    plot.setTitle(title, size=TITLE_SIZE)
     for axis in ("bottom", "left"):
         plot.getAxis(axis).enableAutoSIPrefix(False)
     _compact(plot)
@@ -104,6 +114,11 @@ def _draw_bars(entry: _Bars, values: np.ndarray) -> None:
     if entry.y_range != (low, high):
         entry.plot.setYRange(low, high, padding=0.02)
         entry.y_range = (low, high)
+
+
+def _drawn_layers(trace: Trace) -> list[LayerTrace]:
+    """The layers whose gradients are drawn: all but Flatten (the maps before it, reshaped)."""
+    return [l for l in trace.layers if l.kind != "Flatten" and l.grad_output is not None]
 
 
 class GradientsView(LiveView, QWidget):
@@ -135,9 +150,13 @@ class GradientsView(LiveView, QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self._graphics, stretch=1)
+        self._pagers = PagerBar()
+        layout.addWidget(self._pagers)
         layout.addWidget(self._hover)
-        self._maps: dict[str, tuple[colors.MosaicView, tuple[int, int]]] = {}
+        self._maps: dict[str, ChannelPage] = {}
         self._bars: dict[str, _Bars] = {}
+        self._kernels: dict[str, KernelPage] = {}
+        self._matrix_ticks: dict[str, colors.FittedTicks] = {}
         self._param_maps: dict[str, colors.MosaicView] = {}
         self._param_bars: dict[str, _Bars] = {}
         self._architecture: tuple = ()
@@ -146,6 +165,12 @@ class GradientsView(LiveView, QWidget):
         self._requested: tuple[int | None, tuple] | None = None
         self._current: Snapshot | None = None
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        # A timer owned by the view (it dies with it), not the plots' resize signals: those
+        # also fire while the plots are being torn down.
+        self._refit_timer = QTimer(self)
+        self._refit_timer.setSingleShot(True)
+        self._refit_timer.setInterval(0)
+        self._refit_timer.timeout.connect(self._refit)
 
     # --- public -----------------------------------------------------------------------------
     def drawn_snapshot_id(self) -> int | None:
@@ -169,18 +194,45 @@ class GradientsView(LiveView, QWidget):
         """What is drawn for `layer`'s dL/d(output): the mosaic (NaN gaps) of a 4-D layer, the
         bar heights of a 2-D layer; None for a layer not drawn."""
         if layer in self._maps:
-            return self._maps[layer][0].data
+            return self._maps[layer].view.data
         if layer in self._bars:
             return self._bars[layer].bars.values
         return None
 
     def output_grid(self, layer: str) -> tuple[int, int]:
-        """(tile rows, tile columns) of a 4-D layer's gradient mosaic."""
-        return self._maps[layer][1]
+        """(tile rows, tile columns) of a 4-D layer's gradient mosaic: one page's channels in
+        reading order, in as many columns as draw them largest."""
+        return self._maps[layer].grid
+
+    def pager(self, name: str) -> Pager:
+        """The pager over a 4-D layer's channels ("relu2"), or over a conv kernel gradient's
+        filters ("conv2.W"); hidden while everything fits on one page."""
+        return self._kernels[name].filters if name in self._kernels else self._maps[name].pager
+
+    def input_pager(self, param: str) -> Pager:
+        """The pager over a conv kernel gradient's input channels ("conv2.W")."""
+        return self._kernels[param].inputs
+
+    def ticks_of(self, name: str, axis: str = "bottom") -> list[tuple[float, str]]:
+        """The tick labels on a gradient mosaic's axis ("conv2" or "conv2.W"), after thinning."""
+        entry = self._kernels.get(name) or self._maps.get(name)
+        return (entry.ticks if entry else self._matrix_ticks[name]).shown[axis]
+
+    def plot_of(self, name: str) -> pg.PlotItem:
+        """The plot of a layer's or a parameter's gradient ("conv2", "conv2.b")."""
+        for views in (self._maps, self._kernels):
+            if name in views:
+                return views[name].view.plot
+        for bars in (self._bars, self._param_bars):
+            if name in bars:
+                return bars[name].plot
+        return self._param_maps[name].plot
 
     def param_gradient(self, param: str) -> np.ndarray | None:
         """What is drawn for dL/d`param` ("conv1.W"): an image (kernel mosaic or matrix) or
         bar heights; None for a parameter not drawn."""
+        if param in self._kernels:
+            return self._kernels[param].view.data
         if param in self._param_maps:
             return self._param_maps[param].data
         if param in self._param_bars:
@@ -189,35 +241,55 @@ class GradientsView(LiveView, QWidget):
 
     def levels_of(self, name: str) -> tuple[float, float]:
         """Colour levels of a layer's gradient mosaic or of a parameter's gradient image."""
-        view = self._maps[name][0] if name in self._maps else self._param_maps[name]
+        entry = self._maps.get(name) or self._kernels.get(name)
+        view = entry.view if entry is not None else self._param_maps[name]
         return tuple(view.bar.levels())
 
     # --- drawing ----------------------------------------------------------------------------
     def _draw(self, snapshot: Snapshot) -> None:
         trace = snapshot.trace
-        layers = [l for l in trace.layers if l.kind != "Flatten" and l.grad_output is not None]
+        layers = _drawn_layers(trace)
         architecture = (tuple((l.name, l.kind, l.output.shape[1:],
                                tuple((k, v.shape) for k, v in l.param_grads.items()))
                               for l in layers), snapshot.class_names)
+        self._current = snapshot        # first: a grid re-laid out while building draws it
         if architecture != self._architecture:
             self._rebuild(layers, snapshot.class_names)
             self._architecture = architecture
+        self._draw_gradients(layers)
+        self._show_target(snapshot)
+
+    def _draw_gradients(self, layers: list[LayerTrace]) -> None:
+        for entry in self._maps.values():       # as many columns as draw the maps largest
+            entry.fit()
         for layer in layers:
             grad = layer.grad_output[0]
             if layer.name in self._maps:
-                view, grid = self._maps[layer.name]
-                _show_signed(view, colors.mosaic(colors.channel_tiles(grad, grid[1])), grad)
+                entry = self._maps[layer.name]
+                _show_signed(entry.view, entry.picture(grad), grad)
             elif layer.name in self._bars:
                 _draw_bars(self._bars[layer.name], grad)
             for key, value in layer.param_grads.items():
                 self._draw_param(f"{layer.name}.{key}", value)
-        self._current = snapshot
-        self._show_target(snapshot)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._refit_timer.start()      # once the plots have their new sizes
+
+    def _refit(self) -> None:
+        if any([entry.fit() for entry in self._maps.values()]):
+            self._redraw()
+
+    def _redraw(self, *_) -> None:
+        """Draw the shown snapshot again (a page turned, a grid re-laid out)."""
+        if self._current is not None:
+            self._draw_gradients(_drawn_layers(self._current.trace))
 
     def _draw_param(self, name: str, grad: np.ndarray) -> None:
-        if name in self._param_maps:
-            picture = colors.kernel_mosaic(grad) if grad.ndim == 4 else grad.astype(np.float32)
-            _show_signed(self._param_maps[name], picture, grad)
+        if name in self._kernels:     # levels from every kernel, not the page's
+            _show_signed(self._kernels[name].view, self._kernels[name].picture(grad), grad)
+        elif name in self._param_maps:
+            _show_signed(self._param_maps[name], grad.astype(np.float32), grad)
         elif name in self._param_bars:
             _draw_bars(self._param_bars[name], grad.reshape(-1))
 
@@ -244,7 +316,9 @@ class GradientsView(LiveView, QWidget):
     # --- building (only when the architecture changes) -------------------------------------
     def _rebuild(self, layers: list[LayerTrace], class_names: tuple[str, ...]) -> None:
         self._graphics.clear()
+        self._pagers.clear()
         self._maps, self._bars, self._param_maps, self._param_bars = {}, {}, {}, {}
+        self._kernels, self._matrix_ticks = {}, {}
         self._target.blockSignals(True)
         self._target.clear()
         self._target.addItems([TRUE_CLASS, *class_names])
@@ -252,56 +326,91 @@ class GradientsView(LiveView, QWidget):
         root = self._graphics.ci
         maps = [l for l in layers if l.grad_output.ndim == 4]
         vectors = [l for l in layers if l.grad_output.ndim == 2]
+        # Past 3 map layers a single stack leaves each map a sliver of height: two stacks
+        # (a conv block each, read down), and the vectors go under the parameters.
+        # (Not when that makes the parameters' column too tall: the reference network's
+        # three dense outputs stay in a column of their own.)
+        weighted = sum(1 for l in layers if l.param_grads)
+        stacks = 2 if len(maps) > MAX_STACKED_MAPS and \
+            weighted + len(vectors) <= MAX_PARAM_ROWS else 1
         column = 0
         if maps:
             left = root.addLayout(row=0, col=column)
-            for row, layer in enumerate(maps):
-                self._maps[layer.name] = self._build_map(left.addPlot(row=row, col=0), layer)
-            root.layout.setColumnStretchFactor(column, 5)
+            per_stack = -(-len(maps) // stacks)
+            for index, layer in enumerate(maps):
+                row, col = index % per_stack, index // per_stack
+                self._maps[layer.name] = self._build_map(left.addPlot(row=row, col=col), layer,
+                                                         self._pager_for(layer))
+            root.layout.setColumnStretchFactor(column, 5 * stacks)
             column += 1
-        middle = root.addLayout(row=0, col=column)
-        for row, layer in enumerate(vectors):
+        if stacks == 1:
+            middle = root.addLayout(row=0, col=column)
+            self._build_vectors(middle, vectors, layers, class_names, 0, 1)
+            root.layout.setColumnStretchFactor(column, 4)
+            column += 1
+        params = root.addLayout(row=0, col=column)
+        row = self._build_params(params, layers)
+        if stacks == 2:
+            self._build_vectors(params, vectors, layers, class_names, row, 2)
+        root.layout.setColumnStretchFactor(column, 7)
+
+    def _build_vectors(self, layout: pg.GraphicsLayout, vectors: list[LayerTrace],
+                       layers: list[LayerTrace], class_names: tuple[str, ...], first_row: int,
+                       colspan: int) -> None:
+        """dL/d(output) of the 2-D layers as bars, one plot per row from `first_row`."""
+        for row, layer in enumerate(vectors, start=first_row):
             note = last_layer_note(layer) if layer is layers[-1] else ""
             ticks = list(enumerate(class_names)) if layer is layers[-1] and \
                 layer.grad_output.shape[1] == len(class_names) else None
             self._bars[layer.name] = _bar_plot(
-                middle.addPlot(row=row, col=0), layer.grad_output.shape[1],
+                layout.addPlot(row=row, col=0, colspan=colspan), layer.grad_output.shape[1],
                 f"dL/d {layer.name} · {layer.grad_output.shape[1]}",
                 "class" if ticks else "unit",
                 f"{kinds.lookup(layer.kind).equations.gradient}, for the chosen sample and "
                 f"target.{note}\nRed: increasing this output would increase the loss; blue: "
                 f"it would lower it.", ticks)
-        root.layout.setColumnStretchFactor(column, 4)
-        self._build_params(root.addLayout(row=0, col=column + 1), layers)
-        root.layout.setColumnStretchFactor(column + 1, 7)
 
-    def _build_map(self, plot: pg.PlotItem, layer: LayerTrace) -> tuple[colors.MosaicView,
-                                                                           tuple[int, int]]:
+    def _pager_for(self, layer: LayerTrace) -> Pager:
+        """A conv layer's own pager; a layer after it with as many channels (its activation,
+        its pooling) shares it, so that page k shows the same channels all the way down."""
+        channels = layer.grad_output.shape[1]
+        last = self._pagers.pagers[-1] if self._pagers.pagers else None
+        if layer.kind != "Conv2D" and last is not None and last.count == channels:
+            return last
+        pager = Pager(layer.name, "channels", channels)
+        pager.page_changed.connect(self._on_page)
+        return self._pagers.add(pager)
+
+    def _on_page(self, *_) -> None:
+        for entry in (*self._maps.values(), *self._kernels.values()):
+            entry.retick()
+        self._redraw()
+
+    def _build_map(self, plot: pg.PlotItem, layer: LayerTrace, pager: Pager) -> ChannelPage:
         channels, h, w = layer.grad_output.shape[1:]
-        grid = colors.grid_shape(channels)
         view = _signed_view(
             plot, f"dL/d {layer.name} · {channels}×{h}×{w}", "", "",
             f"{kinds.lookup(layer.kind).equations.gradient}.\nOne tile per channel, for the "
-            f"chosen sample and target. Red: raising this value would raise the loss; blue: "
-            f"it would lower it; white: no effect. The scale is symmetric around 0.",
-            "dL/d value")
-        for axis in ("bottom", "left"):        # the ticks say it: channels; room for the map
-            plot.getAxis(axis).showLabel(False)
-        plot.getAxis("bottom").setTicks([colors.tile_ticks(grid[1], w)])
-        plot.getAxis("left").setTicks([[
-            (i * (h + colors.GAP) + h / 2, f"{i * grid[1]}–{min((i + 1) * grid[1], channels) - 1}")
-            for i in range(grid[0])] if grid[0] > 1 else []])
-        return view, grid
+            f"chosen sample and target, numbered along the axes. Red: raising this value "
+            f"would raise the loss; blue: it would lower it; white: no effect. The scale is "
+            f"symmetric around 0.", "dL/d value")
+        entry = ChannelPage(view, (channels, h, w), pager, colors.FittedTicks(plot))
+        return entry
 
-    def _build_params(self, layout: pg.GraphicsLayout, layers: list[LayerTrace]) -> None:
+    def _build_params(self, layout: pg.GraphicsLayout, layers: list[LayerTrace]) -> int:
+        """The parameter gradients, a row per weighted layer; returns the next free row."""
         row = 0
+        previous: LayerTrace | None = None
         for layer in layers:
             for col, (key, grad) in enumerate(layer.param_grads.items()):
                 name = f"{layer.name}.{key}"
                 equation = kinds.lookup(layer.kind).equations.parameter(key)
                 plot = layout.addPlot(row=row, col=col)
-                if grad.ndim >= 2:
-                    self._param_maps[name] = self._build_param_map(plot, name, grad, equation)
+                if grad.ndim == 4:
+                    self._kernels[name] = self._build_kernels(plot, name, grad, equation,
+                                                              layer, previous)
+                elif grad.ndim >= 2:
+                    self._param_maps[name] = self._build_matrix(plot, name, grad, equation)
                 else:
                     self._param_bars[name] = _bar_plot(
                         plot, grad.size, f"dL/d {name} · {grad.size}",
@@ -312,31 +421,49 @@ class GradientsView(LiveView, QWidget):
                 layout.layout.setColumnStretchFactor(0, 3)
                 layout.layout.setColumnStretchFactor(1, 1)
                 row += 1
+            previous = layer
         if row == 0:
             layout.addLabel("this network has no weights")
+            row = 1
+        return row
 
-    @staticmethod
-    def _build_param_map(plot: pg.PlotItem, name: str, grad: np.ndarray,
-                         equation: str) -> colors.MosaicView:
-        shape = "×".join(str(n) for n in grad.shape)
-        if grad.ndim == 4:
-            out_c, in_c, kh, kw = grad.shape
-            view = _signed_view(
-                plot, f"dL/d {name} · {shape}", "filter (output channel)", "input channel",
-                f"{equation}, for the chosen sample and target.\nColumn k is filter k, row j "
-                f"its slice over input channel j (as in the filters panel). A gradient-descent "
-                f"step moves each weight against its colour.", "dL/dW")
-            plot.getAxis("bottom").setTicks([colors.tile_ticks(out_c, kw)])
-            plot.getAxis("left").setTicks([colors.tile_ticks(in_c, kh)])
-            return view
+    def _build_kernels(self, plot: pg.PlotItem, name: str, grad: np.ndarray, equation: str,
+                       layer: LayerTrace, previous: LayerTrace | None) -> KernelPage:
+        """dL/dW of a conv layer: its filters paged with its own maps, its input channels
+        with the maps of the layer before it (the same channels)."""
+        out_c, in_c = grad.shape[:2]
         view = _signed_view(
-            plot, f"dL/d {name} · {shape}", "input unit", "output unit",
+            plot, f"dL/d {name} · {'×'.join(str(n) for n in grad.shape)}",
+            "filter (output channel)", "input channel",
+            f"{equation}, for the chosen sample and target.\nColumn k is filter k, row j "
+            f"its slice over input channel j (as in the filters panel), numbered along the "
+            f"axes. A gradient-descent step moves each weight against its colour.", "dL/dW")
+        filters = self._maps[layer.name].pager if layer.name in self._maps else None
+        if filters is None or filters.count != out_c:
+            filters = self._paged(Pager(layer.name, "filters", out_c))
+        inputs = self._maps[previous.name].pager if previous is not None and \
+            previous.name in self._maps else None
+        if inputs is None or inputs.count != in_c:
+            inputs = self._paged(Pager(name, "inputs", in_c))
+        return KernelPage(view, grad.shape, filters, inputs, colors.FittedTicks(plot))
+
+    def _paged(self, pager: Pager) -> Pager:
+        pager.page_changed.connect(self._on_page)
+        return self._pagers.add(pager)
+
+    def _build_matrix(self, plot: pg.PlotItem, name: str, grad: np.ndarray,
+                      equation: str) -> colors.MosaicView:
+        view = _signed_view(
+            plot, f"dL/d {name} · {'×'.join(str(n) for n in grad.shape)}", "input unit",
+            "output unit",
             f"{equation}, for the chosen sample and target.\nRow i, column j is the gradient "
             f"of the weight from input j to output i: rows of dead units are white, and each "
             f"row is dL/dz_i times the same input vector.", "dL/dW")
         plot.getViewBox().setAspectLocked(False)      # a 128×800 matrix: fill the plot
-        if grad.shape[0] <= 16:
-            plot.getAxis("left").setTicks([[(i + 0.5, str(i)) for i in range(grad.shape[0])]])
+        if grad.shape[0] <= 16:       # output units, thinned to those that fit the height
+            ticks = colors.FittedTicks(plot)
+            ticks.set([], [(i + 0.5, str(i)) for i in range(grad.shape[0])])
+            self._matrix_ticks[name] = ticks
         return view
 
     # --- hover and target -------------------------------------------------------------------
@@ -344,37 +471,37 @@ class GradientsView(LiveView, QWidget):
         snapshot = self._current
         if snapshot is None:
             return
-        for name, (view, grid) in self._maps.items():
-            point = view.locate(scene_pos)
+        for name, entry in self._maps.items():
+            point = entry.view.locate(scene_pos)
             if point is not None:
-                grad = snapshot.trace.layer(name).grad_output[0]
-                where = colors.locate_in_mosaic((*grid, *grad.shape[1:]), *point)
-                if where is not None and where[0] * grid[1] + where[1] < grad.shape[0]:
-                    channel = where[0] * grid[1] + where[1]
-                    value = grad[channel, where[2], where[3]]
-                    self._hover.setText(f"dL/d {name}[{channel}] (row {where[2]}, col "
-                                        f"{where[3]}) = {value:.4g}")
+                where = entry.where(*point)
+                if where is not None:
+                    channel, r, c = where
+                    value = snapshot.trace.layer(name).grad_output[0, channel, r, c]
+                    self._hover.setText(f"dL/d {name}[{channel}] (row {r}, col {c}) = "
+                                        f"{value:.4g}")
+                return
+        for name, entry in self._kernels.items():
+            point = entry.view.locate(scene_pos)
+            if point is not None:
+                where = entry.where(*point)
+                if where is not None:
+                    layer, key = name.rsplit(".", 1)
+                    filter_, channel, r, c = where
+                    value = snapshot.trace.layer(layer).param_grads[key][filter_, channel, r, c]
+                    self._hover.setText(f"dL/d {name}[filter {filter_}, input channel "
+                                        f"{channel}] (row {r}, col {c}) = {value:.4g}")
                 return
         for name, view in self._param_maps.items():
             point = view.locate(scene_pos)
             if point is not None:
-                self._hover_param(snapshot, name, point)
+                layer, key = name.rsplit(".", 1)
+                grad = snapshot.trace.layer(layer).param_grads[key]
+                r, c = int(point[0]), int(point[1])
+                if 0 <= r < grad.shape[0] and 0 <= c < grad.shape[1]:
+                    self._hover.setText(f"dL/d {name}[output {r}, input {c}] = "
+                                        f"{grad[r, c]:.4g}")
                 return
-
-    def _hover_param(self, snapshot: Snapshot, name: str, point: tuple[float, float]) -> None:
-        layer, key = name.rsplit(".", 1)
-        grad = snapshot.trace.layer(layer).param_grads[key]
-        if grad.ndim == 4:
-            out_c, in_c, kh, kw = grad.shape
-            where = colors.locate_in_mosaic((in_c, out_c, kh, kw), *point)
-            if where is not None:
-                channel, filter_, r, c = where
-                self._hover.setText(f"dL/d {name}[filter {filter_}, input channel {channel}] "
-                                    f"(row {r}, col {c}) = {grad[filter_, channel, r, c]:.4g}")
-        elif grad.ndim == 2:
-            r, c = int(point[0]), int(point[1])
-            if 0 <= r < grad.shape[0] and 0 <= c < grad.shape[1]:
-                self._hover.setText(f"dL/d {name}[output {r}, input {c}] = {grad[r, c]:.4g}")
 
     def _on_target_activated(self, index: int) -> None:
         target = None if index <= 0 else index - 1

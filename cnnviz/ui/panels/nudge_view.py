@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import (
 from cnnviz.training import probes
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.experiment_widgets import fill_classes, image_plot, show_image
+from cnnviz.ui.panels.experiment_widgets import fill_classes, image_plot, needs_grey, show_image
 
 TARGET_PEN = pg.mkPen("#e8590c", width=3)
 FLIP_PEN = pg.mkPen("#2f9e44", width=2, style=pg.QtCore.Qt.PenStyle.DashLine)
@@ -92,6 +92,10 @@ class NudgeView(QWidget):
         self.shown: probes.Nudge | None = None
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
+        why = needs_grey(snapshot, "The adversarial nudge")
+        self.run_button.setEnabled(why is None)
+        if why is not None:
+            self.result_label.setText(why)
         names = snapshot.class_names
         if names != self._names:
             fill_classes(self.target_box, names)

@@ -28,7 +28,7 @@ from cnnviz.training import probes
 from cnnviz.training.app_state import RunState
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.experiment_widgets import fill_classes, image_plot, show_image
+from cnnviz.ui.panels.experiment_widgets import fill_classes, image_plot, needs_grey, show_image
 
 OCCLUSION_TIP = (
     "Occlusion: p(class) on the whole input minus p(class) with the grey patch over this "
@@ -102,6 +102,11 @@ class OcclusionView(QWidget):
         target = snapshot.sample.target if snapshot.sample.target is not None else (
             snapshot.label if snapshot.label is not None else snapshot.prediction)
         self.show_saliency(snapshot.trace.input_grad[0, 0], self._class_name(target))
+        why = needs_grey(snapshot, "The occlusion map")
+        self.run_button.setEnabled(why is None)
+        if why is not None:
+            self.caption.setText(why)
+            return
         key = (id(snapshot.sample), snapshot.model_label)
         if snapshot.progress.state is not RunState.TRAINING and key != self._asked_for:
             self._asked_for = key

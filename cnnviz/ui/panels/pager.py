@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 
-from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QToolButton, QWidget
+from PyQt6.QtCore import QSize, pyqtSignal
+from PyQt6.QtGui import QResizeEvent
+from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 PAGE_SIZE = 8                  # maps, or rows and columns of kernels: the reference's 8
 ROW_PAGE_SIZE = 16             # kernels in a single row (one input channel, or colour) read well
@@ -21,6 +22,47 @@ ROW_PAGE_SIZE = 16             # kernels in a single row (one input channel, or 
 def page_count(count: int, page_size: int = PAGE_SIZE) -> int:
     """How many pages `count` items fill (at least one)."""
     return max(1, math.ceil(count / page_size))
+
+
+class FittingLabel(QLabel):
+    """A label with a few wordings, longest first: it shows the longest that fits its width.
+    Its size hints come from the wordings, not the text shown, so choosing one never makes
+    the layout move (and choose again)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._wordings: tuple[str, ...] = ("",)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    @property
+    def wordings(self) -> tuple[str, ...]:
+        return self._wordings
+
+    def set_wordings(self, *wordings: str) -> None:
+        """The texts to choose from, longest first; the last is shown however narrow."""
+        if wordings != self._wordings:
+            self._wordings = wordings
+            self.updateGeometry()
+            self._choose()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(self._width(self._wordings[0]), super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        return QSize(self._width(self._wordings[-1]), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._choose()
+
+    def _width(self, text: str) -> int:
+        return self.fontMetrics().horizontalAdvance(text) + 2 * self.margin() + 2
+
+    def _choose(self) -> None:
+        room = self.width()
+        text = next((t for t in self._wordings if self._width(t) <= room), self._wordings[-1])
+        if text != self.text():
+            self.setText(text)
 
 
 class Pager(QWidget):
@@ -33,10 +75,9 @@ class Pager(QWidget):
         super().__init__(parent)
         self.name, self.noun = name, noun
         self.count, self.page_size, self.offset = count, page_size, 0
-        self._label = QLabel()
-        # Whole where there is room; else the label gives way rather than widening the
-        # window (its tooltip has it whole).
-        self._label.setMinimumWidth(60)
+        # Whole where there is room, else shorter ("0–7 / 64"), rather than clipped or
+        # widening the window; the tooltip has it whole.
+        self._label = FittingLabel()
         self._previous, self._next = QToolButton(), QToolButton()
         self._previous.setText("◀")
         self._next.setText("▶")
@@ -75,14 +116,23 @@ class Pager(QWidget):
         self.page_changed.emit(self.offset)
 
     def text(self) -> str:
+        """The whole wording, "conv2 · filters 24–31 / 64" (the label may show less)."""
+        return self._label.wordings[0]
+
+    def shown_text(self) -> str:
+        """The wording the label shows at its width."""
         return self._label.text()
 
     def _update(self) -> None:
         shown = self.shown
-        prefix = f"{self.name} · " if self.name else ""
-        self._label.setText(f"{prefix}{self.noun} {shown.start}–{shown.stop - 1}/{self.count}")
-        self._label.setToolTip(f"{self.text()}: {self.count} {self.noun}, "
-                               f"{self.page_size} are shown at a time, large enough to read")
+        span = f"{shown.start}–{shown.stop - 1} / {self.count}"
+        wordings = [f"{self.noun} {span}", span]
+        if self.name:
+            wordings[:1] = [f"{self.name} · {self.noun} {span}", f"{self.name} {span}"]
+        self._label.set_wordings(*wordings)
+        self._label.setToolTip(f"{self.name or 'this layer'}: {self.noun} {span}; "
+                               f"{self.page_size} of the {self.count} {self.noun} are shown "
+                               f"at a time, large enough to read")
         self._previous.setEnabled(self.page > 0)
         self._next.setEnabled(shown.stop < self.count)
 

@@ -2,6 +2,8 @@
 
 `ArrayView` shows one operation's input or output — maps as a mosaic of channels, vectors as
 bars — and marks the cells the arithmetic uses; `IndexPicker` chooses an element by its axes.
+More than 8 maps (or kernels' output or input channels) are paged, 8 at a time, so that they
+stay large enough to read; the page turns to the marked element when it is on no other.
 """
 
 from __future__ import annotations
@@ -11,9 +13,18 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QStackedWidget, QWidget
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.pager import PAGE_SIZE, Pager, PagerBar
 
 MARK_COLOUR = "#00e060"
 BAR_COLOURS = {"positive": "#e0604a", "negative": "#5a78e0", "marked": MARK_COLOUR}
@@ -39,6 +50,15 @@ def to_tiles(array: np.ndarray) -> np.ndarray:
         return array.astype(np.float32)
     maps = array.reshape(array.shape[0], *array.shape[-2:])
     return colors.channel_tiles(maps.astype(np.float32), layout[1])
+
+
+def paged_axes(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of an array of `shape` that are paged: a mosaic's maps (axis 0), a kernel
+    array's output and input channels (axes 0 and 1), each when more than PAGE_SIZE."""
+    if tile_layout(shape) is None or len(shape) == 2:
+        return ()
+    axes = (0, 1) if len(shape) == 4 and shape[1] > 1 else (0,)
+    return tuple(axis for axis in axes if shape[axis] > PAGE_SIZE)
 
 
 def tile_of(shape: tuple[int, ...], index: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -91,9 +111,19 @@ class ArrayView(QStackedWidget):
                                              pen=pg.mkPen("#004d20"), symbol="t")
         self._bar_marks.setZValue(10)
         self._bar_plot.addItem(self._bar_marks)
-        self.addWidget(self._maps)
+        self._pagers = PagerBar()
+        self._maps_page = QWidget()
+        column = QVBoxLayout(self._maps_page)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self._maps, stretch=1)
+        column.addWidget(self._pagers)
+        self.addWidget(self._maps_page)
         self.addWidget(self._bar_widget)
         self._array: np.ndarray | None = None
+        self._page_shape: tuple[int, ...] = ()       # the page drawn: the array's, or 8 of it
+        self._pages: dict[int, Pager] = {}            # paged axis → its pager
+        self._cells: list[tuple[tuple[int, ...], int, int]] = []
         self._maps.scene().sigMouseClicked.connect(self._on_map_click)
         self._bar_widget.scene().sigMouseClicked.connect(self._on_bar_click)
 
@@ -114,7 +144,17 @@ class ArrayView(QStackedWidget):
 
     def showing_maps(self) -> bool:
         """True when the array is drawn as a mosaic, False for bars."""
-        return self.currentWidget() is self._maps
+        return self.currentWidget() is self._maps_page
+
+    def pager(self, axis: int = 0) -> Pager | None:
+        """The pager over `axis` of the array (0: maps or output channels, 1: kernels' input
+        channels), or None while that axis fits on one page."""
+        return self._pages.get(axis)
+
+    @property
+    def page_image(self) -> np.ndarray | None:
+        """The mosaic drawn (the current page's), NaN in gaps and unused tiles."""
+        return self._mosaic.data
 
     def marked_cells(self) -> int:
         """How many rectangles are outlined on the mosaic."""
@@ -132,7 +172,7 @@ class ArrayView(QStackedWidget):
             self.setCurrentWidget(self._bar_widget)
         else:
             self._show_mosaic(array, title, tooltip, signed)
-            self.setCurrentWidget(self._maps)
+            self.setCurrentWidget(self._maps_page)
 
     def _show_mosaic(self, array: np.ndarray, title: str, tooltip: str, signed: bool) -> None:
         view = self._mosaic
@@ -141,17 +181,69 @@ class ArrayView(QStackedWidget):
         view.levels = colors.LevelTracker(signed)
         view.plot.setTitle(title)
         view.plot.setToolTip(tooltip)
-        rows, columns, h, w = tile_layout(array.shape)
-        bottom = colors.tile_ticks(columns, w) if columns > 1 else []
+        paged = {axis: array.shape[axis] for axis in paged_axes(array.shape)}
+        if paged != {axis: pager.count for axis, pager in self._pages.items()}:
+            self._make_pagers(array.shape)
+        self._cells = []
+        self._draw_page()
+
+    def _make_pagers(self, shape: tuple[int, ...]) -> None:
+        """One pager per paged axis (made only when the paged axes or their sizes change)."""
+        self._pagers.clear()
+        kernels = len(shape) == 4 and shape[1] > 1
+        nouns = ("out channels", "in channels") if kernels else ("maps",)
+        self._pages = {}
+        for axis in paged_axes(shape):
+            pager = Pager("", nouns[axis], shape[axis])
+            pager.page_changed.connect(self._on_page)
+            self._pages[axis] = self._pagers.add(pager)
+
+    def _page_of(self, array: np.ndarray) -> np.ndarray:
+        for axis, pager in self._pages.items():
+            array = colors.page_of(array, pager.shown, pager.page_size, axis)
+        return array
+
+    def _draw_page(self) -> None:
+        """Draw the current page of the array, its axes numbered from the page's first."""
+        view, array = self._mosaic, self._array
+        page = self._page_of(array)
+        self._page_shape = page.shape
+        rows, columns, h, w = tile_layout(page.shape)
+        kernels = array.ndim == 4 and array.shape[1] > 1
+        first = [self._pages[a].offset if a in self._pages else 0 for a in (0, 1)]
+        bottom = [(x, str(first[1] + i if kernels else i))
+                  for i, (x, _) in enumerate(colors.tile_ticks(columns, w))] \
+            if columns > 1 else []
         # Left ticks name the first map of each row (kernels: the output channel).
-        per_row = 1 if array.ndim == 4 and array.shape[1] > 1 else columns
-        left = [(r * (h + colors.GAP) + h / 2, str(r * per_row))
+        per_row = 1 if kernels else columns
+        left = [(r * (h + colors.GAP) + h / 2, str(first[0] + r * per_row))
                 for r in range(rows)] if rows > 1 else []
         view.plot.getAxis("bottom").setTicks([bottom])
         view.plot.getAxis("left").setTicks([left])
-        tiles = to_tiles(array)
-        view.show(colors.mosaic(tiles), tiles[np.isfinite(tiles)])
-        self._marks.setData([], [])
+        finite = array[np.isfinite(array)]          # levels from the whole array, not the page
+        view.show(colors.mosaic(to_tiles(page)), finite.astype(np.float32))
+        self._draw_marks()
+
+    def _on_page(self, *_) -> None:
+        if self._array is not None and self.showing_maps():
+            self._draw_page()
+
+    def _to_page(self, index: tuple[int, ...]) -> tuple[int, ...] | None:
+        """An index of the array → the same element's index on the page drawn, or None."""
+        index = list(index)
+        for axis, pager in self._pages.items():
+            if index[axis] not in pager.shown:
+                return None
+            index[axis] -= pager.offset
+        return tuple(index)
+
+    def _from_page(self, index: tuple[int, ...]) -> tuple[int, ...] | None:
+        index = list(index)
+        for axis, pager in self._pages.items():
+            index[axis] += pager.offset
+            if index[axis] >= pager.count:
+                return None                              # a padding tile of the last page
+        return tuple(index)
 
     def _show_bars(self, values: np.ndarray, title: str, tooltip: str, signed: bool) -> None:
         self._bar_plot.setTitle(title)
@@ -184,10 +276,29 @@ class ArrayView(QStackedWidget):
             tops = [max(values[i], 0.0) for i in marked]
             self._bar_marks.setData(x=list(marked), y=tops)
             return
+        self._cells = list(cells)
+        on_page = [self._to_page(index) for index, _, _ in cells]
+        if cells and self._pages and all(index is None for index in on_page):
+            self._turn_to(cells[0][0])                   # draws the page and its marks
+        else:
+            self._draw_marks()
+
+    def _turn_to(self, index: tuple[int, ...]) -> None:
+        """Turn every pager to the page holding `index`, then draw once."""
+        for axis, pager in self._pages.items():
+            pager.blockSignals(True)
+            pager.set_page(index[axis] // pager.page_size)
+            pager.blockSignals(False)
+        self._draw_page()
+
+    def _draw_marks(self) -> None:
         xs, ys = [], []
-        rows, columns, h, w = tile_layout(self._array.shape)
-        for index, height, width in cells:
-            tile_r, tile_c, r, c = tile_of(self._array.shape, index)
+        rows, columns, h, w = tile_layout(self._page_shape)
+        for full_index, height, width in self._cells:
+            index = self._to_page(full_index)
+            if index is None:
+                continue
+            tile_r, tile_c, r, c = tile_of(self._page_shape, index)
             r0, r1 = max(r, 0), min(r + height, h)
             c0, c1 = max(c, 0), min(c + width, w)
             if r0 >= r1 or c0 >= c1:
@@ -201,8 +312,9 @@ class ArrayView(QStackedWidget):
         point = self._mosaic.locate(event.scenePos())
         if point is None or self._array is None:
             return
-        tile = colors.locate_in_mosaic(tile_layout(self._array.shape), *point)
-        index = None if tile is None else index_of(self._array.shape, tile)
+        tile = colors.locate_in_mosaic(tile_layout(self._page_shape), *point)
+        index = None if tile is None else index_of(self._page_shape, tile)
+        index = None if index is None else self._from_page(index)
         if index is not None:
             event.accept()
             self.clicked.emit(tuple(int(i) for i in index))
