@@ -48,10 +48,10 @@ def main(out: Path, arch: str | None = None, data: str | None = None,
     if arch is None:
         window = create_window()
     else:
-        window = _custom_window(arch)
+        window = _custom_window(arch, data)
     window.show()
     _settle(app, 4.0)
-    if data is not None:
+    if data is not None and arch is None:       # the default network adapts to it
         _open_data(app, window, data, image_size)
     if model is not None:
         window.open_model(model)
@@ -105,11 +105,13 @@ def _shoot(name: Path) -> None:
     print(name)
 
 
-def _custom_window(arch: str):
-    """The window on a fresh network of the architecture in `arch`, on the bundled digits."""
+def _custom_window(arch: str, data: str | None):
+    """The window on a fresh network of the architecture in `arch`, on the data folder `data`
+    (default: the bundled digits)."""
     import pyqtgraph as pg
 
     from cnnviz.data import load_bundled_mnist
+    from cnnviz.data.data_folders import load_data_folder
     from cnnviz.nn.architecture import Architecture
     from cnnviz.training import TrainSettings
     from cnnviz.ui.controller import Controller
@@ -117,7 +119,8 @@ def _custom_window(arch: str):
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     settings = TrainSettings(preset="custom", architecture=Architecture.load(arch))
-    return MainWindow(Controller(load_bundled_mnist(), settings))
+    dataset = load_bundled_mnist() if data is None else load_data_folder(data)
+    return MainWindow(Controller(dataset, settings))
 
 
 if __name__ == "__main__":
