@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self._dialog: QMessageBox | None = None
         self._cached_architecture: tuple = ()
         self._last_shown: tuple = ()          # the sample and step of the last snapshot shown
+        self._warmed_up = False
         # A zero-delay timer owned by the window, so nothing fires after it is gone.
         self._axes_timer = QTimer(self, singleShot=True, interval=0)
         self._axes_timer.timeout.connect(lambda: cache_axes(self))
@@ -317,6 +318,9 @@ class MainWindow(QMainWindow):
             cache_axes(self)          # panels built new plots for a new architecture
             self._cached_architecture = snapshot.architecture
         self.controller.snapshot_drawn(seconds)
+        if not self._warmed_up:
+            self._warmed_up = True
+            QTimer.singleShot(50, _warm_up)       # after the first frame, not before it
 
     def _show_status(self, snapshot: Snapshot) -> None:
         p = snapshot.progress
@@ -554,3 +558,9 @@ def _make_units() -> QWidget:
 def _make_experiment() -> QWidget:
     from cnnviz.ui.panels.experiment_panel import ExperimentPanel
     return ExperimentPanel()
+
+
+def _warm_up() -> None:
+    """Import what the first stroke or throttled view needs (superqt, ~0.2 s) once the window
+    is up: kept out of the launch, and out of the first stroke's answer."""
+    import superqt.utils  # noqa: F401
