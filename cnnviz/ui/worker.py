@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable, Generator
 from typing import Any
@@ -28,6 +29,11 @@ from cnnviz.ui.pacing import SnapshotPacer, StepLimiter
 
 IDLE_POLL_S = 0.1
 AWAIT_DRAW_POLL_S = 0.01
+# While the window draws an answer to the user (another sample, step …), training waits for
+# it, up to this long: the drawing then has the GIL to itself, and the answer comes about
+# twice as fast (benchmarks/gui_latency.py, sample_switch) for ~20 ms less of training.
+ANSWER_HOLD_S = 0.15
+HOLD_POLL_S = 0.002
 
 Command = Callable[[TrainingSession], Any]
 ResultHandler = Callable[[Any], None]
@@ -62,6 +68,7 @@ class TrainingWorker(QThread):
         # Back-pressure: the next snapshot waits until the window has drawn the last one, so a
         # slow redraw never piles snapshots up in the GUI's event queue.
         self._drawn = threading.Event()
+        self._hold_until = 0.0            # training waits for an answer's frame until then
         self._drawn.set()
         self.pacer = SnapshotPacer()
         self.limiter = StepLimiter()          # slow-motion training; written in this thread
@@ -125,7 +132,7 @@ class TrainingWorker(QThread):
                     self._emit_snapshot_if_due()
                 if self._jobs:
                     self._advance_job()
-                if self._training and self.limiter.wait_s() == 0.0:
+                if self._training and self.limiter.wait_s() == 0.0 and not self._holding():
                     self.limiter.stepped()
                     self._train_one()
                 self._emit_snapshot_if_due()
@@ -139,7 +146,7 @@ class TrainingWorker(QThread):
         timeout = AWAIT_DRAW_POLL_S if self._snapshot_due else IDLE_POLL_S
         block = not self._jobs
         if self._training:
-            wait = self.limiter.wait_s()
+            wait = max(self.limiter.wait_s(), HOLD_POLL_S if self._holding() else 0.0)
             block = block and wait > 0
             timeout = min(timeout, wait)
         while True:
@@ -243,8 +250,17 @@ class TrainingWorker(QThread):
                 not self._training or self.pacer.due()):
             self._emit_snapshot()
 
+    def _holding(self) -> bool:
+        """Whether training waits for the window to draw its answer to the user."""
+        if self._hold_until and not self._drawn.is_set() \
+                and time.monotonic() < self._hold_until:
+            return True
+        self._hold_until = 0.0
+        return False
+
     def _emit_snapshot(self) -> None:
         self._snapshot_due = False
+        answering = self.pacer.hurried
         self.pacer.sent()
         try:
             snapshot = self._session.snapshot_at(self.shown_step)
@@ -255,4 +271,6 @@ class TrainingWorker(QThread):
             self._snapshot_due = fallback
             return
         self._drawn.clear()
+        if answering and self._training:
+            self._hold_until = time.monotonic() + ANSWER_HOLD_S
         self.snapshot_ready.emit(snapshot)
