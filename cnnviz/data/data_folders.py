@@ -13,6 +13,7 @@ from cnnviz.data.image_folders import (
     TEST_FRACTION,
     is_image_folder,
     read_image_folder,
+    run_to_end,
 )
 
 __all__ = ["folder_kind", "load_data_folder", "read_data_folder"]
@@ -56,11 +57,4 @@ def load_data_folder(folder: str | os.PathLike[str], *,
                      cancel: Callable[[], bool] | None = None) -> DataSet:
     """The data set in `folder`, IDX or image folder, read to the end; `progress(done, total)`
     after each slice, `cancel()` → True stops with image_folders.Cancelled."""
-    reading = read_data_folder(folder, size=size, cancel=cancel)
-    while True:
-        try:
-            done, total = next(reading)
-        except StopIteration as finished:
-            return finished.value
-        if progress is not None:
-            progress(done, total)
+    return run_to_end(read_data_folder(folder, size=size, cancel=cancel), progress)

@@ -349,8 +349,14 @@ def load_image_folder(folder: str | os.PathLike[str], *,
                       test_fraction: float = TEST_FRACTION, seed: int = 0,
                       progress: Progress | None = None, cancel: Cancel | None = None) -> DataSet:
     """`read_image_folder` run to the end, calling `progress(done, total)` after each slice."""
-    reading = read_image_folder(folder, size=size, test_fraction=test_fraction, seed=seed,
-                                cancel=cancel)
+    return run_to_end(read_image_folder(folder, size=size, test_fraction=test_fraction,
+                                        seed=seed, cancel=cancel), progress)
+
+
+def run_to_end(reading: Generator[tuple[int, int], None, DataSet],
+               progress: Progress | None = None) -> DataSet:
+    """Drive a reading generator to its data set, calling `progress(done, total)` after each
+    slice it yields."""
     while True:
         try:
             done, total = next(reading)
