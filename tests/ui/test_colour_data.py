@@ -135,3 +135,17 @@ def test_units_and_embedding_speak_of_samples_and_class_names(colour_window, qtb
              window.units_panel.card.toolTip()]
     assert "test samples" in view.plot.titleLabel.text
     assert not any("digit" in text for text in texts), texts
+
+
+def test_filter_surgery_frames_its_confusion_change_by_the_networks_classes(colour_window,
+                                                                          qtbot):
+    """Before any change, the with − without matrix is the network's 3×3 of zeros, ticked by
+    the shapes' names (not ten digits)."""
+    window = colour_window
+    window.show_tab(window.experiment_panel)
+    surgery = window.experiment_panel.surgery
+    qtbot.waitUntil(lambda: surgery.matrix_item.image is not None
+                    and surgery.matrix_item.image.shape == (3, 3), timeout=10_000)
+    assert not surgery.matrix_item.image.any()
+    ticks = surgery.matrix_plot.getAxis("bottom")._tickLevels[0]
+    assert [label for _, label in ticks] == list(SHAPE_NAMES)

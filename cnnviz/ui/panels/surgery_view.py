@@ -223,6 +223,7 @@ class SurgeryView(QWidget):
         self.matrix_plot.setLabel("left", "true class")
         self.matrix_plot.setLabel("bottom", "predicted class")
         self.matrix_levels = colors.LevelTracker(signed=True)
+        self._class_names: tuple[str, ...] = ()
         self._show_change(np.zeros((10, 10), np.float32))   # no change yet: all zero
         column.addWidget(self.graphics, stretch=1)
         self.accuracy_label = QLabel("test accuracy: make a change to compare")
@@ -250,6 +251,11 @@ class SurgeryView(QWidget):
             self.layer_box.addItems(layers)
             self.layer_box.blockSignals(False)
         class_ticks(self.bars_plot, snapshot.class_names)
+        if snapshot.class_names != self._class_names:
+            self._class_names = snapshot.class_names
+            if self.comparison is None:        # the all-zero matrix of this network's classes
+                k = len(snapshot.class_names)
+                self._show_change(np.zeros((k, k), np.float32))
         self._show_kernel()
 
     def show_summary(self, summary: WhatIfSummary) -> None:
@@ -285,7 +291,9 @@ class SurgeryView(QWidget):
     def _show_change(self, change: np.ndarray) -> None:
         """The (K, K) confusion-matrix change, framed and ticked by class."""
         show_image(self.matrix_item, change, self.matrix_levels.update(change))
-        ticks = [(i + 0.5, str(i)) for i in range(len(change))]
+        names = self._class_names if len(self._class_names) == len(change) else \
+            tuple(str(i) for i in range(len(change)))
+        ticks = [(i + 0.5, name) for i, name in enumerate(names)]
         for axis in ("left", "bottom"):
             self.matrix_plot.getAxis(axis).setTicks([ticks])
 
