@@ -25,6 +25,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from cnnviz.training.app_state import RunState
 from cnnviz.training.session import Diverged, TrainingSession
+from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.pacing import SnapshotPacer, StepLimiter
 
 IDLE_POLL_S = 0.1
@@ -34,6 +35,17 @@ AWAIT_DRAW_POLL_S = 0.01
 # twice as fast (benchmarks/gui_latency.py, sample_switch) for ~20 ms less of training.
 ANSWER_HOLD_S = 0.15
 HOLD_POLL_S = 0.002
+
+
+def shows_other(snapshot: Snapshot, before: Snapshot | None) -> bool:
+    """Whether `snapshot` shows the user another sample or step than `before` did (an answer
+    the user waits for, unlike Train or a new learning rate)."""
+    if before is None:
+        return False
+    a, b = snapshot.sample, before.sample
+    return (a.split, a.index, a.image is not None and id(a.image), a.target,
+            snapshot.shown_step) != (b.split, b.index, b.image is not None and id(b.image),
+                                     b.target, before.shown_step)
 
 Command = Callable[[TrainingSession], Any]
 ResultHandler = Callable[[Any], None]
@@ -69,6 +81,7 @@ class TrainingWorker(QThread):
         # slow redraw never piles snapshots up in the GUI's event queue.
         self._drawn = threading.Event()
         self._hold_until = 0.0            # training waits for an answer's frame until then
+        self._last_shown: Snapshot | None = None
         self._drawn.set()
         self.pacer = SnapshotPacer()
         self.limiter = StepLimiter()          # slow-motion training; written in this thread
@@ -271,6 +284,7 @@ class TrainingWorker(QThread):
             self._snapshot_due = fallback
             return
         self._drawn.clear()
-        if answering and self._training:
+        if answering and self._training and shows_other(snapshot, self._last_shown):
             self._hold_until = time.monotonic() + ANSWER_HOLD_S
+        self._last_shown = snapshot
         self.snapshot_ready.emit(snapshot)
