@@ -24,6 +24,7 @@ from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
 from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
+from cnnviz.ui.panels.paged_mosaic import fit_page
 from cnnviz.ui.panels.pager import PAGE_SIZE, Pager, PagerBar
 from cnnviz.ui.panels.signed_bars import SignedBars
 from cnnviz.ui.redraw import LiveView
@@ -186,7 +187,7 @@ class FeatureMapsPanel(LiveView, QWidget):
             self._rebuild(layers, snapshot.class_names)
             self._architecture = architecture
         for entry in self._maps.values():      # new plots, or a new size: fit before drawing
-            self._fit(entry)
+            fit_page(entry)
         for layer in layers[:-1]:
             if layer.name in self._maps:
                 self._draw_maps(self._maps[layer.name], layer.output[0])
@@ -283,12 +284,10 @@ class FeatureMapsPanel(LiveView, QWidget):
             root.layout.setColumnStretchFactor(1, 1)
 
     def _pager_for(self, layer: LayerTrace) -> Pager:
-        """A conv layer's own pager; a layer after it with as many channels (its activation,
-        its pooling) shares it, so that page k shows the same channels all the way down."""
         channels = layer.output.shape[1]
-        last = self._pagers.pagers[-1] if self._pagers.pagers else None
-        if layer.kind != "Conv2D" and last is not None and last.count == channels:
-            return last
+        shared = self._pagers.shared_for(layer.kind, channels)
+        if shared is not None:
+            return shared
         pager = Pager(layer.name, "maps", channels)
         pager.page_changed.connect(lambda _, pager=pager: self._on_page(pager))
         return self._pagers.add(pager)
@@ -331,23 +330,10 @@ class FeatureMapsPanel(LiveView, QWidget):
         super().resizeEvent(event)
         self._refit_timer.start()           # once the plots have their new sizes
 
-    @staticmethod
-    def _fit(entry: _MapLayer) -> bool:
-        """Lay the layer's maps out in as many columns as draw them largest in its plot;
-        True when the grid changed."""
-        _, h, w = entry.shape
-        size = entry.view.plot.vb.size()
-        columns = colors.best_columns(entry.page_size, (h, w), (size.width(), size.height()))
-        if columns == entry.grid[1]:
-            return False
-        entry.grid = colors.grid_shape(entry.page_size, columns)
-        entry.retick()
-        return True
-
     def _refit(self) -> None:
         """Refit every grid to its plot and draw again the maps whose grid changed."""
         shown = {l.name: l for l in self._current.trace.layers} if self._current else {}
-        changed = [name for name, entry in self._maps.items() if self._fit(entry)]
+        changed = [name for name, entry in self._maps.items() if fit_page(entry)]
         for name in changed:
             # While a new architecture is being built, the last snapshot is the old network's.
             if name in shown and shown[name].output.shape[1:] == self._maps[name].shape:

@@ -371,12 +371,10 @@ class GradientsView(LiveView, QWidget):
                 f"it would lower it.", ticks)
 
     def _pager_for(self, layer: LayerTrace) -> Pager:
-        """A conv layer's own pager; a layer after it with as many channels (its activation,
-        its pooling) shares it, so that page k shows the same channels all the way down."""
         channels = layer.grad_output.shape[1]
-        last = self._pagers.pagers[-1] if self._pagers.pagers else None
-        if layer.kind != "Conv2D" and last is not None and last.count == channels:
-            return last
+        shared = self._pagers.shared_for(layer.kind, channels)
+        if shared is not None:
+            return shared
         pager = Pager(layer.name, "channels", channels)
         pager.page_changed.connect(self._on_page)
         return self._pagers.add(pager)

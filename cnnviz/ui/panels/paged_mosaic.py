@@ -48,14 +48,7 @@ class ChannelPage:
     def fit(self) -> bool:
         """Re-lay the page out in as many columns as draw it largest in the plot's room;
         True when the grid changed (the caller draws again)."""
-        _, h, w = self.shape
-        size = self.view.plot.vb.size()
-        columns = colors.best_columns(self.page_size, (h, w), (size.width(), size.height()))
-        if columns == self.grid[1]:
-            return False
-        self.grid = colors.grid_shape(self.page_size, columns)
-        self.retick()
-        return True
+        return fit_page(self)
 
     def where(self, y: float, x: float) -> tuple[int, int, int] | None:
         """Image (y, x) → (channel, row, col), or None in a gap or an unused tile."""
@@ -115,3 +108,16 @@ class KernelPage:
         if filter_ >= self.shape[0] or channel >= self.shape[1]:
             return None
         return filter_, channel, r, c
+
+
+def fit_page(page) -> bool:
+    """Lay a page of (h, w) maps (`shape`, `page_size`, `view`, `grid`, `retick`) out in as
+    many columns as draw them largest in its plot; True when the grid changed."""
+    _, h, w = page.shape
+    size = page.view.plot.vb.size()
+    columns = colors.best_columns(page.page_size, (h, w), (size.width(), size.height()))
+    if columns == page.grid[1]:
+        return False
+    page.grid = colors.grid_shape(page.page_size, columns)
+    page.retick()
+    return True

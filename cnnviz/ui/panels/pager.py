@@ -169,6 +169,15 @@ class PagerBar(QWidget):
         self.setVisible(self._placed > 0)
         return pager
 
+    def shared_for(self, kind: str, channels: int) -> Pager | None:
+        """The pager a layer of `kind` with `channels` outputs shares: after a conv layer, its
+        activation and pooling (as many channels) turn with it, so that page k shows the same
+        channels all the way down; None when the layer needs a pager of its own."""
+        last = self.pagers[-1] if self.pagers else None
+        if kind != "Conv2D" and last is not None and last.count == channels:
+            return last
+        return None
+
     def clear(self) -> None:
         for pager in self.pagers:
             self._grid.removeWidget(pager)
