@@ -134,6 +134,10 @@ def open_window(app: QApplication, data, settings: TrainSettings) -> MainWindow:
     window.show()
     window.tabs.setCurrentIndex(0)
     wait_until(app, lambda: window.controller.snapshot is not None, 10)
+    # Settled, as when a user presses Train: the imports the window warms up after its first
+    # frame (superqt, ~0.3 s holding the GIL) are done, and not counted against training.
+    wait_until(app, lambda: "superqt.utils" in sys.modules, 10)
+    pause(app, 0.2)
     return window
 
 

@@ -53,6 +53,9 @@ STEP_COST_SMOOTHING = 0.1   # weight of the newest step in `step_seconds`
 # States a replay passed lately, kept besides the grid so that dragging back a few steps does
 # not replay from the keyframe before each time (~1.2 MB each for the reference network).
 RECENT_STATES = 16
+# While the worker is idle and the views show a past step, it replays this many states past it,
+# in the direction the user travels, so the next move along the slider finds them computed.
+PREFETCH_STEPS = 4
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,36 @@ class Timeline:
         if not self.keyframes:
             raise ValueError("the timeline is empty: nothing was recorded yet")
         step = self.shown_step(step)
+        cursor = self._cursor_towards(step)
+        self._advance(cursor, step, remember=True)
+        return step, cursor.trainer.model, cursor.trainer.optimizer
+
+    def prefetch(self, around: int, direction: int) -> bool:
+        """One replay step (~10 ms for the reference network) towards having the
+        `PREFETCH_STEPS` states past step `around` in `direction` (+1: later, -1: earlier)
+        ready to show without replaying. The worker calls it while idle, so that a drag
+        along the slider — which crosses a keyframe every `interval` steps, and going back
+        would replay from the one before — finds its next steps computed. False: nothing left
+        to do (or nothing can be replayed)."""
+        if not self.exact or not self.keyframes or direction == 0:
+            return False
+        ahead = (around + direction * i for i in range(1, PREFETCH_STEPS + 1))
+        missing = next((step for step in ahead if self.first_step <= step < self.last_step
+                        and not self._ready(step)), None)
+        if missing is None:
+            return False
+        cursor = self._cursor_towards(missing)
+        if cursor.step < missing:
+            self._advance(cursor, cursor.step + 1, remember=True)
+        return True
+
+    def _ready(self, step: int) -> bool:
+        """Whether `step` can be shown without replaying (the last step is the live one)."""
+        return step in self._recent or self._keyframe_before(step).step == step
+
+    def _cursor_towards(self, step: int) -> _Cursor:
+        """The replay cursor, placed on the latest state at or before `step` that it can go
+        on from: itself, a remembered state or the keyframe before."""
         start = self._keyframe_before(step)
         recent = [k for k in self._recent.values()
                   if k.segment == start.segment and start.step < k.step <= step]
@@ -305,9 +338,8 @@ class Timeline:
         if cursor is None or cursor.segment != start.segment or not \
                 start.step <= cursor.step <= step:
             cursor = self._restore(start, self._cursor)
-        self._advance(cursor, step, remember=True)
         self._cursor = cursor
-        return step, cursor.trainer.model, cursor.trainer.optimizer
+        return cursor
 
     def walk(self, first: int, last: int) -> Iterator[tuple[int, Sequential]]:
         """The network as after each step from `first` to `last` (clamped to the run), in

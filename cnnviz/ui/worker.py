@@ -90,7 +90,19 @@ class TrainingWorker(QThread):
         session.pool.on_waiting = self._on_pool_waiting
         # The timeline step the views show (None: the live network). Written by commands, in
         # this thread; many requests in the queue cost one replay, for the newest.
-        self.shown_step: int | None = None
+        self._shown_step: int | None = None
+        self._travel = 0                  # the way the user last moved along the timeline
+        self._prefetching = False         # idle time goes to replaying the next steps
+
+    @property
+    def shown_step(self) -> int | None:
+        return self._shown_step
+
+    @shown_step.setter
+    def shown_step(self, step: int | None) -> None:
+        if step is not None and self._shown_step is not None and step != self._shown_step:
+            self._travel = 1 if step > self._shown_step else -1
+        self._shown_step = step
 
     # --- called from the GUI thread ---------------------------------------------------------
     def submit(self, name: str, command: Command, on_result: ResultHandler | None = None,
@@ -150,6 +162,7 @@ class TrainingWorker(QThread):
                     self._train_one()
                 self._emit_snapshot_if_due()
                 self._report_state()
+                self._prefetch_if_idle()
         finally:
             self._session.close()          # stops the helper processes with the thread
 
@@ -157,7 +170,7 @@ class TrainingWorker(QThread):
         """Run every queued command; block briefly when idle (or when slow-motion training
         waits for its next step: a command arriving meanwhile runs at once). False means quit."""
         timeout = AWAIT_DRAW_POLL_S if self._snapshot_due else IDLE_POLL_S
-        block = not self._jobs
+        block = not self._jobs and not self._prefetching
         if self._training:
             wait = max(self.limiter.wait_s(), HOLD_POLL_S if self._holding() else 0.0)
             block = block and wait > 0
@@ -185,6 +198,7 @@ class TrainingWorker(QThread):
             elif on_result is not None:
                 self.result_ready.emit(on_result, value)
         self._snapshot_due = True
+        self._prefetching = True          # whatever changed, look again for idle work
         self.pacer.hurry()
         self._report_state()
 
@@ -210,6 +224,20 @@ class TrainingWorker(QThread):
         if on_progress is not None and progress is not None:
             self.result_ready.emit(on_progress, progress)
         self._jobs.append(entry)
+
+    def _prefetch_if_idle(self) -> None:
+        """Idle, showing a past step: replay one of the steps the user is heading for
+        (`Timeline.prefetch`), then look at the command queue again. Speculative work: a
+        failure only ends it — the replay the user asks for reports its own."""
+        if not self._prefetching:
+            return
+        idle = not (self._training or self._jobs or self._snapshot_due) and \
+            self._commands.empty() and self._shown_step is not None
+        try:
+            self._prefetching = idle and self._session.timeline.prefetch(
+                self._session.timeline.shown_step(self._shown_step), self._travel or -1)
+        except Exception:               # noqa: BLE001  (see the docstring)
+            self._prefetching = False
 
     def _report_state(self) -> None:
         """Tell the window whenever the session's run state changed: it is the only writer."""

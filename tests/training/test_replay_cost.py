@@ -90,3 +90,51 @@ def test_playing_forward_costs_one_step_a_frame(session, count_steps):
         count_steps.clear()
         timeline.replay(step)
         assert len(count_steps) == 1, step
+
+
+def _sparse_timeline(session, every: int = 8):
+    """40 trained steps with keyframes every `every` steps and nothing replayed yet."""
+    for _ in range(40):
+        session.step()
+    timeline = session.timeline
+    timeline.interval = every
+    timeline.keyframes = [k for k in timeline.keyframes if k.step % every == 0]
+    timeline._cursor, timeline._recent = None, {}
+    return timeline
+
+
+def test_prefetching_backwards_makes_the_next_steps_back_free_and_exact(session, count_steps):
+    """Shown step 17, heading back: idle prefetch steps compute 16, 15, 14, 13 — one training
+    step per call — after which showing them replays nothing and shows them exactly."""
+    states = {}
+    original = session.step
+
+    def recording_step():
+        original()
+        states[session.live_step] = session.trainer.model.state_dict()
+    session.step = recording_step
+    timeline = _sparse_timeline(session)
+    timeline.replay(17)
+    calls = 0
+    count_steps.clear()
+    while timeline.prefetch(17, -1):
+        calls += 1
+        assert calls < 50
+    assert len(count_steps) == calls > 0                     # one step a call
+    for step in (16, 15, 14, 13):
+        count_steps.clear()
+        shown, model, _ = timeline.replay(step)
+        assert shown == step and count_steps == [], step
+        for name, value in model.state_dict().items():
+            np.testing.assert_array_equal(value, states[step][name], err_msg=f"{step} {name}")
+
+
+def test_prefetching_forwards_stops_before_the_live_step(session, count_steps):
+    """Heading forward from 37 of 40: 38 and 39 are prefetched; 40 is the live network."""
+    timeline = _sparse_timeline(session)
+    timeline.replay(37)
+    count_steps.clear()
+    while timeline.prefetch(37, +1):
+        pass
+    assert len(count_steps) == 2
+    assert timeline.prefetch(40, +1) is False and timeline.prefetch(3, 0) is False
