@@ -35,6 +35,7 @@ AWAIT_DRAW_POLL_S = 0.01
 # twice as fast (benchmarks/gui_latency.py, sample_switch) for ~20 ms less of training.
 ANSWER_HOLD_S = 0.15
 HOLD_POLL_S = 0.002
+DRAG_STEPS = 8          # a timeline move this short is part of a drag (worth prefetching after)
 
 
 def shows_other(snapshot: Snapshot, before: Snapshot | None) -> bool:
@@ -100,8 +101,10 @@ class TrainingWorker(QThread):
 
     @shown_step.setter
     def shown_step(self, step: int | None) -> None:
-        if step is not None and self._shown_step is not None and step != self._shown_step:
-            self._travel = 1 if step > self._shown_step else -1
+        # A drag or playback moves a few steps at a time: the next move will likely go on the
+        # same way. A jump (or the first move) says nothing of the next one.
+        moved = 0 if step is None or self._shown_step is None else step - self._shown_step
+        self._travel = (moved > 0) - (moved < 0) if abs(moved) <= DRAG_STEPS else 0
         self._shown_step = step
 
     # --- called from the GUI thread ---------------------------------------------------------
@@ -232,10 +235,10 @@ class TrainingWorker(QThread):
         if not self._prefetching:
             return
         idle = not (self._training or self._jobs or self._snapshot_due) and \
-            self._commands.empty() and self._shown_step is not None
+            self._commands.empty() and self._shown_step is not None and self._travel != 0
         try:
             self._prefetching = idle and self._session.timeline.prefetch(
-                self._session.timeline.shown_step(self._shown_step), self._travel or -1)
+                self._session.timeline.shown_step(self._shown_step), self._travel)
         except Exception:               # noqa: BLE001  (see the docstring)
             self._prefetching = False
 

@@ -94,3 +94,49 @@ def test_training_while_looking_back_keeps_the_step_shown(window, qtbot):
     assert _shown(window) == 1
     window.toolbar.train_action.trigger()
     qtbot.waitUntil(lambda: window.controller.state is not RunState.TRAINING, timeout=5_000)
+
+
+def _sparse_keyframes(window, qtbot, every):
+    """Keyframes every `every` steps and nothing replayed yet, set in the worker's thread."""
+    done = []
+
+    def thin(session):
+        timeline = session.timeline
+        timeline.interval = every
+        timeline.keyframes = [k for k in timeline.keyframes if k.step % every == 0]
+        timeline._cursor, timeline._recent = None, {}
+    window.controller.worker.submit("thin", thin, on_result=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=5_000)
+
+
+def test_an_idle_worker_replays_ahead_of_a_drag_not_of_a_jump(window, qtbot, monkeypatch):
+    """Dragging back (11 → 10) with keyframes at 0 and 8: while idle the worker replays 7 and 6
+    (from step 0), so showing them then costs no replay. A jump (10 → 1) prefetches nothing."""
+    from cnnviz.training.trainer import Trainer
+    _train_steps(window, qtbot, 12)
+    _sparse_keyframes(window, qtbot, 8)
+    steps = []
+    original = Trainer.step
+
+    def counting(self, *args, **kwargs):
+        steps.append(1)
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(Trainer, "step", counting)
+    window.controller.show_step(11)
+    qtbot.waitUntil(lambda: _shown(window) == 11, timeout=10_000)
+    window.controller.show_step(10)
+    qtbot.waitUntil(lambda: _shown(window) == 10, timeout=10_000)
+    recent = window.controller.worker._session.timeline._recent
+    qtbot.waitUntil(lambda: {6, 7} <= set(recent), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.controller.worker._prefetching, timeout=10_000)
+    prefetched = len(steps)
+    assert prefetched == 3 + 7       # 9–11 replayed from keyframe 8; then 1–7 from 0, and rest
+    window.controller.show_step(7)
+    qtbot.waitUntil(lambda: _shown(window) == 7, timeout=10_000)
+    assert len(steps) == prefetched              # shown without a replay
+    qtbot.waitUntil(lambda: not window.controller.worker._prefetching, timeout=10_000)
+    window.controller.show_step(1)
+    qtbot.waitUntil(lambda: _shown(window) == 1, timeout=10_000)
+    steps.clear()
+    qtbot.wait(300)
+    assert steps == []
