@@ -55,8 +55,8 @@ from cnnviz.ui.controller import Controller  # noqa: E402
 from cnnviz.ui.main_window import MainWindow  # noqa: E402
 
 HEARTBEAT_MS = 10
-SWITCHES = 20                  # sample switches timed while training
-STROKES = 20                   # drawing changes timed on the Draw tab
+SWITCHES = 40                  # sample switches timed while training
+STROKES = 40                   # drawing changes timed on the Draw tab
 
 
 class PaintCounter(QObject):
@@ -169,6 +169,7 @@ def time_strokes(app: QApplication, data, settings: TrainSettings) -> list[float
     window = open_window(app, data, settings)
     panel = window.draw_panel
     window.show_tab(panel)
+    pause(app, 0.3)             # the tab laid out and drawn, as before a user's first stroke
     drawn: list = []
     window.frames.frame_drawn.connect(lambda snapshot, _: drawn.append(snapshot.sample))
     rng = np.random.default_rng(0)
