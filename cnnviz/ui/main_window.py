@@ -48,14 +48,12 @@ from cnnviz.ui.panels.pins_panel import PinsPanel
 from cnnviz.ui.pins_jobs import connect_pins
 from cnnviz.ui.redraw import FrameQueue
 from cnnviz.ui.scaling_dialog import ask_input_scaling
+from cnnviz.ui.status_text import PROGRESS_TIP, describe_progress, progress_tip
 from cnnviz.ui.timeline_bar import TimelineBar, describe_shown
 from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
 OPEN_FILTER = "model (*.npz *.onnx);;cnnviz model (*.npz);;ONNX model (*.onnx)"
-PROGRESS_TIP = "Epoch, step, training speed and time left for this run"
-
-
 class MainWindow(QMainWindow):
     def __init__(self, controller: Controller) -> None:
         super().__init__()
@@ -325,19 +323,11 @@ class MainWindow(QMainWindow):
     def _show_status(self, snapshot: Snapshot) -> None:
         p = snapshot.progress
         if p.total_steps:
-            rate = f"{p.samples_per_second:,.0f} samples/s" if p.samples_per_second else ""
-            if rate and (p.processes > 1 or p.helpers_failed):
-                rate += f" on {p.processes} processes" if p.processes > 1 else " on 1 process"
-            eta = f"ETA {int(p.eta_seconds) // 60}:{int(p.eta_seconds) % 60:02d}" \
-                if p.eta_seconds is not None and p.state is RunState.TRAINING else ""
-            self.progress_label.setText(" · ".join(filter(None, [
-                f"epoch {p.epoch + 1}/{p.epochs}", f"step {p.step}/{p.total_steps}", rate, eta])))
-            self.progress_label.setToolTip("\n".join(filter(None, [
-                PROGRESS_TIP,
-                f"Helper processes stopped ({p.helpers_failed}); training goes on in this "
-                "process alone, more slowly." if p.helpers_failed else
-                f"Each batch is shared by {p.processes} processes, one per core "
-                "(the CNNVIZ_PROCESSES variable sets how many)." if p.processes > 1 else ""])))
+            text, tip = describe_progress(p, snapshot.timeline.last_step), progress_tip(p)
+            if text != self.progress_label.text():       # unchanged text: no re-layout
+                self.progress_label.setText(text)
+            if tip != self.progress_label.toolTip():
+                self.progress_label.setToolTip(tip)
             self.progress_bar.setRange(0, p.batches_per_epoch)
             self.progress_bar.setValue(p.batch_in_epoch)
         self.model_label.setText(f"model: {snapshot.model_label} · {describe_shown(snapshot)}")
