@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
 
 from cnnviz.data import MnistData, folder_kind
 from cnnviz.nn import kinds
+from cnnviz.nn.scaling import InputScaling
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui import layout, persistence
@@ -54,6 +55,8 @@ from cnnviz.ui.toolbar import TrainingToolbar
 
 MODEL_FILTER = "cnnviz model (*.npz)"
 OPEN_FILTER = "model (*.npz *.onnx);;cnnviz model (*.npz);;ONNX model (*.onnx)"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, controller: Controller) -> None:
         super().__init__()
@@ -212,7 +215,7 @@ class MainWindow(QMainWindow):
         c.mistake_found.connect(self.input_panel.select)
         c.saved.connect(lambda path: self.statusBar().showMessage(f"saved {path}", 5000))
         c.onnx_exported.connect(lambda path: self.statusBar().showMessage(f"exported {path}", 5000))
-        c.ask_input_scaling = lambda path: ask_input_scaling(self, path)
+        c.ask_input_scaling = self._ask_input_scaling
         t.train_action.triggered.connect(self._train_or_pause)
         t.step_action.triggered.connect(c.step)
         t.stop_action.triggered.connect(c.stop)
@@ -461,9 +464,19 @@ class MainWindow(QMainWindow):
         if path:
             self.open_model(path)
 
-    def open_model(self, path: str) -> None:
-        """Open a model file (read in the worker; a bad file is one dialog, nothing changes)."""
-        self.controller.open_model(path)
+    def open_model(self, path: str, again: bool = False) -> None:
+        """Open a model file (read in the worker; a bad file is one dialog, nothing changes).
+        `again` (Open recent): an ONNX network's input scaling is the one chosen last time,
+        not asked again; File ▸ Open asks, with that choice preselected."""
+        asked_before = again and Path(path).suffix.lower() == ".onnx"
+        self.controller.open_model(path, persistence.remembered_scaling(path)
+                                   if asked_before else None)
+
+    def _ask_input_scaling(self, path: Path) -> InputScaling | None:
+        scaling = ask_input_scaling(self, path, persistence.remembered_scaling(path))
+        if scaling is not None:
+            persistence.remember_scaling(path, scaling)
+        return scaling
 
     def _model_opened(self, path: str) -> None:
         self.toolbar.show_settings(self.controller.settings)
@@ -473,7 +486,8 @@ class MainWindow(QMainWindow):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         for path in persistence.recent_files():
-            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_model(p))
+            self.recent_menu.addAction(Path(path).name,
+                                       lambda p=path: self.open_model(p, again=True))
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("(no recent models)").setEnabled(False)
 

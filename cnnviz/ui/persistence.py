@@ -13,6 +13,7 @@ by a crash. Checkpoints are never deleted unasked but set aside by renaming
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import tempfile
@@ -24,6 +25,7 @@ import platformdirs
 from PyQt6.QtCore import QByteArray, QLockFile, QSettings
 
 from cnnviz.nn import load_checkpoint
+from cnnviz.nn.scaling import InputScaling, parse_scaling
 
 RECENT_LIMIT = 8
 DEFAULT_AUTOSAVE_MINUTES = 2.0
@@ -136,6 +138,25 @@ def remember_file(path: str | Path) -> None:
     path = str(Path(path).resolve())
     files = [path] + [f for f in recent_files() if f != path]
     settings().setValue("recent_files", files[:RECENT_LIMIT])
+
+
+def remembered_scaling(path: str | Path) -> InputScaling | None:
+    """How the user said `path`'s network scales its inputs, the last time it was opened."""
+    value = settings().value(f"input_scaling/{_scaling_key(path)}")
+    try:
+        return parse_scaling(value) if isinstance(value, str) else None
+    except ValueError:                       # an edited or damaged settings file: ask again
+        return None
+
+
+def remember_scaling(path: str | Path, scaling: InputScaling) -> None:
+    settings().setValue(f"input_scaling/{_scaling_key(path)}", scaling.name)
+
+
+def _scaling_key(path: str | Path) -> str:
+    """A settings key for a file: a hash of its full path (paths hold '/' and other
+    characters QSettings keys cannot)."""
+    return hashlib.blake2b(str(Path(path).resolve()).encode(), digest_size=8).hexdigest()
 
 
 # --- autosave checkpoints ----------------------------------------------------------------------

@@ -29,7 +29,8 @@ from cnnviz.nn.scaling import (
 class InputScalingDialog(QDialog):
     """Three choices — cnnviz's MNIST scaling, plain [0, 1], or a mean and std — for `path`."""
 
-    def __init__(self, path: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, path: Path, parent: QWidget | None = None,
+                 chosen: InputScaling | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("How does this network expect its inputs?")
         layout = QVBoxLayout(self)
@@ -44,10 +45,13 @@ class InputScalingDialog(QDialog):
         for button in (self.mnist, self.unit, self.custom):
             self.group.addButton(button)
             layout.addWidget(button)
-        self.mnist.setChecked(True)
+        custom = chosen is not None and chosen not in (MNIST_SCALING, UNIT_SCALING)
         form = QFormLayout()
-        self.mean = _spin_box(-MAX_ABS_MEAN, MAX_ABS_MEAN, 0.5)
-        self.std = _spin_box(MIN_STD, MAX_STD, 0.5)
+        self.mean = _spin_box(-MAX_ABS_MEAN, MAX_ABS_MEAN, chosen.mean if custom else 0.5)
+        self.std = _spin_box(MIN_STD, MAX_STD, chosen.std if custom else 0.5)
+        # The choice made last time for this file (else the MNIST convention) is preselected.
+        (self.custom if custom else self.unit if chosen == UNIT_SCALING else
+         self.mnist).setChecked(True)
         form.addRow("mean", self.mean)
         form.addRow("std", self.std)
         layout.addLayout(form)
@@ -77,7 +81,9 @@ def _spin_box(low: float, high: float, value: float) -> QDoubleSpinBox:
     return box
 
 
-def ask_input_scaling(parent: QWidget | None, path: Path) -> InputScaling | None:
-    """Ask (modal) how `path`'s network scales its inputs; None when the user cancels."""
-    dialog = InputScalingDialog(path, parent)
+def ask_input_scaling(parent: QWidget | None, path: Path,
+                      chosen: InputScaling | None = None) -> InputScaling | None:
+    """Ask (modal) how `path`'s network scales its inputs, `chosen` preselected; None when the
+    user cancels."""
+    dialog = InputScalingDialog(path, parent, chosen)
     return dialog.scaling() if dialog.exec() == QDialog.DialogCode.Accepted else None

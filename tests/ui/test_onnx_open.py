@@ -80,3 +80,48 @@ def test_the_dialog_offers_mnist_unit_and_a_mean_and_std(qtbot, tmp_path):
     dialog.mean.setValue(0.25)
     dialog.std.setValue(0.75)
     assert dialog.custom.isChecked() and dialog.scaling() == InputScaling(0.25, 0.75)
+
+
+def test_the_dialog_preselects_the_choice_made_before(qtbot, tmp_path):
+    for chosen, button in ((UNIT_SCALING, "unit"), (InputScaling(0.25, 0.75), "custom"),
+                           (None, "mnist")):
+        dialog = InputScalingDialog(tmp_path / "x.onnx", chosen=chosen)
+        qtbot.addWidget(dialog)
+        assert getattr(dialog, button).isChecked()
+        assert dialog.scaling() == (chosen or MNIST_SCALING)
+
+
+def test_open_recent_uses_the_answer_given_before_and_open_asks_with_it(window, qtbot,
+                                                                        tmp_path, monkeypatch):
+    """Asked once (File ▸ Open); Open recent then opens it the same way without asking; File ▸
+    Open again asks, with the earlier answer preselected."""
+    import cnnviz.ui.main_window as main_window
+    asked = []
+
+    def answer(parent, path, chosen=None):
+        asked.append(chosen)
+        return InputScaling(0.25, 0.75)
+    monkeypatch.setattr(main_window, "ask_input_scaling", answer)
+    path = str(_plain_onnx(tmp_path / "plain.onnx"))
+    controller = window.controller
+    window.open_model(path)
+    qtbot.waitUntil(lambda: controller.snapshot.model_label == "plain.onnx", timeout=10_000)
+    assert asked == [None]
+    window.open_model(str(_other_model(tmp_path)))            # something else in between
+    qtbot.waitUntil(lambda: controller.snapshot.model_label == "other.npz", timeout=10_000)
+    window.open_model(path, again=True)                       # File ▸ Open recent
+    qtbot.waitUntil(lambda: controller.snapshot.model_label == "plain.onnx", timeout=10_000)
+    assert asked == [None]
+    snapshot = controller.snapshot
+    np.testing.assert_allclose(snapshot.trace.input[0, 0],
+                               (snapshot.sample_image / 255 - 0.25) / 0.75, atol=1e-5)
+    window.open_model(path)
+    qtbot.waitUntil(lambda: len(asked) == 2, timeout=10_000)
+    assert asked[1] == InputScaling(0.25, 0.75)
+
+
+def _other_model(tmp_path):
+    from cnnviz.nn.files import save_model
+    path = tmp_path / "other.npz"
+    save_model(path, get_preset("reference").create(3), preset="reference")
+    return path
