@@ -7,8 +7,6 @@ intents go to the controller, which runs them in the worker.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
@@ -16,6 +14,7 @@ from PyQt6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QTabWidget,
@@ -25,7 +24,6 @@ from PyQt6.QtWidgets import (
 
 from cnnviz.data import MnistData, folder_kind
 from cnnviz.nn import kinds
-from cnnviz.nn.scaling import InputScaling
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui import layout, persistence
@@ -38,6 +36,7 @@ from cnnviz.ui.data_loading import DataLoadingProgress, ask_image_size
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.experiment_controller import ExperimentController
 from cnnviz.ui.lazy_tab import LazyTab, page_view
+from cnnviz.ui.model_file_actions import ModelFileActions
 from cnnviz.ui.panels.compare_panel import ComparePanel, connect_compare_panel
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.draw_panel import DrawPanel
@@ -48,13 +47,9 @@ from cnnviz.ui.panels.inside_panel import InsidePanel
 from cnnviz.ui.panels.pins_panel import PinsPanel
 from cnnviz.ui.pins_jobs import connect_pins
 from cnnviz.ui.redraw import FrameQueue
-from cnnviz.ui.scaling_dialog import ask_input_scaling
 from cnnviz.ui.status_text import PROGRESS_TIP, describe_progress, progress_tip
 from cnnviz.ui.timeline_bar import TimelineBar, describe_shown
 from cnnviz.ui.toolbar import TrainingToolbar
-
-MODEL_FILTER = "cnnviz model (*.npz)"
-OPEN_FILTER = "model (*.npz *.onnx);;cnnviz model (*.npz);;ONNX model (*.onnx)"
 
 
 class MainWindow(QMainWindow):
@@ -155,11 +150,12 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self._menu_action(file_menu, "&Open model…", "Ctrl+O", self.open_model_dialog)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._menu_action(file_menu, "&Save model and curves…", "Ctrl+S", self.save_model_dialog)
-        self._menu_action(file_menu, "Export &ONNX…", "", self.export_onnx_dialog)
+        self.recent_menu = QMenu("Open &recent", self)
+        files = self.model_files = ModelFileActions(self, self.controller, self.recent_menu)
+        self._menu_action(file_menu, "&Open model…", "Ctrl+O", files.open_dialog)
+        file_menu.addMenu(self.recent_menu)
+        self._menu_action(file_menu, "&Save model and curves…", "Ctrl+S", files.save_dialog)
+        self._menu_action(file_menu, "Export &ONNX…", "", files.export_onnx_dialog)
         self._menu_action(file_menu, "Open &data folder…", "",
                           lambda: self._choose_data(len(self._data_sets)))
         self._menu_action(file_menu, "Restore &last session", "",
@@ -215,7 +211,6 @@ class MainWindow(QMainWindow):
         c.mistake_found.connect(self.input_panel.select)
         c.saved.connect(lambda path: self.statusBar().showMessage(f"saved {path}", 5000))
         c.onnx_exported.connect(lambda path: self.statusBar().showMessage(f"exported {path}", 5000))
-        c.ask_input_scaling = self._ask_input_scaling
         t.train_action.triggered.connect(self._train_or_pause)
         t.step_action.triggered.connect(c.step)
         t.stop_action.triggered.connect(c.stop)
@@ -459,53 +454,16 @@ class MainWindow(QMainWindow):
                      f"outputs (Network → Edit architecture… to change it)")
         self.statusBar().showMessage(note, 15000)
 
-    def open_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", "", OPEN_FILTER)
-        if path:
-            self.open_model(path)
-
-    def open_model(self, path: str, again: bool = False) -> None:
-        """Open a model file (read in the worker; a bad file is one dialog, nothing changes).
-        `again` (Open recent): an ONNX network's input scaling is the one chosen last time,
-        not asked again; File ▸ Open asks, with that choice preselected."""
-        asked_before = again and Path(path).suffix.lower() == ".onnx"
-        self.controller.open_model(path, persistence.remembered_scaling(path)
-                                   if asked_before else None)
-
-    def _ask_input_scaling(self, path: Path) -> InputScaling | None:
-        scaling = ask_input_scaling(self, path, persistence.remembered_scaling(path))
-        if scaling is not None:
-            persistence.remember_scaling(path, scaling)
-        return scaling
-
     def _model_opened(self, path: str) -> None:
         self.toolbar.show_settings(self.controller.settings)
-        if not persistence.is_autosave(path):
-            persistence.remember_file(path)
+        self.model_files.opened(path)
 
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in persistence.recent_files():
-            self.recent_menu.addAction(Path(path).name,
-                                       lambda p=path: self.open_model(p, again=True))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("(no recent models)").setEnabled(False)
-
-    def save_model_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.npz", MODEL_FILTER)
-        if path:
-            self.save_model(path if path.endswith(".npz") else path + ".npz")
-
-    def export_onnx_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export ONNX", "model.onnx",
-                                              "ONNX model (*.onnx)")
-        if path:
-            self.controller.export_onnx(path if path.endswith(".onnx") else path + ".onnx")
+    def open_model(self, path: str, again: bool = False) -> None:
+        """Open a model file (see ModelFileActions.open)."""
+        self.model_files.open(path, again)
 
     def save_model(self, path: str) -> None:
-        """Save the model with the cost curve, so reopening it shows the curves where they were."""
-        self.controller.save_model(path)
-        persistence.remember_file(path)
+        self.model_files.save(path)
 
     def show_shortcuts(self) -> None:
         self._show_dialog(QMessageBox.Icon.Information, "Keyboard shortcuts",

@@ -95,13 +95,13 @@ def test_open_recent_uses_the_answer_given_before_and_open_asks_with_it(window, 
                                                                         tmp_path, monkeypatch):
     """Asked once (File ▸ Open); Open recent then opens it the same way without asking; File ▸
     Open again asks, with the earlier answer preselected."""
-    import cnnviz.ui.main_window as main_window
+    import cnnviz.ui.model_file_actions as model_file_actions
     asked = []
 
     def answer(parent, path, chosen=None):
         asked.append(chosen)
         return InputScaling(0.25, 0.75)
-    monkeypatch.setattr(main_window, "ask_input_scaling", answer)
+    monkeypatch.setattr(model_file_actions, "ask_input_scaling", answer)
     path = str(_plain_onnx(tmp_path / "plain.onnx"))
     controller = window.controller
     window.open_model(path)
