@@ -153,3 +153,17 @@ def test_another_sample_while_training_is_drawn_in_one_turn(window, qtbot):
     window.toolbar.train_action.trigger()                    # pause
     qtbot.waitUntil(lambda: window.controller.state is not RunState.TRAINING, timeout=10_000)
     assert np.isfinite(window.controller.snapshot.trace.probabilities).all()
+
+
+def test_before_train_a_trained_network_fills_the_cost_view(qtbot, snapshots):
+    """A trained network opened (step 0 of the next run, idle): its curves span the view, not
+    half of it as if the next run were under way; once training starts, the view spans that."""
+    trained = snapshots[-1]
+    idle = replace(trained, progress=replace(trained.progress, step=0, state=RunState.IDLE))
+    assert run_end(idle) == {}
+    panel = shown(qtbot, CostPanel())
+    panel.show_snapshot(idle)
+    x_end = panel._cost_plot.vb.viewRange()[0][1]
+    assert x_end == steady_limit(panel.curve_data("raw")[0].max())
+    running = replace(idle, progress=replace(idle.progress, state=RunState.TRAINING))
+    assert run_end(running)["samples"] > x_end

@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, Qt, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from cnnviz.training.app_state import RunState
 from cnnviz.training.run_history import SMOOTHING, HistoryView
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels.colors import nice_ceil
@@ -42,10 +43,13 @@ def _evals_key(history: HistoryView) -> tuple:
 
 
 def run_end(snapshot: Snapshot) -> dict[str, float]:
-    """Where the run under way ends on each x column ({} when nothing is recorded): the view
-    spans the whole run from its start, like a progress bar, so its axis stays put."""
+    """Where the run under way ends on each x column ({} when nothing is recorded, or before
+    the run's first step: a trained network opened, or the shipped one, shows its own curves
+    across the view until Train): the view spans the whole run from its start, like a progress
+    bar, so its axis stays put."""
     history, progress = snapshot.history, snapshot.progress
-    if history is None or not len(history.costs) or not progress.batches_per_epoch:
+    if history is None or not len(history.costs) or not progress.batches_per_epoch or (
+            progress.step == 0 and progress.state is not RunState.TRAINING):
         return {}
     steps_left = max(0, progress.total_steps - progress.step)
     return {"samples": history.cost_column("samples")[-1] + steps_left * snapshot.facts.batch_size,
