@@ -19,6 +19,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from cnnviz.nn import kinds
+from cnnviz.ui.panels.cached import cache_axes
 
 SIGNED_CMAP = "CET-D1A"       # blue–white–red (colorcet): zero is white, sign is hue
 UNSIGNED_CMAP = "inferno"     # black → yellow: zero activation is dark, strong is bright
@@ -207,6 +208,7 @@ class MosaicView:
                  levels: LevelTracker, bar_label: str) -> None:
         self.plot, self.levels = plot, levels
         style_plot(plot, title, bottom, left, tooltip)
+        cache_axes(plot)
         view = plot.getViewBox()
         view.setAspectLocked(True)
         view.invertY(True)                  # row 0 at the top, as images are read

@@ -23,6 +23,7 @@ from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.cached import cache_axes
 from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
 from cnnviz.ui.panels.paged_mosaic import fit_page
 from cnnviz.ui.panels.pager import PAGE_SIZE, Pager, PagerBar
@@ -379,6 +380,7 @@ class FeatureMapsPanel(LiveView, QWidget):
                         tooltip: str) -> None:
         colors.style_plot(plot, title, bottom, left, tooltip)
         plot.showGrid(y=True, alpha=0.2)
+        cache_axes(plot)            # the grid covers the bars: no tick labels drawn per frame
         for axis in ("bottom", "left"):
             plot.getAxis(axis).enableAutoSIPrefix(False)    # "unit (x0.001)" helps nobody
 
