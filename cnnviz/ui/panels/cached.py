@@ -38,6 +38,9 @@ def cache_axis(axis: pg.AxisItem) -> None:
     """Draw one axis from a pixmap, painted without pyqtgraph's QPicture."""
     axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     axis.paint = types.MethodType(_paint_direct, axis)     # sip calls the instance's paint
+    # The pixmap holds the bounding rectangle only: the one pixel pyqtgraph draws past it at
+    # the end of the axis line is not drawn (nor, in the live window, kept: a neighbour's
+    # repaint covers it).
 
 
 def _paint_direct(axis: pg.AxisItem, painter: QPainter, *_) -> None:
