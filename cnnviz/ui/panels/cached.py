@@ -37,6 +37,13 @@ def cache_axes(plot: pg.PlotItem) -> None:
 def cache_axis(axis: pg.AxisItem) -> None:
     """Draw one axis from a pixmap, painted without pyqtgraph's QPicture."""
     axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    paint_directly(axis)
+
+
+def paint_directly(axis: pg.AxisItem) -> None:
+    """Paint `axis` without pyqtgraph's QPicture, its 1-px lines as filled rectangles (for
+    an axis nothing repaints over, such as a colour bar's: a pixmap cache would blend its
+    tick marks onto the colour gradient differently)."""
     axis.paint = types.MethodType(_paint_direct, axis)     # sip calls the instance's paint
     # The pixmap holds the bounding rectangle only: the one pixel pyqtgraph draws past it at
     # the end of the axis line is not drawn (nor, in the live window, kept: a neighbour's

@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from cnnviz.nn import kinds
-from cnnviz.ui.panels.cached import cache_axes
+from cnnviz.ui.panels.cached import cache_axes, paint_directly
 from cnnviz.ui.panels.pixmap_image import PixmapPicture
 
 SIGNED_CMAP = "CET-D1A"       # blue–white–red (colorcet): zero is white, sign is hue
@@ -224,6 +224,7 @@ class MosaicView:
         self.bar = pg.ColorBarItem(colorMap=colormap(levels.signed), interactive=False, width=14,
                                    label=bar_label, colorMapMenu=False, values=levels.levels())
         self.bar.setImageItem(self.image, insert_in=plot)
+        paint_directly(self.bar.axis)      # repainted whenever the levels move
         # pixmap: coloured once per picture, drawn by Qt (for views whose every change comes
         # through show(); see pixmap_image).
         self.pixmap = PixmapPicture(self.image) if pixmap else None
