@@ -176,3 +176,23 @@ def test_rgb_pictures_fall_back_to_the_image_item(qapp):
     item.setImage(rgb, autoLevels=False, levels=(-1, 1))
     picture.show(rgb, (-1, 1))
     assert not picture.active
+
+
+def test_cached_axes_bounds_follow_resizes_and_the_grid(qtbot):
+    """A cached axis remembers its bounding rectangle, yet as pyqtgraph computes it after the
+    window is resized or the grid is switched."""
+    widget = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    plot = widget.addPlot()
+    plot.showGrid(y=True, alpha=0.2)
+    cache_axes(plot)
+    widget.show()
+    qtbot.waitExposed(widget)
+    axes = [plot.getAxis(name) for name in ("left", "bottom")]
+    for change in (lambda: None, lambda: widget.resize(600, 450),
+                   lambda: plot.showGrid(x=True, y=False, alpha=0.2)):
+        change()
+        qtbot.wait(50)
+        for axis in axes:
+            assert axis.boundingRect() == pg.AxisItem.boundingRect(axis)

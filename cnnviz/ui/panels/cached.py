@@ -21,7 +21,7 @@ import math
 import types
 
 import pyqtgraph as pg
-from PyQt6.QtCore import QPointF, QRect, Qt
+from PyQt6.QtCore import QPointF, QRect, QRectF, Qt
 from PyQt6.QtGui import QFont, QPainter, QPen, QTransform
 from PyQt6.QtWidgets import QGraphicsItem
 
@@ -38,6 +38,36 @@ def cache_axis(axis: pg.AxisItem) -> None:
     """Draw one axis from a pixmap, painted without pyqtgraph's QPicture."""
     axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     paint_directly(axis)
+    remember_bounds(axis)
+
+
+def remember_bounds(axis: pg.AxisItem) -> None:
+    """Compute the axis's bounding rectangle again only when it or its view moved or resized:
+    Qt asks for it several times a repaint, and pyqtgraph's own computes it through a
+    handful of Qt calls (and the view's), each from Python."""
+    axis._bounds = None
+
+    def forget(*_) -> None:
+        axis._bounds = None
+    axis.geometryChanged.connect(forget)
+    view = axis.linkedView()
+    if view is not None:
+        view.geometryChanged.connect(forget)
+    axis._forget_bounds = forget
+    axis.boundingRect = types.MethodType(_remembered_bounds, axis)
+    axis.setGrid = types.MethodType(_set_grid, axis)      # the grid spans the view or not
+
+
+def _set_grid(axis: pg.AxisItem, grid) -> None:
+    axis._bounds = None
+    pg.AxisItem.setGrid(axis, grid)
+    axis._bounds = None
+
+
+def _remembered_bounds(axis: pg.AxisItem) -> QRectF:
+    if axis._bounds is None:
+        axis._bounds = pg.AxisItem.boundingRect(axis)
+    return QRectF(axis._bounds)
 
 
 def paint_directly(axis: pg.AxisItem) -> None:
