@@ -116,3 +116,13 @@ def _line_rect(transform: QTransform, pen: QPen, p1: QPointF, p2: QPointF) -> QR
 def is_cached(item: QGraphicsItem) -> bool:
     """Whether `item` is drawn from a pixmap cache."""
     return item.cacheMode() != QGraphicsItem.CacheMode.NoCache
+
+
+def skip_view_box(plot: pg.PlotItem) -> None:
+    """Let repaints skip `plot`'s ViewBox itself (its children are drawn as before): without a
+    border it paints nothing, yet Qt asked its bounds and called its paint from Python at
+    every repaint. Only for a plot that takes no mouse (zoom, pan, menu): Qt's hit tests skip
+    an item without contents; scene-level clicks, hovers and the plot's tooltip still work."""
+    view = plot.getViewBox()
+    if view.border is None and not any(view.state["mouseEnabled"]):
+        view.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)

@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from cnnviz.nn import kinds
-from cnnviz.ui.panels.cached import cache_axes, paint_directly
+from cnnviz.ui.panels.cached import cache_axes, paint_directly, skip_view_box
 from cnnviz.ui.panels.pixmap_image import PixmapPicture
 
 SIGNED_CMAP = "CET-D1A"       # blue–white–red (colorcet): zero is white, sign is hue
@@ -228,6 +228,8 @@ class MosaicView:
         # pixmap: coloured once per picture, drawn by Qt (for views whose every change comes
         # through show(); see pixmap_image).
         self.pixmap = PixmapPicture(self.image) if pixmap else None
+        if pixmap:
+            skip_view_box(plot)
 
     @property
     def data(self) -> np.ndarray | None:

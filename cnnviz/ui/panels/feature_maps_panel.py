@@ -23,7 +23,7 @@ from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.cached import cache_axes
+from cnnviz.ui.panels.cached import cache_axes, skip_view_box
 from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
 from cnnviz.ui.panels.flat_bars import FlatBars
 from cnnviz.ui.panels.paged_mosaic import fit_page
@@ -386,6 +386,7 @@ class FeatureMapsPanel(LiveView, QWidget):
         colors.style_plot(plot, title, bottom, left, tooltip)
         plot.showGrid(y=True, alpha=0.2)
         cache_axes(plot)            # the grid covers the bars: no tick labels drawn per frame
+        skip_view_box(plot)
         for axis in ("bottom", "left"):
             plot.getAxis(axis).enableAutoSIPrefix(False)    # "unit (x0.001)" helps nobody
 
