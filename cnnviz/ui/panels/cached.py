@@ -71,9 +71,7 @@ def _remembered_bounds(axis: pg.AxisItem) -> QRectF:
 
 
 def paint_directly(axis: pg.AxisItem) -> None:
-    """Paint `axis` without pyqtgraph's QPicture, its 1-px lines as filled rectangles (for
-    an axis nothing repaints over, such as a colour bar's: a pixmap cache would blend its
-    tick marks onto the colour gradient differently)."""
+    """Paint `axis` without pyqtgraph's QPicture, its 1-px lines as filled rectangles."""
     axis.paint = types.MethodType(_paint_direct, axis)     # sip calls the instance's paint
     # The pixmap holds the bounding rectangle only: the one pixel pyqtgraph draws past it at
     # the end of the axis line is not drawn (nor, in the live window, kept: a neighbour's
@@ -108,6 +106,8 @@ def _line_rect(transform: QTransform, pen: QPen, p1: QPointF, p2: QPointF) -> QR
             or pen.widthF() > 1 or (p1.x() != p2.x() and p1.y() != p2.y())):
         return None
     dx, dy = transform.dx(), transform.dy()
+    # Qt works in 1/64 px: a coordinate a rounding error below an integer may fall a pixel
+    # further than this floor (seen once on a colour bar's axis, never on the cached axes).
     left, right = sorted((math.floor(p1.x() + dx), math.floor(p2.x() + dx)))
     top, bottom = sorted((math.floor(p1.y() + dy), math.floor(p2.y() + dy)))
     return QRect(left, top, right - left + 1, bottom - top + 1)

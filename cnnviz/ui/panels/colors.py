@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from cnnviz.nn import kinds
-from cnnviz.ui.panels.cached import cache_axes, paint_directly, skip_view_box
+from cnnviz.ui.panels.cached import cache_axes, skip_view_box
 from cnnviz.ui.panels.pixmap_image import PixmapPicture
 
 SIGNED_CMAP = "CET-D1A"       # blue–white–red (colorcet): zero is white, sign is hue
@@ -206,10 +206,9 @@ class MosaicView:
     """One plot showing one image (usually a mosaic) with a colour bar; items are made once."""
 
     def __init__(self, plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str,
-                 levels: LevelTracker, bar_label: str, pixmap: bool = False) -> None:
+                 levels: LevelTracker, bar_label: str, live: bool = False) -> None:
         self.plot, self.levels = plot, levels
         style_plot(plot, title, bottom, left, tooltip)
-        cache_axes(plot)
         view = plot.getViewBox()
         view.setAspectLocked(True)
         view.invertY(True)                  # row 0 at the top, as images are read
@@ -224,11 +223,11 @@ class MosaicView:
         self.bar = pg.ColorBarItem(colorMap=colormap(levels.signed), interactive=False, width=14,
                                    label=bar_label, colorMapMenu=False, values=levels.levels())
         self.bar.setImageItem(self.image, insert_in=plot)
-        paint_directly(self.bar.axis)      # repainted whenever the levels move
-        # pixmap: coloured once per picture, drawn by Qt (for views whose every change comes
-        # through show(); see pixmap_image).
-        self.pixmap = PixmapPicture(self.image) if pixmap else None
-        if pixmap:
+        # live (the Overview's views, drawn every frame while training, every change through
+        # show()): axes from a pixmap, pictures coloured in advance, the ViewBox skipped.
+        self.pixmap = PixmapPicture(self.image) if live else None
+        if live:
+            cache_axes(plot)
             skip_view_box(plot)
 
     @property

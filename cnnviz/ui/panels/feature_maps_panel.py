@@ -317,7 +317,7 @@ class FeatureMapsPanel(LiveView, QWidget):
             f"the axes; {'blue is negative, red positive' if signed else 'brighter is stronger'},"
             f" on a colour scale that moves only when the values outgrow it.\n"
             f"Click a pixel to read its value.",
-            levels, "z" if signed else "activation", pixmap=True)
+            levels, "z" if signed else "activation", live=True)
         for axis in ("bottom", "left"):
             plot.getAxis(axis).showLabel(False)     # the ticks number the channels; room for maps
         marker = pg.PlotCurveItem(pen=pg.mkPen("#00ff66", width=2))
