@@ -19,6 +19,8 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from cnnviz.nn import kinds
+from cnnviz.ui.panels.cached import cache_axes, skip_view_box
+from cnnviz.ui.panels.pixmap_image import PixmapPicture
 
 SIGNED_CMAP = "CET-D1A"       # blue–white–red (colorcet): zero is white, sign is hue
 UNSIGNED_CMAP = "inferno"     # black → yellow: zero activation is dark, strong is bright
@@ -204,7 +206,7 @@ class MosaicView:
     """One plot showing one image (usually a mosaic) with a colour bar; items are made once."""
 
     def __init__(self, plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str,
-                 levels: LevelTracker, bar_label: str) -> None:
+                 levels: LevelTracker, bar_label: str, live: bool = False) -> None:
         self.plot, self.levels = plot, levels
         style_plot(plot, title, bottom, left, tooltip)
         view = plot.getViewBox()
@@ -221,6 +223,12 @@ class MosaicView:
         self.bar = pg.ColorBarItem(colorMap=colormap(levels.signed), interactive=False, width=14,
                                    label=bar_label, colorMapMenu=False, values=levels.levels())
         self.bar.setImageItem(self.image, insert_in=plot)
+        # live (the Overview's views, drawn every frame while training, every change through
+        # show()): axes from a pixmap, pictures coloured in advance, the ViewBox skipped.
+        self.pixmap = PixmapPicture(self.image) if live else None
+        if live:
+            cache_axes(plot)
+            skip_view_box(plot)
 
     @property
     def data(self) -> np.ndarray | None:
@@ -234,6 +242,8 @@ class MosaicView:
         if tuple(self.bar.levels()) != levels:
             self.bar.setLevels(levels)
         self.image.setImage(picture, autoLevels=False, levels=levels)
+        if self.pixmap is not None:
+            self.pixmap.show(picture, levels)
         if new_shape:
             h, w = picture.shape[:2]            # (h, w) or an RGB (h, w, 3) picture
             self.backdrop.setRect(0, 0, w, h)

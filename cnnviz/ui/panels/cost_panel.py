@@ -15,6 +15,7 @@ from PyQt6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from cnnviz.training.app_state import RunState
 from cnnviz.training.run_history import SMOOTHING, HistoryView
 from cnnviz.training.snapshot import Snapshot
+from cnnviz.ui.panels.cached import cache_axes
 from cnnviz.ui.panels.colors import nice_ceil
 from cnnviz.ui.redraw import LiveView
 
@@ -171,6 +172,7 @@ class CostPanel(LiveView, QWidget):
             f"exponential moving average (β = {SMOOTHING}, bias-corrected); dots: the cost "
             "on a fixed subset of test samples.")
         cost.showGrid(x=True, y=True, alpha=0.2)
+        cache_axes(cost)            # the grid covers the curves: no tick labels drawn per frame
         # The panel places the view itself (see steady_limit); the "A" button or a change of
         # the x unit hands it back after the user zoomed or panned.
         cost.disableAutoRange()
@@ -191,6 +193,7 @@ class CostPanel(LiveView, QWidget):
         accuracy.setToolTip("Fraction of a fixed subset of test samples classified correctly: "
                             "the predicted class is the one with the highest probability")
         accuracy.showGrid(x=True, y=True, alpha=0.2)
+        cache_axes(accuracy)
         accuracy.setYRange(0, 1, padding=0.05)
         accuracy.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
         accuracy.setMouseEnabled(y=False)

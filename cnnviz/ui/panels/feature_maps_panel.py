@@ -23,7 +23,9 @@ from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.cached import cache_axes, skip_view_box
 from cnnviz.ui.panels.dead_marks import DeadMarks, tile_rects
+from cnnviz.ui.panels.flat_bars import FlatBars
 from cnnviz.ui.panels.paged_mosaic import fit_page
 from cnnviz.ui.panels.pager import PAGE_SIZE, Pager, PagerBar
 from cnnviz.ui.panels.signed_bars import SignedBars
@@ -78,7 +80,9 @@ class _Probabilities:
     """The class probabilities: one bar per class, the predicted and the true one marked."""
 
     plot: pg.PlotItem
-    bars: pg.BarGraphItem
+    bars: FlatBars                        # every class, neutral
+    predicted: FlatBars                   # over it: the predicted class, right or wrong
+    truth: FlatBars                       # the true class's outline (hidden for a drawn digit)
     marked: tuple | None = None           # (predicted, label) the bars are coloured for
 
 
@@ -168,7 +172,7 @@ class FeatureMapsPanel(LiveView, QWidget):
 
     def probability_heights(self) -> np.ndarray:
         """The heights of the class-probability bars."""
-        return np.asarray(self._probabilities.bars.opts["height"])
+        return self._probabilities.bars.heights.copy()
 
     def verdict_text(self) -> str:
         """The probabilities' legend text, e.g. "true 7 · predicted 7 (p=0.98)"."""
@@ -236,16 +240,16 @@ class FeatureMapsPanel(LiveView, QWidget):
         probabilities = snapshot.trace.probabilities[0]
         predicted, label = snapshot.prediction, snapshot.label
         entry = self._probabilities
-        if entry.marked != (predicted, label):      # brushes and pens only when they change
+        # One item per colour (a brush per bar would record and replay a QPicture each frame).
+        entry.bars.set_heights(probabilities)
+        if entry.marked != (predicted, label):      # brushes only when they change
             entry.marked = (predicted, label)
-            brushes = [NEUTRAL_BAR] * len(probabilities)
-            brushes[predicted] = TRUE_COLOUR if label in (None, predicted) else WRONG_COLOUR
-            pens = [pg.mkPen(None)] * len(probabilities)
-            if label is not None:
-                pens[label] = pg.mkPen(TRUE_COLOUR, width=3)
-            entry.bars.setOpts(height=probabilities, brushes=brushes, pens=pens)
-        else:
-            entry.bars.setOpts(height=probabilities)
+            entry.predicted.set_brush(TRUE_COLOUR if label in (None, predicted)
+                                      else WRONG_COLOUR)
+            entry.truth.setVisible(label is not None)
+        entry.predicted.set_heights(probabilities[[predicted]], x=[predicted])
+        if label is not None:
+            entry.truth.set_heights(probabilities[[label]], x=[label])
         names = snapshot.class_names
         guess = f"predicted {names[predicted]} (p={probabilities[predicted]:.2f})"
         truth = "drawn digit" if label is None else f"true {names[label]}"
@@ -313,7 +317,7 @@ class FeatureMapsPanel(LiveView, QWidget):
             f"the axes; {'blue is negative, red positive' if signed else 'brighter is stronger'},"
             f" on a colour scale that moves only when the values outgrow it.\n"
             f"Click a pixel to read its value.",
-            levels, "z" if signed else "activation")
+            levels, "z" if signed else "activation", live=True)
         for axis in ("bottom", "left"):
             plot.getAxis(axis).showLabel(False)     # the ticks number the channels; room for maps
         marker = pg.PlotCurveItem(pen=pg.mkPen("#00ff66", width=2))
@@ -365,20 +369,24 @@ class FeatureMapsPanel(LiveView, QWidget):
                              f"Filled green: predicted and right; filled red: predicted but "
                              f"wrong; green outline: the true class.")
         count = len(class_names)
-        bars = pg.BarGraphItem(x=np.arange(count), height=np.zeros(count), width=0.8,
-                               brush=NEUTRAL_BAR)
-        plot.addItem(bars)
+        bars = FlatBars(np.arange(count), 0.8, brush=NEUTRAL_BAR)
+        predicted = FlatBars([0], 0.8, brush=TRUE_COLOUR)
+        truth = FlatBars([0], 0.8, pen=pg.mkPen(TRUE_COLOUR, width=3))
+        for item in (bars, predicted, truth):
+            plot.addItem(item)
         plot.getAxis("bottom").setTicks([list(enumerate(class_names))])
         plot.setXRange(-0.5, count - 0.5, padding=0.02)
         plot.setYRange(0, 1, padding=0.02)
         self._title_html = ""
-        return _Probabilities(plot, bars)
+        return _Probabilities(plot, bars, predicted, truth)
 
     @staticmethod
     def _style_bar_plot(plot: pg.PlotItem, title: str, bottom: str, left: str,
                         tooltip: str) -> None:
         colors.style_plot(plot, title, bottom, left, tooltip)
         plot.showGrid(y=True, alpha=0.2)
+        cache_axes(plot)            # the grid covers the bars: no tick labels drawn per frame
+        skip_view_box(plot)
         for axis in ("bottom", "left"):
             plot.getAxis(axis).enableAutoSIPrefix(False)    # "unit (x0.001)" helps nobody
 

@@ -112,7 +112,7 @@ def _layer_view(layout: pg.GraphicsLayout, row: int, name: str,
         layout.addPlot(row=row, col=0),
         f"{name}.W · {out_channels}×{in_channels}×{kh}×{kw}", "filter",
         "" if rgb else "input channel", tooltip, colors.LevelTracker(signed=True),
-        "weight (R, G, B)" if rgb else "weight")
+        "weight (R, G, B)" if rgb else "weight", live=True)
     if rgb:        # a colour picture has no lookup table: the bar says how each channel reads
         view.bar.setColorMap(pg.ColorMap([0.0, 1.0], [(0, 0, 0), (255, 255, 255)]))
     return view

@@ -115,9 +115,13 @@ def fit_page(page) -> bool:
     many columns as draw them largest in its plot; True when the grid changed."""
     _, h, w = page.shape
     size = page.view.plot.vb.size()
-    columns = colors.best_columns(page.page_size, (h, w), (size.width(), size.height()))
-    if columns == page.grid[1]:
+    fitted = (size.width(), size.height(), page.page_size, h, w, page.grid)
+    if getattr(page, "_fitted", None) == fitted:    # every frame calls this: same room
         return False
-    page.grid = colors.grid_shape(page.page_size, columns)
-    page.retick()
-    return True
+    columns = colors.best_columns(page.page_size, (h, w), (size.width(), size.height()))
+    changed = columns != page.grid[1]
+    if changed:
+        page.grid = colors.grid_shape(page.page_size, columns)
+        page.retick()
+    page._fitted = (*fitted[:5], page.grid)
+    return changed
