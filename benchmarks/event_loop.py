@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -26,3 +29,17 @@ def pause(app: QApplication, seconds: float) -> None:
     while time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.001)
+
+
+def offscreen_screen(width: int, height: int) -> None:
+    """Give Qt's offscreen platform a screen of at least the window's size (its default
+    screen is 800×800: a larger window is clipped to it, and views past it are not drawn).
+    Call before the QApplication is made."""
+    if os.environ["QT_QPA_PLATFORM"] != "offscreen":
+        return
+    config = os.path.join(tempfile.mkdtemp(prefix="cnnviz-screen-"), "screen.json")
+    with open(config, "w") as file:
+        json.dump({"screens": [{"name": "bench", "x": 0, "y": 0, "width": width + 100,
+                                "height": height + 100, "logicalDpi": 96,
+                                "logicalBaseDpi": 96, "dpr": 1}]}, file)
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
 import statistics
@@ -33,7 +32,7 @@ _SCRATCH = tempfile.mkdtemp(prefix="cnnviz-bench-")
 os.environ["CNNVIZ_DATA_DIR"] = os.path.join(_SCRATCH, "data")
 os.environ["XDG_CONFIG_HOME"] = os.path.join(_SCRATCH, "config")
 
-from event_loop import pause  # noqa: E402  (benchmarks/event_loop.py)
+from event_loop import offscreen_screen, pause  # noqa: E402  (benchmarks/event_loop.py)
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from cnnviz.data import load_bundled_mnist  # noqa: E402
@@ -68,18 +67,6 @@ def time_frames(app: QApplication, views: list, snapshots: list) -> dict[str, li
             times[type(view).__name__].append(((updated - started) * 1000,
                                                (time.thread_time() - updated) * 1000))
     return times
-
-
-def offscreen_screen(width: int, height: int) -> None:
-    """Give Qt's offscreen platform a screen of at least the window's size."""
-    if os.environ["QT_QPA_PLATFORM"] != "offscreen":
-        return
-    config = os.path.join(_SCRATCH, "screen.json")
-    with open(config, "w") as file:
-        json.dump({"screens": [{"name": "bench", "x": 0, "y": 0, "width": width + 100,
-                                "height": height + 100, "logicalDpi": 96,
-                                "logicalBaseDpi": 96, "dpr": 1}]}, file)
-    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ os.environ["CNNVIZ_DATA_DIR"] = os.path.join(_SCRATCH, "data")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from event_loop import pause, wait_until  # noqa: E402  (benchmarks/event_loop.py)
+from event_loop import offscreen_screen, pause, wait_until  # noqa: E402  (benchmarks/event_loop.py)
 from PyQt6.QtCore import (  # noqa: E402
     QElapsedTimer,
     QEvent,
@@ -232,6 +232,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.draw_cost_factor is not None:
         pacing.DRAW_COST_FACTOR = args.draw_cost_factor
+    offscreen_screen(1600, 1000)          # the whole window drawn, not 800×800 of it
     app = QApplication.instance() or QApplication([])
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, _SCRATCH)

@@ -28,7 +28,7 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
-from event_loop import wait_until  # noqa: E402  (benchmarks/event_loop.py)
+from event_loop import offscreen_screen, wait_until  # noqa: E402  (benchmarks/event_loop.py)
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from cnnviz.data import load_bundled_mnist  # noqa: E402
@@ -127,6 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=200)
     args = parser.parse_args()
+    offscreen_screen(1600, 1000)          # the whole window drawn, not 800×800 of it
     app = QApplication.instance() or QApplication([])
     window = MainWindow(Controller(load_bundled_mnist(), TrainSettings(epochs=3)))
     window.resize(1600, 1000)
