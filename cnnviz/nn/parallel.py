@@ -202,8 +202,8 @@ class ProcessPool:
         self._resources = _Resources()
         self._finalizer = weakref.finalize(self, self._resources.close)
         self._lock = threading.Lock()
-        # What the helpers hold: (the model, its loss kind, the block's layout).
-        self._built: tuple[weakref.ref, str, BlockLayout] | None = None
+        # What the helpers hold: (the model, its loss kind, the block's layout, its architecture).
+        self._built: tuple[weakref.ref, str, BlockLayout, dict] | None = None
         # How many shares the last `train_pass` summed (1: the whole batch here): what a replay
         # needs to repeat that step bit for bit (`sharded_pass`).
         self.last_parts = 1
@@ -269,6 +269,24 @@ class ProcessPool:
                 layer.grads[key] = total[f"{layer_name}.{key}"]
         return cost
 
+    def sharded_pass(self, model: Sequential, loss: Any, x: np.ndarray, targets: np.ndarray,
+                     shares: int) -> float:
+        """`sharded_pass(model, loss, x, targets, shares)`, bit for bit — with the helpers
+        computing their parts when they are running and split the batch the same way (a
+        replay of a step the pool trained: about twice as fast). It never starts helpers."""
+        with self._lock:
+            try:
+                parts = self._parts(len(x))
+                if shares > 1 and len(parts) == shares and self._resources.helpers \
+                        and self._ready(model, loss, x, parts):
+                    cost = self._train_pass(model, loss, x, targets)
+                    if self.last_parts == shares:
+                        return cost
+                return sharded_pass(model, loss, x, targets, shares)
+            finally:
+                self.last_parts = shares
+                self._stop_if_failed()
+
     def forward(self, model: Sequential, x: np.ndarray) -> np.ndarray:
         """The model's outputs (N, *output_shape) for a batch (`Sequential.infer`), in shares."""
         with self._lock:
@@ -320,8 +338,11 @@ class ProcessPool:
             return False
         largest = max(_size(part) for part in parts[1:])
         if self._built is not None:
-            built_model, built_loss, layout = self._built
-            if (built_model() is model and layout.capacity >= largest
+            built_model, built_loss, layout, architecture = self._built
+            # Another model of the same architecture (a replay's) needs no new build: the
+            # parameters travel through the block with every batch.
+            same = built_model() is model or model.config() == architecture
+            if (same and layout.capacity >= largest
                     and layout.helpers >= len(parts) - 1
                     and (loss is None or built_loss == loss.kind)):
                 return True
@@ -353,7 +374,7 @@ class ProcessPool:
             helper.send({**message, "index": index})
         for helper in resources.helpers:
             helper.receive(START_TIMEOUT, self._report, "starting up")
-        self._built = (weakref.ref(model), loss_kind, layout)
+        self._built = (weakref.ref(model), loss_kind, layout, architecture)
         self._times.clear()
 
     def _send(self, helper: _Helper, share: Share, op: str, x: np.ndarray,

@@ -90,7 +90,7 @@ class TrainingSession:
         self._offset = CostPoint(0, 0, 0.0, 0.0)     # where this run starts on the cost curve
         if self.timeline is None or self.timeline.train is not self.data.train:
             self.timeline = Timeline(self.preset, self.data.train)
-        self.timeline.preset = self.preset
+        self.timeline.preset, self.timeline.pool = self.preset, self.pool
         self.timeline.clear()
         self._begin_segment()
 

@@ -7,9 +7,10 @@ from the one before by replaying the steps in between: a seeded run is bit-for-b
 
 Process count: a step shared between P processes sums P partial gradients, which rounds
 differently from one process. Each step's share count is recorded (a run-length list, with the
-learning rate), and a replay computes the same shares in this one process in the same order
+learning rate), and a replay computes the same shares in the same order
 (`cnnviz.nn.parallel.sharded_pass`), which is bit for bit what the pool computed. So a replay
-needs no helper processes, whatever number of them recorded the run.
+needs no helper processes, whatever number of them recorded the run; when the session's are
+running and split batches the same way, they compute their shares (twice as fast on 2 cores).
 
 Spacing: a replay costs one training step per step it goes through, so keyframes need be no
 closer than `REPLAY_TARGET_S` worth of steps: the interval widens to the widest power of two
@@ -41,6 +42,7 @@ import numpy as np
 
 from cnnviz.data import Split
 from cnnviz.nn import Optimizer, Preset, Sequential
+from cnnviz.nn.parallel import ProcessPool
 from cnnviz.nn.scaling import MNIST_SCALING
 from cnnviz.training.trainer import Trainer, TrainerPosition, TrainSettings
 
@@ -153,6 +155,9 @@ class Timeline:
 
     def __init__(self, preset: Preset, train: Split, budget_bytes: int = BUDGET_BYTES) -> None:
         self.preset, self.train, self.budget_bytes = preset, train, budget_bytes
+        # The session's helper processes, if any: a replay uses them when they are running
+        # and the step was shared the same way (ProcessPool.sharded_pass), else this process.
+        self.pool: ProcessPool | None = None
         self._fingerprint: int | None = None
         self.clear()
 
@@ -402,7 +407,7 @@ class Timeline:
             settings = seg.settings
             prepared = self._prepared.get((settings.seed, settings.train_limit))
             trainer = Trainer.from_settings(settings, self.preset, self.train, model,
-                                            prepared=prepared)
+                                            pool=self.pool, prepared=prepared)
             self._prepared[(settings.seed, settings.train_limit)] = trainer.prepared
             cursor = _Cursor(keyframe.segment, trainer, keyframe.step)
         trainer = cursor.trainer

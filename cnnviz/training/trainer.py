@@ -155,9 +155,11 @@ class Trainer:
         self._order_rng_state = self._rng.bit_generator.state
         self._order = self._rng.permutation(count)
         self.step_count = 0
-        # Without a pool, batches are computed as a pool of `shares` processes would, bit for
-        # bit (a replay sets it); `last_shares` says how the last step was computed.
-        self.shares = 1
+        # A replay sets `shares`: each batch is then computed as a pool of that many processes
+        # would, bit for bit (with this trainer's pool's help, if its split is the same). None:
+        # the pool splits batches as it can (one share without a pool). `last_shares` says
+        # how the last step was computed.
+        self.shares: int | None = None
         self.last_shares = 1
 
     @classmethod
@@ -207,12 +209,13 @@ class Trainer:
             self._order = self._rng.permutation(len(self._x))   # reshuffle every epoch
         index = self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
         x, targets = self._x[index], self._targets[index]
-        if self.pool:
+        if self.shares is None and self.pool:
             cost = self.pool.train_pass(self.model, self.loss, x, targets)
-            self.last_shares = self.pool.last_parts
+        elif self.pool:
+            cost = self.pool.sharded_pass(self.model, self.loss, x, targets, self.shares)
         else:
-            cost = sharded_pass(self.model, self.loss, x, targets, self.shares)
-            self.last_shares = self.shares
+            cost = sharded_pass(self.model, self.loss, x, targets, self.shares or 1)
+        self.last_shares = self.pool.last_parts if self.pool else self.shares or 1
         self.optimizer.step(self.model)
         self.step_count += 1
         return StepResult(step=self.step_count, epoch=epoch, batch_in_epoch=batch + 1,

@@ -53,7 +53,8 @@ def assert_params_equal(actual, expected):
 @pytest.mark.parametrize("processes", [1, 2])
 def test_any_step_equals_a_separate_run_stopped_there(session, processes):
     """Parameters shown at step k are bit for bit those of another run of the same seed
-    stopped after k steps — whether 1 or 2 processes shared the batches (replays run in one)."""
+    stopped after k steps — whether 1 or 2 processes shared the batches (replays use the
+    running helpers when the run did)."""
     recorded = session(processes=processes)
     train(recorded, 60)
     assert recorded.timeline.interval > 1          # the grid thinned: most steps are replayed
@@ -243,3 +244,27 @@ def test_a_network_reading_raw_pixels_replays_with_its_own_input_scaling(session
         shown = opened.snapshot_at(k)
         np.testing.assert_array_equal(shown.trace.layers[0].input, expected.layers[0].input)
         np.testing.assert_array_equal(shown.trace.probabilities, expected.probabilities)
+
+
+def test_a_replay_shares_its_batches_with_running_helpers_and_stays_exact(session, monkeypatch):
+    """Recorded with 2 processes, helpers running: replayed steps go through the pool (its
+    helpers compute their halves) and equal the recorded parameters bit for bit; closed
+    helpers (processes=1 from then on) give the same bits in this process alone."""
+    recorded = session(processes=2)
+    states = train(recorded, 24)
+    pool = recorded.pool
+    through_pool = []
+    original = type(pool)._train_pass
+    monkeypatch.setattr(type(pool), "_train_pass",
+                        lambda self, *a: through_pool.append(1) or original(self, *a))
+    timeline = recorded.timeline
+    timeline._cursor, timeline._recent = None, {}
+    shown, model, _ = timeline.replay(23)
+    assert shown == 23 and through_pool
+    assert_params_equal(model.state_dict(), states[23])
+    pool.close()
+    through_pool.clear()
+    timeline._cursor, timeline._recent = None, {}
+    shown, model, _ = timeline.replay(23)
+    assert through_pool == []
+    assert_params_equal(model.state_dict(), states[23])
