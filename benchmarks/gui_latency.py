@@ -34,7 +34,7 @@ os.environ["CNNVIZ_DATA_DIR"] = os.path.join(_SCRATCH, "data")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from event_loop import offscreen_screen, pause, wait_until  # noqa: E402  (benchmarks/event_loop.py)
+from event_loop import offscreen_screen, pause, run_until, wait_until  # noqa: E402  (benchmarks/event_loop.py)
 from PyQt6.QtCore import (  # noqa: E402
     QElapsedTimer,
     QEvent,
@@ -144,8 +144,6 @@ def open_window(app: QApplication, data, settings: TrainSettings) -> MainWindow:
 def time_sample_switches(app: QApplication, data, settings: TrainSettings) -> list[float]:
     """Milliseconds from → until every view has drawn the next sample, while training."""
     window = open_window(app, data, settings)
-    drawn: list = []
-    window.frames.frame_drawn.connect(lambda snapshot, _: drawn.append(snapshot.sample))
     window.toolbar.train_action.trigger()
     wait_until(app, lambda: window.controller.state is RunState.TRAINING, 10)
     pause(app, 1.0)                              # training at full speed first
@@ -154,10 +152,9 @@ def time_sample_switches(app: QApplication, data, settings: TrainSettings) -> li
         wanted = window.input_panel.index_box.value() + 1
         started = time.perf_counter()
         window.input_panel.browse(+1)
-        wait_until(app, lambda wanted=wanted: any(
-            s.split == "test" and s.index == wanted for s in drawn), 10)
+        run_until(window.frames.frame_drawn, lambda snapshot, _, wanted=wanted: (
+            snapshot.sample.split == "test" and snapshot.sample.index == wanted), 10)
         latencies.append((time.perf_counter() - started) * 1000)
-        drawn.clear()
         pause(app, 0.1)
     window.close()
     app.processEvents()
@@ -170,20 +167,18 @@ def time_strokes(app: QApplication, data, settings: TrainSettings) -> list[float
     panel = window.draw_panel
     window.show_tab(panel)
     pause(app, 0.3)             # the tab laid out and drawn, as before a user's first stroke
-    drawn: list = []
-    window.frames.frame_drawn.connect(lambda snapshot, _: drawn.append(snapshot.sample))
     rng = np.random.default_rng(0)
     latencies = []
     ink = np.zeros((280, 280), np.float32)
     for _ in range(STROKES):
         row, col = rng.integers(40, 240, size=2)       # one more blob of ink
         ink[row - 12:row + 12, col - 12:col + 12] = 1.0
-        drawn.clear()
         started = time.perf_counter()
         panel.canvas.set_ink(ink)
-        target = panel.preprocessed().copy()
-        wait_until(app, lambda target=target: any(
-            s.split == "drawn" and np.array_equal(s.image, target) for s in drawn), 10)
+        target = panel.preprocessed()
+        run_until(window.frames.frame_drawn, lambda snapshot, _, target=target: (
+            snapshot.sample.split == "drawn"
+            and np.array_equal(snapshot.sample.image, target)), 10)
         latencies.append((time.perf_counter() - started) * 1000)
         pause(app, 0.05)
     window.close()

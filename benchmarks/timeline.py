@@ -28,7 +28,7 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
-from event_loop import offscreen_screen, wait_until  # noqa: E402  (benchmarks/event_loop.py)
+from event_loop import offscreen_screen, run_until, wait_until  # noqa: E402  (benchmarks/event_loop.py)
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from cnnviz.data import load_bundled_mnist  # noqa: E402
@@ -97,7 +97,8 @@ class MoveTimer:
             self._views_now.clear()
             started = time.perf_counter()
             self.window.controller.show_step(step)
-            wait_until(app, lambda s=step: s in self._frame, 30, poll_s=0.0005)
+            run_until(self.window.frames.frame_drawn,
+                      lambda snapshot, _, s=step: snapshot.shown_step == s, 30)
             drawn_at, draw = self._frame[step]
             total = (drawn_at - started) * 1000
             replay, snapshot = self.worker_ms.get(step, (0.0, 0.0))
