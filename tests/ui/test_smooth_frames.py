@@ -167,3 +167,15 @@ def test_before_train_a_trained_network_fills_the_cost_view(qtbot, snapshots):
     assert x_end == steady_limit(panel.curve_data("raw")[0].max())
     running = replace(idle, progress=replace(idle.progress, state=RunState.TRAINING))
     assert run_end(running)["samples"] > x_end
+
+
+def test_the_cost_legend_shows_only_where_it_leaves_room_for_the_curves(qtbot, snapshots):
+    """A short cost view (a laptop screen) hides its legend rather than the curve under it;
+    a tall one shows it."""
+    panel = shown(qtbot, CostPanel())
+    panel.show_snapshot(snapshots[0])
+    qtbot.waitUntil(panel.legend_shown, timeout=5_000)              # 1000×700
+    panel.resize(600, 260)
+    qtbot.waitUntil(lambda: not panel.legend_shown(), timeout=5_000)
+    panel.resize(*SIZE)
+    qtbot.waitUntil(panel.legend_shown, timeout=5_000)

@@ -43,6 +43,9 @@ def _evals_key(history: HistoryView) -> tuple:
     return (history.run_id, len(history.evals))
 
 
+LEGEND_ROOM = 1.25    # the cost view shows its legend when it is this many legends tall
+
+
 def run_end(snapshot: Snapshot) -> dict[str, float]:
     """Where the run under way ends on each x column ({} when nothing is recorded, or before
     the run's first step: a trained network opened, or the shipped one, shows its own curves
@@ -177,7 +180,8 @@ class CostPanel(LiveView, QWidget):
         # the x unit hands it back after the user zoomed or panned.
         cost.disableAutoRange()
         cost.vb.sigRangeChangedManually.connect(self._on_user_range)
-        cost.addLegend(offset=(-10, 10))
+        self._legend = cost.addLegend(offset=(-10, 10))
+        cost.vb.sigResized.connect(self._fit_legend)
         self._raw = cost.plot(pen=RAW_PEN, name="cost per batch", skipFiniteCheck=True)
         self._raw.setDownsampling(auto=True, method="peak")
         self._raw.setClipToView(True)
@@ -185,6 +189,16 @@ class CostPanel(LiveView, QWidget):
         self._test_cost = cost.plot(pen=pg.mkPen(TEST_COLOUR, width=1), symbol="o",
                                     symbolSize=7, symbolBrush=TEST_COLOUR, name="test cost")
         return cost
+
+    def _fit_legend(self) -> None:
+        """Show the legend only where the view has room for it beside the curves: on a
+        laptop screen the plot is shorter than the legend, which would hide the curve (the
+        plot's tooltip says what each curve is)."""
+        needed = LEGEND_ROOM * self._legend.boundingRect().height()
+        self._legend.setVisible(self._cost_plot.vb.height() >= needed)
+
+    def legend_shown(self) -> bool:
+        return self._legend.isVisible()
 
     def _build_accuracy_plot(self) -> pg.PlotItem:
         accuracy = self._accuracy_plot = self._graphics.addPlot(row=1, col=0)
