@@ -315,6 +315,7 @@ class TrainingWorker(QThread):
             self._snapshot_due = fallback
             return
         self._drawn.clear()
+        self._prefetching = True          # a new step shown: idle time may go ahead of it
         if answering and self._training and shows_other(snapshot, self._last_shown):
             self._hold_until = time.monotonic() + ANSWER_HOLD_S
         self._last_shown = snapshot
