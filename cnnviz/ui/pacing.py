@@ -26,6 +26,10 @@ class SnapshotPacer:
         self._last_sent = 0.0
         self._draw_cost = 0.0             # GUI-thread seconds the last snapshot took to draw
         self._hurried = False
+        # Slow motion (a speed limit): training waits between its steps anyway, and drawing
+        # fills that wait instead of taking from training — the views follow every step, up
+        # to what the eye can follow (a limit near full speed may then train a little slower).
+        self.slow_motion = False
 
     def drawn(self, cost_s: float) -> None:
         self._draw_cost = max(0.0, cost_s)
@@ -46,6 +50,8 @@ class SnapshotPacer:
 
     def gap(self) -> float:
         """Seconds between snapshots while training."""
+        if self.slow_motion:
+            return SNAPSHOT_INTERVAL_S
         return min(MAX_SNAPSHOT_GAP_S, max(SNAPSHOT_INTERVAL_S,
                                            DRAW_COST_FACTOR * self._draw_cost))
 

@@ -131,7 +131,10 @@ class TrainingWorker(QThread):
 
     def set_speed_limit(self, steps_per_second: float | None) -> None:
         """Train at most `steps_per_second` steps a second (None or 0: full speed)."""
-        self.submit("speed limit", lambda s: self.limiter.set_rate(steps_per_second))
+        def limit(session: TrainingSession) -> None:
+            self.limiter.set_rate(steps_per_second)
+            self.pacer.slow_motion = self.limiter.steps_per_second is not None
+        self.submit("speed limit", limit)
 
     def snapshot_drawn(self, cost_s: float = 0.0) -> None:
         """The window has drawn the last snapshot, which took it `cost_s` seconds; the next

@@ -95,3 +95,27 @@ def test_the_toolbar_speed_box_sets_the_workers_limit(window, qtbot):
     box.setValue(0)
     qtbot.waitUntil(lambda: limiter.steps_per_second is None, timeout=5_000)
     assert box.text() == "full speed"
+
+
+def test_in_slow_motion_the_views_follow_every_step(worker, qtbot):
+    """At 10 steps a second, drawing fills the waits between steps: a snapshot of every step
+    (at full speed snapshots are spaced by 14× a frame's cost, here a 30 ms frame: 0.42 s)."""
+    snapshots = []
+    worker.snapshot_ready.connect(lambda snapshot: snapshots.append(snapshot.progress.step))
+    # Every frame is said to cost 30 ms of drawing (after the fixture's "drawn at no cost").
+    worker.snapshot_ready.connect(lambda _: worker.pacer.drawn(0.030))
+    worker.pacer.drawn(0.030)
+    assert worker.pacer.gap() > 0.4
+    worker.set_speed_limit(10.0)
+    worker.start_training()
+    qtbot.waitUntil(lambda: _steps(worker) >= 2, timeout=5_000)
+    snapshots.clear()
+    first = _steps(worker)
+    qtbot.waitUntil(lambda: _steps(worker) >= first + 8, timeout=5_000)
+    qtbot.wait(150)
+    shown = {step for step in snapshots if first < step <= first + 8}
+    assert len(shown) >= 7, (sorted(set(snapshots)), first)
+    worker.set_speed_limit(None)
+    qtbot.waitUntil(lambda: not worker.pacer.slow_motion, timeout=5_000)
+    worker.pacer.drawn(0.030)                      # full speed again: frames spaced by cost
+    assert worker.pacer.gap() > 0.4
