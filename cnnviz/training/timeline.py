@@ -15,15 +15,15 @@ running and split batches the same way, they compute their shares (twice as fast
 Spacing: a replay costs one training step per step it goes through, so keyframes need be no
 closer than `REPLAY_TARGET_S` worth of steps: the interval widens to the widest power of two
 whose replays stay within it, from the measured cost of a step (`step_seconds`, training steps
-and replayed ones). A cheap network keeps few keyframes; the reference network's ~9 ms steps
-want one every 2–4 steps.
+and replayed ones). A cheap network keeps few keyframes; the reference network's 7–9 ms steps
+want one every 2 steps.
 
 Memory: keyframes stay within `budget_bytes` (and `MAX_KEYFRAMES`): when they would not, the
 interval doubles and every other grid keyframe goes, so a run of any length keeps an even
 resolution. Whichever of the two is wider sets the interval; a replay goes through at most
-`interval - 1` steps: ≤ 25 ms while the budget holds the time-chosen grid (the reference
-network's 471-step run of the bundled data: 1.2 MB keyframes every 4 steps, ~145 MB), longer
-runs ~ (interval - 1) × step cost (3 epochs of the full 60k: every 64 steps, ~0.5 s).
+`interval - 1` steps: ≤ 15 ms while the budget holds the time-chosen grid (the reference
+network's 471-step run of the bundled data: 1.2 MB keyframes every 2 steps, ~285 MB), longer
+runs ~ (interval - 1) × step cost (3 epochs of the full 60k: every 32 steps, ~0.25 s).
 Pinned keyframes (the start of each run segment, and the state a divergence or a failed step
 left) are never thinned: replays must not cross them. A replay adds the grid
 keyframes it passes that the budget has room for, so a sparse timeline opened from a file
@@ -46,10 +46,11 @@ from cnnviz.nn.parallel import ProcessPool
 from cnnviz.nn.scaling import MNIST_SCALING
 from cnnviz.training.trainer import Trainer, TrainerPosition, TrainSettings
 
-BUDGET_BYTES = 160 << 20    # keyframes in memory: ~130 of the reference network with Adam
+BUDGET_BYTES = 320 << 20    # keyframes in memory: ~260 of the reference network with Adam
 MAX_KEYFRAMES = 256         # whatever their size: a tiny network's stay a few MB
 MIN_KEYFRAMES = 8
-REPLAY_TARGET_S = 0.025     # the longest replay the grid is spaced for (slider to views ≤ 50 ms)
+REPLAY_TARGET_S = 0.015     # the longest replay the grid is spaced for: slider to views ≤ 50 ms
+                            # leaves ~15 ms once a whole frame (p95 ~25) and the trace are drawn
 MAX_TIME_INTERVAL = 64      # however cheap a step seems, a keyframe at least every 64 steps
 STEP_COST_SMOOTHING = 0.1   # weight of the newest step in `step_seconds`
 # States a replay passed lately, kept besides the grid so that dragging back a few steps does

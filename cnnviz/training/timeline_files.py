@@ -138,7 +138,7 @@ def _load(timeline: Timeline, extras: dict[str, np.ndarray], model: Sequential) 
     timeline.adopt_network(model)
     # A grid as fine as the memory budget allows, so replays fill in keyframes as they pass.
     per_keyframe = max(1, size * 3 * values.dtype.itemsize)
-    room = max(2, min(MAX_KEYFRAMES, BUDGET_BYTES // per_keyframe) // 2)
+    room = max(2, min(MAX_KEYFRAMES, BUDGET_BYTES // per_keyframe))
     span = max(1, timeline.last_step - timeline.first_step)
     timeline.interval = 1 << max(0, (-(-span // room) - 1).bit_length())
 
