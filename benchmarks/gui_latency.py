@@ -12,6 +12,10 @@ the shipped model. Last line: `fps=<f> p99_event_latency_ms=<f> throughput_ratio
 sample_switch_p95_ms=<f> stroke_p95_ms=<f> startup_s=<f>`.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py [--epochs 6] [--rounds 2]
+        [--smooth]
+
+`--smooth` measures with the toolbar's "Smooth views" on (the user's choice of motion over
+training speed, cnnviz/ui/pacing.py).
 
 Both runs start cnnviz's helper process (cnnviz.nn.parallel) on their first step, ~0.2 s;
 runs of 6 epochs (942 steps) keep that and the first steps' noise out of the ratio.
@@ -222,11 +226,15 @@ def main() -> None:
     parser.add_argument("--draw-cost-factor", type=float, default=None,
                         help="try another spacing of snapshots (cnnviz.ui.pacing; default: "
                              f"the app's {pacing.DRAW_COST_FACTOR:g})")
+    parser.add_argument("--smooth", action="store_true",
+                        help='with the toolbar\'s "Smooth views" on')
     parser.add_argument("--only-training", action="store_true",
                         help="measure fps, heartbeat and throughput only")
     args = parser.parse_args()
     if args.draw_cost_factor is not None:
         pacing.DRAW_COST_FACTOR = args.draw_cost_factor
+    if args.smooth:               # every window's pacer starts with the smooth spacing
+        pacing.DRAW_COST_FACTOR = pacing.SMOOTH_COST_FACTOR
     offscreen_screen(1600, 1000)          # the whole window drawn, not 800×800 of it
     app = QApplication.instance() or QApplication([])
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):

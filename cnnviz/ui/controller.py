@@ -126,6 +126,10 @@ class Controller(QObject):
         """Slow-motion training: at most that many steps a second (None or 0: full speed)."""
         self.worker.set_speed_limit(steps_per_second)
 
+    def set_smooth_views(self, smooth: bool) -> None:
+        """Live views that redraw ~3× as often, training that runs slower (pacing.py)."""
+        self.worker.set_smooth_views(smooth)
+
     def set_learning_rate(self, lr: float) -> None:
         self.settings = replace(self.settings, lr=lr)
         self.worker.submit("learning rate", lambda s: s.set_learning_rate(lr))

@@ -218,6 +218,8 @@ class MainWindow(QMainWindow):
         t.preset_chosen.connect(lambda _: self._reset())
         t.learning_rate_changed.connect(c.set_learning_rate)
         t.speed_limit_changed.connect(c.set_speed_limit)
+        t.smooth_views_changed.connect(self._set_smooth_views)
+        t.smooth_action.setChecked(persistence.smooth_views())
         t.data_chosen.connect(self._choose_data)
         self.input_panel.sample_requested.connect(c.set_sample)
         self.input_panel.next_mistake_requested.connect(c.find_next_mistake)
@@ -389,6 +391,10 @@ class MainWindow(QMainWindow):
                  f"{box[0]}–{box[2] - 1}, cols {box[1]}–{box[3] - 1}")
 
     # --- user commands ---------------------------------------------------------------------------
+    def _set_smooth_views(self, smooth: bool) -> None:
+        self.controller.set_smooth_views(smooth)
+        persistence.save_smooth_views(smooth)
+
     def _train_or_pause(self) -> None:
         if self.controller.state is RunState.TRAINING:
             self.controller.pause()

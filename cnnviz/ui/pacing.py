@@ -4,6 +4,11 @@ While training, drawing a snapshot holds Python's GIL in the GUI thread and so s
 worker down. The gap between snapshots is kept at least `DRAW_COST_FACTOR` times the last
 drawing's cost, which caps the window's share of the time at ~1/(1 + factor), and never less
 than what the eye can follow nor more than a second.
+
+On 2 cores the two wishes — views that move and training at full speed — cannot both be had
+(every frame's CPU comes out of the training's cores), so the user chooses: by default training
+keeps ≥ 0.9 of its speed; "smooth views" (`SMOOTH_COST_FACTOR`) redraws ~3× as often and
+training pays for it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ SNAPSHOT_INTERVAL_S = 0.05        # ≤ 20 snapshots a second: what the eye can 
 # 14 → ~4 fps at ~0.9, 12 → 5.0 fps at 0.885, 8 → 6.8 fps at 0.85, 5 → 11 fps at 0.74.
 # Drawing holds the GIL the training thread needs, so each frame costs training its full CPU.
 DRAW_COST_FACTOR = 14.0
+# Smooth views: F 4 → 14.5 fps at 0.73 of headless speed (gui_latency.py --draw-cost-factor 4,
+# 2026-11-30; F 2 → 16.8 fps at 0.67: little more motion for much more training time).
+SMOOTH_COST_FACTOR = 4.0
 MAX_SNAPSHOT_GAP_S = 1.0          # ... but the views never wait more than a second
 
 
@@ -30,6 +38,7 @@ class SnapshotPacer:
         # fills that wait instead of taking from training — the views follow every step, up
         # to what the eye can follow (a limit near full speed may then train a little slower).
         self.slow_motion = False
+        self.cost_factor = DRAW_COST_FACTOR       # SMOOTH_COST_FACTOR: the user chose motion
 
     def drawn(self, cost_s: float) -> None:
         self._draw_cost = max(0.0, cost_s)
@@ -53,7 +62,7 @@ class SnapshotPacer:
         if self.slow_motion:
             return SNAPSHOT_INTERVAL_S
         return min(MAX_SNAPSHOT_GAP_S, max(SNAPSHOT_INTERVAL_S,
-                                           DRAW_COST_FACTOR * self._draw_cost))
+                                           self.cost_factor * self._draw_cost))
 
     def due(self) -> bool:
         return self._hurried or time.monotonic() - self._last_sent >= self.gap()

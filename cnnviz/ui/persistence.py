@@ -120,6 +120,15 @@ def save_last_tab(title: str) -> None:
     settings().setValue("window/tab", title)
 
 
+def smooth_views() -> bool:
+    """Whether the user chose views that redraw often over training speed (default: no)."""
+    return str(settings().value("window/smooth_views", "false")).lower() == "true"
+
+
+def save_smooth_views(smooth: bool) -> None:
+    settings().setValue("window/smooth_views", "true" if smooth else "false")
+
+
 def recent_files() -> list[str]:
     """Recent model files that still exist; entries that are not paths are ignored."""
     value = settings().value("recent_files", [])

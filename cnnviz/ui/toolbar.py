@@ -26,6 +26,7 @@ class TrainingToolbar(QToolBar):
     preset_chosen = pyqtSignal(str)
     learning_rate_changed = pyqtSignal(float)
     speed_limit_changed = pyqtSignal(object)      # steps a second, None: full speed
+    smooth_views_changed = pyqtSignal(bool)
     data_chosen = pyqtSignal(int)
 
     def __init__(self, settings: TrainSettings, parent: QWidget | None = None) -> None:
@@ -52,6 +53,17 @@ class TrainingToolbar(QToolBar):
                        "it happens (0: full speed) — may be changed while training")
         self.speed_box.valueChanged.connect(
             lambda v: self.speed_limit_changed.emit(float(v) if v else None))
+        # On 2 cores, views that move and training at full speed exclude each other: the
+        # user picks (cnnviz/ui/pacing.py has the measured figures).
+        self.smooth_action = QAction("Smooth views", self, checkable=True)
+        tip = ("Redraw the live views ~15 times a second while training, instead of 4–5;\n"
+               "training then runs about a quarter slower (the drawing shares its cores).\n"
+               "A speed limit (slow motion) redraws every step anyway.")
+        self.smooth_action.setToolTip(tip)
+        self.smooth_action.setStatusTip(tip)
+        self.smooth_action.toggled.connect(self.smooth_views_changed)
+        self.addSeparator()
+        self.addAction(self.smooth_action)
         # The run's settings on a second row, all in sight: a toolbar that overflows hides
         # controls behind its » button, and one row does not hold them all at 1366 px.
         self.settings_bar = QToolBar("Run settings", parent)
