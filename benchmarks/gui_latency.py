@@ -14,7 +14,7 @@ sample_switch_p95_ms=<f> stroke_p95_ms=<f> startup_s=<f>`.
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py [--epochs 6] [--rounds 2]
         [--smooth]
 
-`--smooth` measures with the toolbar's "Smooth views" on (the user's choice of motion over
+`--smooth` measures with the toolbar's "smooth views" box checked (the user's choice of motion over
 training speed, cnnviz/ui/pacing.py).
 
 Both runs start cnnviz's helper process (cnnviz.nn.parallel) on their first step, ~0.2 s;
@@ -227,7 +227,7 @@ def main() -> None:
                         help="try another spacing of snapshots (cnnviz.ui.pacing; default: "
                              f"the app's {pacing.DRAW_COST_FACTOR:g})")
     parser.add_argument("--smooth", action="store_true",
-                        help='with the toolbar\'s "Smooth views" on')
+                        help='with the toolbar\'s "smooth views" box checked')
     parser.add_argument("--only-training", action="store_true",
                         help="measure fps, heartbeat and throughput only")
     args = parser.parse_args()

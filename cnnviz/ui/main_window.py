@@ -219,7 +219,7 @@ class MainWindow(QMainWindow):
         t.learning_rate_changed.connect(c.set_learning_rate)
         t.speed_limit_changed.connect(c.set_speed_limit)
         t.smooth_views_changed.connect(self._set_smooth_views)
-        t.smooth_action.setChecked(persistence.smooth_views())
+        t.smooth_box.setChecked(persistence.smooth_views())
         t.data_chosen.connect(self._choose_data)
         self.input_panel.sample_requested.connect(c.set_sample)
         self.input_panel.next_mistake_requested.connect(c.find_next_mistake)

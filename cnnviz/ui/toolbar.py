@@ -6,7 +6,16 @@ from dataclasses import replace
 
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox, QStyle, QToolBar, QWidget
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QLabel,
+    QSpinBox,
+    QStyle,
+    QToolBar,
+    QWidget,
+)
 
 from cnnviz.nn import PRESETS
 from cnnviz.nn.architecture import Architecture
@@ -55,15 +64,15 @@ class TrainingToolbar(QToolBar):
             lambda v: self.speed_limit_changed.emit(float(v) if v else None))
         # On 2 cores, views that move and training at full speed exclude each other: the
         # user picks (cnnviz/ui/pacing.py has the measured figures).
-        self.smooth_action = QAction("Smooth views", self, checkable=True)
+        self.smooth_box = QCheckBox("smooth views")
         tip = ("Redraw the live views ~15 times a second while training, instead of 4–5;\n"
                "training then runs about a quarter slower (the drawing shares its cores).\n"
                "A speed limit (slow motion) redraws every step anyway.")
-        self.smooth_action.setToolTip(tip)
-        self.smooth_action.setStatusTip(tip)
-        self.smooth_action.toggled.connect(self.smooth_views_changed)
+        self.smooth_box.setToolTip(tip)
+        self.smooth_box.setStatusTip(tip)
+        self.smooth_box.toggled.connect(self.smooth_views_changed)
         self.addSeparator()
-        self.addAction(self.smooth_action)
+        self.addWidget(self.smooth_box)
         # The run's settings on a second row, all in sight: a toolbar that overflows hides
         # controls behind its » button, and one row does not hold them all at 1366 px.
         self.settings_bar = QToolBar("Run settings", parent)

@@ -67,20 +67,20 @@ def test_smooth_views_send_snapshots_more_often_while_training(worker, qtbot):
 
 
 def test_the_toolbar_choice_reaches_the_worker_and_is_remembered(window, qtbot, data):
-    action = window.toolbar.smooth_action
-    assert not action.isChecked()
+    box = window.toolbar.smooth_box
+    assert not box.isChecked()
     pacer = window.controller.worker.pacer
     assert pacer.cost_factor == DRAW_COST_FACTOR
-    action.trigger()
+    box.click()
     qtbot.waitUntil(lambda: pacer.cost_factor == SMOOTH_COST_FACTOR, timeout=5_000)
     assert persistence.smooth_views()
     # The next window starts smooth, and says so in its toolbar.
     second = MainWindow(Controller(data))
     qtbot.addWidget(second)
-    assert second.toolbar.smooth_action.isChecked()
+    assert second.toolbar.smooth_box.isChecked()
     qtbot.waitUntil(lambda: second.controller.worker.pacer.cost_factor == SMOOTH_COST_FACTOR,
                     timeout=5_000)
     second.close()
-    action.trigger()
+    box.click()
     qtbot.waitUntil(lambda: pacer.cost_factor == DRAW_COST_FACTOR, timeout=5_000)
     assert not persistence.smooth_views()
