@@ -56,7 +56,10 @@ class AccuracyMarks(QWidget):
         self.moments: dict[str, int] = {}               # "A"/"B" → step (Compare tab)
 
     def set_marks(self, marks: list[tuple[int, float]], first: int, last: int) -> None:
-        self.marks, self.span = marks, (first, max(last, first + 1))
+        span = (first, max(last, first + 1))
+        if (marks, span) == (self.marks, self.span):
+            return                  # every frame while training: repaint only what moved
+        self.marks, self.span = marks, span
         self.setToolTip("Test accuracy measured during training:\n" + "\n".join(
             f"step {s}: {a:.1%}" for s, a in marks[-12:]) if marks else "")
         self.update()
