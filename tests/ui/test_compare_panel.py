@@ -7,7 +7,8 @@ from PyQt6.QtCore import QPointF
 from PyQt6.QtGui import QImage
 
 from cnnviz.ui.panels import colors
-from cnnviz.ui.panels.compare_panel import FILTERS, MAPS, export_comparison
+from cnnviz.ui.panels.compare_panel import export_comparison
+from cnnviz.ui.panels.compare_triple import FILTERS, MAPS
 
 
 def _train_steps(window, qtbot, steps):

@@ -13,7 +13,8 @@ from test_many_channels import shown, snapshot_of, tile
 
 from cnnviz.nn.architecture import Architecture
 from cnnviz.training.compare import compare_snapshots
-from cnnviz.ui.panels.compare_panel import FILTERS, MAPS, ComparePanel
+from cnnviz.ui.panels.compare_panel import ComparePanel
+from cnnviz.ui.panels.compare_triple import FILTERS, MAPS
 from cnnviz.ui.panels.feature_maps_panel import FeatureMapsPanel
 from cnnviz.ui.panels.stepper_panel import StepperPanel
 
