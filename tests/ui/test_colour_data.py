@@ -66,7 +66,7 @@ def test_evaluate_galleries_are_in_colour_with_class_names(colour_window, qtbot,
     panel = window.evaluate_panel
     assert panel.matrix_counts().shape == (3, 3)
     assert panel.matrix_counts().sum() == len(shapes.test)
-    ticks = panel._matrix_plot.getAxis("bottom")._tickLevels[0]
+    ticks = panel._plots._matrix_plot.getAxis("bottom")._tickLevels[0]
     assert [name for _, name in ticks] == list(SHAPE_NAMES)
     cell_gallery, mistakes_gallery = panel.galleries()
     gallery = cell_gallery if cell_gallery.count() else mistakes_gallery

@@ -194,10 +194,10 @@ def test_many_classes_stay_readable(qtbot, panel, classes):
         np.testing.assert_array_equal(panel.matrix_counts(), matrix)
     else:
         assert panel.matrix_counts().size == 0
-        assert not panel._bar_texts
-    axis = panel._matrix_plot.getAxis("bottom")
+        assert not panel._plots._bar_texts
+    axis = panel._plots._matrix_plot.getAxis("bottom")
     ticks = axis._tickLevels[0]
-    side = panel._matrix_plot.getViewBox().width()
+    side = panel._plots._matrix_plot.getViewBox().width()
     labels = [label for _, label in ticks]
     assert all(len(label) <= 10 for label in labels) and labels[0] == "species_0…"
     widths = [panel.fontMetrics().horizontalAdvance(label) for label in labels]
@@ -205,8 +205,9 @@ def test_many_classes_stay_readable(qtbot, panel, classes):
     assert len(ticks) < classes or classes <= 20
     true, predicted = 7, int(evaluation.predictions[np.flatnonzero(evaluation.classes == 7)[0]])
     scene = panel.matrix_item().mapToScene(QPointF(predicted + 0.5, true + 0.5))
-    panel._on_hover(scene)
-    assert panel._hover.text().startswith(f"true {names[7]} → predicted {names[predicted]}: "
+    plots = panel._plots
+    plots._on_hover(scene)
+    assert plots._hover.text().startswith(f"true {names[7]} → predicted {names[predicted]}: "
                                           f"{matrix[7, predicted]:,} samples")
     captions = [panel.galleries()[1].item(i).text() for i in range(panel.galleries()[1].count())]
     assert captions and all(len(line) <= 24 for c in captions for line in c.split("\n"))
