@@ -92,7 +92,7 @@ def _open_data(app, window, folder: str, size: int) -> None:
 
     main_window.QFileDialog.getExistingDirectory = staticmethod(lambda *args: folder)
     main_window.ask_image_size = lambda *args: (True, size)
-    window._choose_data(len(window._data_sets))
+    window.data_sets.choose(len(window.data_sets.entries))
     end = time.monotonic() + 60
     while window.controller.data.source != str(Path(folder)) and time.monotonic() < end:
         _settle(app, 0.2)
