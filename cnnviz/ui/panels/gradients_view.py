@@ -258,8 +258,10 @@ class GradientsView(LiveView, QWidget):
             per_stack = -(-len(maps) // stacks)
             for index, layer in enumerate(maps):
                 row, col = index % per_stack, index // per_stack
+                pager = self._pagers.pager_for(layer.kind, layer.name, "channels",
+                                               layer.grad_output.shape[1], self._on_page)
                 self._maps[layer.name] = self._build_map(left.addPlot(row=row, col=col), layer,
-                                                         self._pager_for(layer))
+                                                         pager)
             root.layout.setColumnStretchFactor(column, 5 * stacks)
             column += 1
         if stacks == 1:
@@ -288,15 +290,6 @@ class GradientsView(LiveView, QWidget):
                 f"{kinds.lookup(layer.kind).equations.gradient}, for the chosen sample and "
                 f"target.{note}\nRed: increasing this output would increase the loss; blue: "
                 f"it would lower it.", ticks)
-
-    def _pager_for(self, layer: LayerTrace) -> Pager:
-        channels = layer.grad_output.shape[1]
-        shared = self._pagers.shared_for(layer.kind, channels)
-        if shared is not None:
-            return shared
-        pager = Pager(layer.name, "channels", channels)
-        pager.page_changed.connect(self._on_page)
-        return self._pagers.add(pager)
 
     def _on_page(self, *_) -> None:
         for entry in (*self._maps.values(), *self._kernels.values()):
