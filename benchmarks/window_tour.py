@@ -88,11 +88,11 @@ def main(out: Path, arch: str | None = None, data: str | None = None,
 
 def _open_data(app, window, folder: str, size: int) -> None:
     """File → Open data folder… on `folder`, the image size dialog answered with `size`."""
-    from cnnviz.ui import main_window
+    from cnnviz.ui import data_dropdown
 
-    main_window.QFileDialog.getExistingDirectory = staticmethod(lambda *args: folder)
-    main_window.ask_image_size = lambda *args: (True, size)
-    window._choose_data(len(window._data_sets))
+    data_dropdown.QFileDialog.getExistingDirectory = staticmethod(lambda *args: folder)
+    data_dropdown.ask_image_size = lambda *args: (True, size)
+    window.data_sets.choose(len(window.data_sets.entries))
     end = time.monotonic() + 60
     while window.controller.data.source != str(Path(folder)) and time.monotonic() < end:
         _settle(app, 0.2)

@@ -8,35 +8,28 @@ intents go to the controller, which runs them in the worker.
 from __future__ import annotations
 
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PyQt6.QtGui import QCloseEvent
 from PyQt6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
-    QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
-    QProgressBar,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from cnnviz.data import MnistData, folder_kind
 from cnnviz.nn import kinds
 from cnnviz.training.app_state import RunState, SampleRef
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui import layout, persistence
-from cnnviz.ui.architecture_dialog import open_architecture_editor
 from cnnviz.ui.autosave import Autosaver
 from cnnviz.ui.compare_jobs import CompareJobs
 from cnnviz.ui.controller import Controller
-from cnnviz.ui.data_choices import DataChoices
-from cnnviz.ui.data_loading import DataLoadingProgress, ask_image_size
+from cnnviz.ui.data_dropdown import DataDropdown
+from cnnviz.ui.data_loading import DataLoadingProgress
 from cnnviz.ui.drawing import cache_axes
 from cnnviz.ui.experiment_controller import ExperimentController
 from cnnviz.ui.lazy_tab import LazyTab, page_view
-from cnnviz.ui.model_file_actions import ModelFileActions
 from cnnviz.ui.panels.compare_panel import ComparePanel, connect_compare_panel
 from cnnviz.ui.panels.cost_panel import CostPanel
 from cnnviz.ui.panels.draw_panel import DrawPanel
@@ -47,9 +40,10 @@ from cnnviz.ui.panels.inside_panel import InsidePanel
 from cnnviz.ui.panels.pins_panel import PinsPanel
 from cnnviz.ui.pins_jobs import connect_pins
 from cnnviz.ui.redraw import FrameQueue
-from cnnviz.ui.status_text import PROGRESS_TIP, describe_progress, progress_tip
-from cnnviz.ui.timeline_bar import TimelineBar, describe_shown
+from cnnviz.ui.run_status_bar import RunStatusBar
+from cnnviz.ui.timeline_bar import TimelineBar
 from cnnviz.ui.toolbar import TrainingToolbar
+from cnnviz.ui.window_menus import SHORTCUTS, build_menus, connect_timeline_keys
 
 
 class MainWindow(QMainWindow):
@@ -68,8 +62,8 @@ class MainWindow(QMainWindow):
         self.frames = FrameQueue(self.panels, self)
         controller.acknowledge_on_arrival = False  # the frame queue says when it is drawn
         self._build_toolbar()
-        self._build_menus()
-        self._build_status_bar()
+        build_menus(self)
+        self.status = RunStatusBar(self.statusBar())
         self._connect()
         self._restore_layout()
         self.autosaver = Autosaver(self, controller)
@@ -145,68 +139,17 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.toolbar)
         self.addToolBarBreak()
         self.addToolBar(self.toolbar.settings_bar)
-        self._data_choices = DataChoices()
-        self._refresh_data_sets()
-
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.recent_menu = QMenu("Open &recent", self)
-        files = self.model_files = ModelFileActions(self, self.controller, self.recent_menu)
-        self._menu_action(file_menu, "&Open model…", "Ctrl+O", files.open_dialog)
-        file_menu.addMenu(self.recent_menu)
-        self._menu_action(file_menu, "&Save model and curves…", "Ctrl+S", files.save_dialog)
-        self._menu_action(file_menu, "Export &ONNX…", "", files.export_onnx_dialog)
-        self._menu_action(file_menu, "Open &data folder…", "",
-                          lambda: self._choose_data(len(self._data_sets)))
-        self._menu_action(file_menu, "Restore &last session", "",
-                          lambda: self.autosaver.restore_last_session())
-        file_menu.addSeparator()
-        self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.close)
-        network_menu = self.menuBar().addMenu("&Network")
-        self._menu_action(network_menu, "&Edit architecture…", "Ctrl+Shift+A",
-                          lambda: open_architecture_editor(self))
-        sample_menu = self.menuBar().addMenu("&Sample")
-        self._menu_action(sample_menu, "&Previous", "Left", lambda: self.input_panel.browse(-1))
-        self._menu_action(sample_menu, "&Next", "Right", lambda: self.input_panel.browse(+1))
-        self._menu_action(sample_menu, "Next &mistake", "M", self.input_panel.request_mistake)
-        help_menu = self.menuBar().addMenu("&Help")
-        self._menu_action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
-
-    def _menu_action(self, menu, text: str, shortcut: str, slot) -> QAction:
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
-    def _build_status_bar(self) -> None:
-        self.state_label = QLabel("idle")
-        self.progress_label = QLabel("")
-        self.progress_label.setToolTip(PROGRESS_TIP)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(220)
-        self.progress_bar.setToolTip("Progress through the current epoch")
-        self.model_label = QLabel("")
-        self.model_label.setToolTip("Which network every view shows")
-        bar = self.statusBar()
-        bar.addWidget(self.state_label)
-        bar.addWidget(self.progress_label, stretch=1)
-        bar.addPermanentWidget(self.progress_bar)
-        bar.addPermanentWidget(self.model_label)
+        self.data_sets = DataDropdown(self)
 
     def _connect(self) -> None:
         c, t = self.controller, self.toolbar
         c.snapshot_changed.connect(self.show_snapshot)
         self.frames.frame_drawn.connect(self._frame_drawn)
         c.state_changed.connect(self.show_state)
-        c.data_changed.connect(self._show_data)
-        c.data_stopped.connect(lambda _: self._refresh_data_sets())
         self.data_loading = DataLoadingProgress(c, self)
         c.model_opened.connect(self._model_opened)
         c.error.connect(self.show_error)
-        c.waiting.connect(self._show_waiting)
+        c.waiting.connect(self.status.show_waiting)
         c.diverged.connect(self.show_divergence)
         c.mistake_found.connect(self.input_panel.select)
         c.saved.connect(lambda path: self.statusBar().showMessage(f"saved {path}", 5000))
@@ -220,7 +163,6 @@ class MainWindow(QMainWindow):
         t.speed_limit_changed.connect(c.set_speed_limit)
         t.smooth_views_changed.connect(self._set_smooth_views)
         t.smooth_box.setChecked(persistence.smooth_views())
-        t.data_chosen.connect(self._choose_data)
         self.input_panel.sample_requested.connect(c.set_sample)
         self.input_panel.next_mistake_requested.connect(c.find_next_mistake)
         self.feature_maps_panel.pixel_selected.connect(self._show_receptive_field)
@@ -238,10 +180,7 @@ class MainWindow(QMainWindow):
         connect_compare_panel(self.compare_panel, self.compare_jobs, self)
         self.frames.frame_drawn.connect(lambda snapshot, _: bar.frame_drawn(snapshot))
         self.cost_panel.step_clicked.connect(bar.request)
-        for key, slot in ((",", lambda: bar.step_by(-1)), (".", lambda: bar.step_by(1)),
-                          ("Home", lambda: bar.request(bar.slider.minimum())),
-                          ("End", bar.go_live), ("P", bar.toggle_play)):
-            QShortcut(QKeySequence(key), self, slot)
+        connect_timeline_keys(self)
         self.pins = connect_pins(self)
 
     def _wire_evaluate(self, panel: QWidget) -> None:
@@ -302,7 +241,7 @@ class MainWindow(QMainWindow):
         """Hand the snapshot to every panel; while training one panel per turn of the event
         loop, so the window answers input between them instead of freezing for the sum —
         unless it answers the user (another sample or step), who waits for all of it at once."""
-        self._show_status(snapshot)
+        self.status.show_snapshot(snapshot)
         sample = snapshot.sample
         shown = (sample.split, sample.index, id(sample.image), sample.target,
                  snapshot.shown_step)
@@ -320,32 +259,9 @@ class MainWindow(QMainWindow):
             self._warmed_up = True
             QTimer.singleShot(50, _warm_up)       # after the first frame, not before it
 
-    def _show_status(self, snapshot: Snapshot) -> None:
-        p = snapshot.progress
-        if p.total_steps:
-            text, tip = describe_progress(p, snapshot.timeline.last_step), progress_tip(p)
-            if text != self.progress_label.text():       # unchanged text: no re-layout
-                self.progress_label.setText(text)
-            if tip != self.progress_label.toolTip():
-                self.progress_label.setToolTip(tip)
-            self.progress_bar.setRange(0, p.batches_per_epoch)
-            self.progress_bar.setValue(p.batch_in_epoch)
-        self.model_label.setText(f"model: {snapshot.model_label} · {describe_shown(snapshot)}")
-        # A what-if copy (Experiment tab) is shown: every view is of a modified network.
-        self.model_label.setStyleSheet("color: #c05000; font-weight: bold"
-                                       if snapshot.model_label.startswith("what-if") else "")
-
     def show_state(self, state: RunState) -> None:
-        self.state_label.setText(str(state))
+        self.status.show_state(state)
         self.toolbar.show_state(state)
-
-    def _show_waiting(self, message: str) -> None:
-        """A step waits on a stalled helper: say so until it goes on (or the helper is given
-        up, which the status bar's process count then shows)."""
-        if message:
-            self.statusBar().showMessage(message, 5000)
-        else:
-            self.statusBar().clearMessage()
 
     def show_error(self, message: str) -> None:
         self.statusBar().showMessage(message, 10000)
@@ -408,58 +324,6 @@ class MainWindow(QMainWindow):
     def _reset(self) -> None:
         self.controller.reset(self.toolbar.read_settings(self.controller.settings))
 
-    def _refresh_data_sets(self) -> None:
-        """The dropdown names the data in use (a folder by its name) and offers the rest."""
-        self._data_choices.in_use = self.controller.data.source
-        current = self._data_choices.current()
-        self._data_sets = self._data_choices.entries()
-        self.toolbar.set_data_sets([e.name for e in self._data_sets], current,
-                                   [e.tip for e in self._data_sets])
-
-    def _choose_data(self, index: int) -> None:
-        """Another data set: read in the worker; a bad folder is one dialog, nothing changes.
-        Choosing the one in use, or cancelling, leaves it (and the dropdown naming it)."""
-        if index < len(self._data_sets):
-            if index == self._data_choices.current():
-                return
-            folder = self._data_sets[index].folder
-        else:
-            folder = QFileDialog.getExistingDirectory(
-                self, "Data folder: MNIST-format files, or one sub-folder of images per class")
-            if not folder:
-                self._refresh_data_sets()
-                return
-        size = None
-        if folder is not None and self._is_image_folder(folder):
-            snapshot = self.controller.snapshot
-            shape = snapshot.facts.input_shape if snapshot else (1, 28, 28)
-            accepted, size = ask_image_size(self, folder, shape)
-            if not accepted:
-                self._refresh_data_sets()
-                return
-        if folder is not None:            # the bundled set is read at once: nothing to follow
-            self.data_loading.start(folder)
-        self.controller.choose_data(folder, size)
-
-    @staticmethod
-    def _is_image_folder(folder: str) -> bool:
-        try:
-            return folder_kind(folder) == "images"
-        except ValueError:          # neither kind: reading it says why, in the usual dialog
-            return False
-
-    def _show_data(self, data: MnistData) -> None:
-        self.input_panel.set_labels({"train": data.train.labels, "test": data.test.labels},
-                                    data.class_names)
-        self._refresh_data_sets()
-        note = f"data: {data.describe()}"
-        if self.controller.network_adapted:
-            self.toolbar.show_settings(self.controller.settings)
-            shape = "×".join(str(n) for n in data.input_shape)
-            note += (f" — the network was adapted to it: {shape} input, {data.num_classes} "
-                     f"outputs (Network → Edit architecture… to change it)")
-        self.statusBar().showMessage(note, 15000)
-
     def _model_opened(self, path: str) -> None:
         self.toolbar.show_settings(self.controller.settings)
         self.model_files.opened(path)
@@ -472,17 +336,7 @@ class MainWindow(QMainWindow):
         self.model_files.save(path)
 
     def show_shortcuts(self) -> None:
-        self._show_dialog(QMessageBox.Icon.Information, "Keyboard shortcuts",
-                          "Space  train / pause\nN  one training step\nCtrl+R  reset\n"
-                          "← / →  previous / next sample\nM  next mistake\n"
-                          "F / B / E  forward / back / run to end (Step through tab)\n"
-                          "Ctrl+Z  undo a stroke (Draw tab)\n"
-                          ", / .  one step back / forward on the timeline\n"
-                          "Home / End  the run's start / the live network\n"
-                          "Ctrl+Shift+A  edit the network's architecture\n"
-                          "Shift+P  pin the current sample (Pins tab)\n"
-                          "P  play / pause the run's timeline\n"
-                          "Ctrl+O  open model\nCtrl+S  save model\nCtrl+Q  quit")
+        self._show_dialog(QMessageBox.Icon.Information, "Keyboard shortcuts", SHORTCUTS)
 
     # --- layout persistence and shutdown -------------------------------------------------------
     def _restore_layout(self) -> None:

@@ -81,20 +81,20 @@ def test_opening_an_image_folder_shows_progress_and_can_be_cancelled(colour_wind
     read again to the end, it becomes the data every view shows."""
     window, controller = colour_window, colour_window.controller
     folder = make_shapes(tmp_path / "more", per_class=60, seed=5)
-    monkeypatch.setattr("cnnviz.ui.main_window.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("cnnviz.ui.data_dropdown.QFileDialog.getExistingDirectory",
                         lambda *args: str(folder))
-    monkeypatch.setattr("cnnviz.ui.main_window.ask_image_size", lambda *args: (True, 32))
+    monkeypatch.setattr("cnnviz.ui.data_dropdown.ask_image_size", lambda *args: (True, 32))
     before, progress, stopped = controller.data, [], []
     controller.data_progress.connect(lambda done, total: progress.append((done, total)))
     controller.data_stopped.connect(stopped.append)
     controller.data_progress.connect(lambda *_: controller.cancel_data_loading())
-    window._choose_data(len(window._data_sets))
+    window.data_sets.choose(len(window.data_sets.entries))
     qtbot.waitUntil(lambda: stopped == ["cancelled"], timeout=10_000)
     assert controller.data is before and progress[0][1] == 180
     assert window._dialog is None and not window.data_loading.running
     controller.data_progress.disconnect()
     with qtbot.waitSignal(controller.data_changed, timeout=20_000):
-        window._choose_data(len(window._data_sets))
+        window.data_sets.choose(len(window.data_sets.entries))
     assert controller.data.class_names == SHAPE_NAMES and len(controller.data.test) == 30
     assert "3 classes (circle, square, triangle)" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: np.array_equal(controller.snapshot.sample_image,

@@ -27,13 +27,13 @@ def test_the_dropdown_names_the_folder_in_use_and_takes_the_digits_back(
     name (its path in the tooltip); choosing bundled MNIST again trains the reference network
     on the digits again; the folder stays offered and reading it again adapts once more."""
     folder = make_shapes(tmp_path / "shapes", per_class=12)
-    monkeypatch.setattr("cnnviz.ui.main_window.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("cnnviz.ui.data_dropdown.QFileDialog.getExistingDirectory",
                         lambda *args: str(folder))
-    monkeypatch.setattr("cnnviz.ui.main_window.ask_image_size", lambda *args: (True, 32))
+    monkeypatch.setattr("cnnviz.ui.data_dropdown.ask_image_size", lambda *args: (True, 32))
     controller, box = window.controller, window.toolbar.data_box
     assert box.currentText() == BUNDLED_MNIST_NAME
     with qtbot.waitSignal(controller.data_changed, timeout=20_000):
-        window._choose_data(len(window._data_sets))          # File → Open data folder…
+        window.data_sets.choose(len(window.data_sets.entries))          # File → Open data folder…
     assert box.currentText() == "shapes" and str(folder) in box.toolTip()
     assert _texts(box)[-2:] == ["shapes", "Open data folder…"]
     assert controller.settings.architecture.input_shape == (3, 32, 32)
@@ -56,7 +56,7 @@ def test_a_cancelled_choice_leaves_the_dropdown_on_the_data_in_use(window, qtbot
                                                                   monkeypatch):
     """Open data folder… then Cancel in the folder dialog: the dropdown does not stay on
     "Open data folder…"; choosing the set in use again reads nothing."""
-    monkeypatch.setattr("cnnviz.ui.main_window.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("cnnviz.ui.data_dropdown.QFileDialog.getExistingDirectory",
                         lambda *args: "")
     box = window.toolbar.data_box
     box.setCurrentIndex(box.count() - 1)

@@ -43,7 +43,8 @@ def test_zeroing_a_filter_shows_a_labelled_copy_everywhere_and_its_accuracy(ship
         qtbot.mouseClick(surgery.zero_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: c.snapshot.model_label.startswith("what-if"), timeout=10_000)
     assert not c.snapshot.trace.layer("conv1").output[0, 2].any()
-    assert "what-if" in main.model_label.text() and "c05000" in main.model_label.styleSheet()
+    model_label = main.status.model_label
+    assert "what-if" in model_label.text() and "c05000" in model_label.styleSheet()
     assert c.app_state.network.source == "what-if"
     copy = WhatIf(checkpoint.model, "reference.npz")
     copy.zero_unit("conv1", 2)
@@ -66,7 +67,7 @@ def test_zeroing_a_filter_shows_a_labelled_copy_everywhere_and_its_accuracy(ship
     with qtbot.waitSignal(main.experiments.what_if_changed, timeout=10_000):
         qtbot.mouseClick(surgery.discard_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: c.snapshot.model_label == "reference.npz", timeout=10_000)
-    assert c.app_state.network.source == "file" and main.model_label.styleSheet() == ""
+    assert c.app_state.network.source == "file" and main.status.model_label.styleSheet() == ""
 
 
 def test_typing_a_kernel_value_edits_that_weight_and_keep_applies_it(shipped, qtbot):

@@ -249,9 +249,9 @@ def test_a_bad_model_file_is_one_dialog_and_changes_nothing(window, qtbot, tmp_p
 
 
 def test_a_bad_data_folder_is_one_dialog(window, qtbot, tmp_path, monkeypatch):
-    monkeypatch.setattr("cnnviz.ui.main_window.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("cnnviz.ui.data_dropdown.QFileDialog.getExistingDirectory",
                         lambda *args: str(tmp_path))
-    window._choose_data(len(window._data_sets))           # "Open MNIST-format folder…"
+    window.data_sets.choose(len(window.data_sets.entries))           # "Open MNIST-format folder…"
     qtbot.waitUntil(lambda: window._dialog is not None and window._dialog.isVisible(),
                     timeout=10_000)
     assert str(tmp_path) in window._dialog.text()
@@ -266,11 +266,11 @@ def test_a_data_folder_that_does_not_fit_is_one_dialog_and_changes_nothing(
     and the worker goes on training."""
     options, message = HOSTILE[case]
     folder = make_folder(tmp_path / "hostile", **options)
-    monkeypatch.setattr("cnnviz.ui.main_window.QFileDialog.getExistingDirectory",
+    monkeypatch.setattr("cnnviz.ui.data_dropdown.QFileDialog.getExistingDirectory",
                         lambda *args: str(folder))
     _train_steps(window, qtbot, 1)
     data = window.controller.data
-    window._choose_data(len(window._data_sets))           # "Open MNIST-format folder…"
+    window.data_sets.choose(len(window.data_sets.entries))           # "Open MNIST-format folder…"
     qtbot.waitUntil(lambda: window._dialog is not None and window._dialog.isVisible(),
                     timeout=10_000)
     assert str(folder) in window._dialog.text() and message in window._dialog.text()

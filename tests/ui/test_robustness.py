@@ -39,7 +39,7 @@ def test_random_clicks_while_training_keep_the_app_consistent(window, qtbot):
         "pixel": lambda: window.feature_maps_panel.select_pixel(
             "conv1", rng.randrange(8), rng.randrange(24), rng.randrange(24)),
         "open": lambda: window.open_model(shipped),
-        "data": lambda: window._choose_data(0),
+        "data": lambda: window.data_sets.choose(0),
         "evaluate": lambda: window.controller.evaluate(rng.choice(["test", "train"])),
         "cancel evaluation": window.controller.cancel_evaluation,
         "tab": lambda: window.tabs.setCurrentIndex(rng.randrange(window.tabs.count())),

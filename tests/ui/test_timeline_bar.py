@@ -34,7 +34,8 @@ def test_dragging_shows_that_step_in_every_view_and_live_returns(window, qtbot):
     np.testing.assert_array_equal(snapshot.params["conv1.W"], recorded.params["conv1.W"])
     assert not np.array_equal(snapshot.params["conv1.W"],
                               window.controller.worker._session.snapshot().params["conv1.W"])
-    qtbot.waitUntil(lambda: "step 2 of 4 · epoch" in window.model_label.text(), timeout=5_000)
+    qtbot.waitUntil(lambda: "step 2 of 4 · epoch" in window.status.model_label.text(),
+                    timeout=5_000)
     assert "step 2 of 4" in bar.label.text() and not bar.live_button.isChecked()
     assert window.cost_panel.shown_step_x() == window.cost_panel.x_of_step(2)
     # The panels drew step 2: the probability bars are its trace's, not the live network's.
@@ -44,7 +45,7 @@ def test_dragging_shows_that_step_in_every_view_and_live_returns(window, qtbot):
     qtbot.waitUntil(lambda: _shown(window) is None, timeout=10_000)
     assert bar.live_button.isChecked() and bar.slider.value() == 4
     assert window.cost_panel.shown_step_x() is None
-    assert "live" in window.model_label.text()
+    assert "live" in window.status.model_label.text()
 
 
 def test_keys_step_through_the_run(window, qtbot):

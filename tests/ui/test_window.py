@@ -30,7 +30,7 @@ def test_training_adds_cost_points_and_pause_stops_them(window, qtbot):
     settled = _costs(window)
     qtbot.wait(500)
     assert _costs(window) == settled
-    assert window.state_label.text() == "paused"
+    assert window.status.state_label.text() == "paused"
 
 
 def test_step_trains_exactly_one_batch(window, qtbot):
@@ -124,14 +124,14 @@ def test_closing_the_window_mid_training_stops_the_worker(window, qtbot):
 def test_training_goes_on_when_the_helper_process_dies(window, qtbot):
     """Kill the helper mid-training: the run goes on in one process and the status bar says so."""
     window.toolbar.train_action.trigger()
-    qtbot.waitUntil(lambda: "on 2 processes" in window.progress_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "on 2 processes" in window.status.progress_label.text(), timeout=30_000)
     helper = window.controller.worker._session.pool._resources.helpers[0].process
     os.kill(helper.pid, signal.SIGKILL)
     step = window.controller.snapshot.progress.step
     qtbot.waitUntil(lambda: window.controller.snapshot.progress.step > step + 20,
                     timeout=30_000)
-    assert "on 1 process" in window.progress_label.text()
-    assert "Helper processes stopped" in window.progress_label.toolTip()
+    assert "on 1 process" in window.status.progress_label.text()
+    assert "Helper processes stopped" in window.status.progress_label.toolTip()
     window.toolbar.train_action.trigger()
     qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
 
@@ -140,7 +140,7 @@ def test_a_stopped_helper_is_announced_and_given_up(window, qtbot):
     """SIGSTOP the helper mid-training: within about a second the status bar says the step is
     waiting for it; a few seconds later training goes on in one process."""
     window.toolbar.train_action.trigger()
-    qtbot.waitUntil(lambda: "on 2 processes" in window.progress_label.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "on 2 processes" in window.status.progress_label.text(), timeout=30_000)
     helper = window.controller.worker._session.pool._resources.helpers[0].process
     messages = []
     window.controller.waiting.connect(messages.append)
@@ -155,7 +155,7 @@ def test_a_stopped_helper_is_announced_and_given_up(window, qtbot):
     finally:
         with contextlib.suppress(ProcessLookupError):     # given up means killed
             os.kill(helper.pid, signal.SIGCONT)
-    assert "on 1 process" in window.progress_label.text()
+    assert "on 1 process" in window.status.progress_label.text()
     assert "" in messages                        # the waiting note was taken back
     window.toolbar.train_action.trigger()
     qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=5_000)
@@ -224,7 +224,7 @@ def test_app_opens_with_the_shipped_trained_model(qtbot):
     snapshot = main.controller.snapshot
     assert snapshot.model_label == "shipped reference model"
     assert snapshot.prediction == snapshot.label         # test sample 0, a clear 7
-    assert "shipped reference model" in main.model_label.text()
+    assert "shipped reference model" in main.status.model_label.text()
     main.close()
 
 

@@ -288,13 +288,8 @@ class FeatureMapsPanel(LiveView, QWidget):
             root.layout.setColumnStretchFactor(1, 1)
 
     def _pager_for(self, layer: LayerTrace) -> Pager:
-        channels = layer.output.shape[1]
-        shared = self._pagers.shared_for(layer.kind, channels)
-        if shared is not None:
-            return shared
-        pager = Pager(layer.name, "maps", channels)
-        pager.page_changed.connect(lambda _, pager=pager: self._on_page(pager))
-        return self._pagers.add(pager)
+        return self._pagers.pager_for(layer.kind, layer.name, "maps", layer.output.shape[1],
+                                      self._on_page)
 
     def _on_page(self, pager: Pager) -> None:
         shown = {l.name: l for l in self._current.trace.layers} if self._current else {}

@@ -12,8 +12,6 @@ of its kernels' filters; the next conv layer's kernels page their input channels
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QTimer, pyqtSignal
@@ -24,96 +22,17 @@ from cnnviz.nn import kinds
 from cnnviz.nn.trace import LayerTrace, Trace
 from cnnviz.training.snapshot import Snapshot
 from cnnviz.ui.panels import colors
+from cnnviz.ui.panels.gradient_plots import Bars, bar_plot, draw_bars, show_signed, signed_view
+from cnnviz.ui.panels.gradient_text import hover_text, last_layer_note, target_class
 from cnnviz.ui.panels.paged_mosaic import ChannelPage, KernelPage
 from cnnviz.ui.panels.pager import Pager, PagerBar
-from cnnviz.ui.panels.signed_bars import SignedBars
 from cnnviz.ui.redraw import LiveView
 
 TRUE_CLASS = "true class"
 REDRAW_INTERVAL = 0.1          # s: 17 plots repaint in ~30 ms; 10 Hz is plenty to watch
 MAX_STACKED_MAPS = 3           # map layers in one column; more are split in two
 MAX_PARAM_ROWS = 4             # rows of parameter (and then output-vector) plots
-TITLE_SIZE = "9pt"             # two columns of maps fit 1366 px beside the parameters
 HOVER_HINT = "hover over a gradient map or kernel to read its value"
-
-def target_class(trace: Trace, class_count: int) -> int:
-    """The class the trace's gradients are computed for, from its `targets` (batch of 1):
-    a class index (softmax), a one-hot row, or one 0/1 output (the binary tutorial task)."""
-    targets = np.asarray(trace.targets).reshape(-1)
-    if targets.size == class_count and class_count > 1:
-        return int(np.argmax(targets))
-    if targets.size == 1:
-        return int(round(float(targets[0])))
-    raise ValueError(f"cannot read one target class from targets shaped {trace.targets.shape}")
-
-
-def last_layer_note(layer: LayerTrace) -> str:
-    """What the gradient arriving at the last layer is, by the loss the preset pairs it with."""
-    if layer.kind == "Dense":
-        return ("\nLast layer: with softmax and cross-entropy, dL/dz = p − y, the probabilities "
-                "minus the one-hot target (paper eqs. 33–36).")
-    return "\nLast layer: with squared error E = (y′ − O)²/2, dE/dO = O − y′."
-
-
-
-
-def _signed_view(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str,
-                 bar_label: str) -> colors.MosaicView:
-    # The colour bar's name goes to the tooltip: its room is needed for four columns at 1366 px.
-    view = colors.MosaicView(plot, title, bottom, left, f"{tooltip}\nColour: {bar_label}.",
-                             colors.LevelTracker(signed=True), None)
-    view.bar.axis.setWidth(colors.BAR_AXIS_WIDTH)
-    _compact(plot)
-    plot.setTitle(title, size=TITLE_SIZE)
-    return view
-
-
-def _compact(plot: pg.PlotItem) -> None:
-    """Axis names only in the tooltip: four columns of plots must fit 1366 px."""
-    for axis in ("bottom", "left"):
-        plot.getAxis(axis).showLabel(False)
-
-
-def _show_signed(view: colors.MosaicView, picture: np.ndarray, values: np.ndarray) -> None:
-    view.show(picture, values)
-    colors.label_colour_bar(view)
-
-
-@dataclass
-class _Bars:
-    plot: pg.PlotItem
-    bars: SignedBars
-    levels: colors.LevelTracker
-    y_range: tuple[float, float] | None = None
-
-
-def _style_plot(plot: pg.PlotItem, title: str, bottom: str, left: str, tooltip: str) -> None:
-    colors.style_plot(plot, title, bottom, left, f"{tooltip}\nx: {bottom}; y: {left}.")
-    plot.setTitle(title, size=TITLE_SIZE)
-    for axis in ("bottom", "left"):
-        plot.getAxis(axis).enableAutoSIPrefix(False)
-    _compact(plot)
-
-
-def _bar_plot(plot: pg.PlotItem, count: int, title: str, bottom: str, tooltip: str,
-              ticks: list[tuple[int, str]] | None = None) -> _Bars:
-    _style_plot(plot, title, bottom, "gradient", tooltip)
-    plot.showGrid(y=True, alpha=0.2)
-    bars = SignedBars(plot, count)
-    plot.setXRange(-0.5, count - 0.5, padding=0.01)
-    if ticks is None and count <= 16:
-        ticks = [(i, str(i)) for i in range(count)]
-    if ticks is not None:
-        plot.getAxis("bottom").setTicks([ticks])
-    return _Bars(plot, bars, colors.LevelTracker(signed=True))
-
-
-def _draw_bars(entry: _Bars, values: np.ndarray) -> None:
-    low, high = entry.levels.update(values)
-    entry.bars.set_values(values)
-    if entry.y_range != (low, high):
-        entry.plot.setYRange(low, high, padding=0.02)
-        entry.y_range = (low, high)
 
 
 def _drawn_layers(trace: Trace) -> list[LayerTrace]:
@@ -154,11 +73,11 @@ class GradientsView(LiveView, QWidget):
         layout.addWidget(self._pagers)
         layout.addWidget(self._hover)
         self._maps: dict[str, ChannelPage] = {}
-        self._bars: dict[str, _Bars] = {}
+        self._bars: dict[str, Bars] = {}
         self._kernels: dict[str, KernelPage] = {}
         self._matrix_ticks: dict[str, colors.FittedTicks] = {}
         self._param_maps: dict[str, colors.MosaicView] = {}
-        self._param_bars: dict[str, _Bars] = {}
+        self._param_bars: dict[str, Bars] = {}
         self._architecture: tuple = ()
         # (target, sample) asked for and not drawn yet: until it arrives, snapshots already
         # on their way do not move the combo box back.
@@ -266,9 +185,9 @@ class GradientsView(LiveView, QWidget):
             grad = layer.grad_output[0]
             if layer.name in self._maps:
                 entry = self._maps[layer.name]
-                _show_signed(entry.view, entry.picture(grad), grad)
+                show_signed(entry.view, entry.picture(grad), grad)
             elif layer.name in self._bars:
-                _draw_bars(self._bars[layer.name], grad)
+                draw_bars(self._bars[layer.name], grad)
             for key, value in layer.param_grads.items():
                 self._draw_param(f"{layer.name}.{key}", value)
 
@@ -287,11 +206,11 @@ class GradientsView(LiveView, QWidget):
 
     def _draw_param(self, name: str, grad: np.ndarray) -> None:
         if name in self._kernels:     # levels from every kernel, not the page's
-            _show_signed(self._kernels[name].view, self._kernels[name].picture(grad), grad)
+            show_signed(self._kernels[name].view, self._kernels[name].picture(grad), grad)
         elif name in self._param_maps:
-            _show_signed(self._param_maps[name], grad.astype(np.float32), grad)
+            show_signed(self._param_maps[name], grad.astype(np.float32), grad)
         elif name in self._param_bars:
-            _draw_bars(self._param_bars[name], grad.reshape(-1))
+            draw_bars(self._param_bars[name], grad.reshape(-1))
 
     def _show_target(self, snapshot: Snapshot) -> None:
         names = snapshot.class_names
@@ -339,8 +258,10 @@ class GradientsView(LiveView, QWidget):
             per_stack = -(-len(maps) // stacks)
             for index, layer in enumerate(maps):
                 row, col = index % per_stack, index // per_stack
+                pager = self._pagers.pager_for(layer.kind, layer.name, "channels",
+                                               layer.grad_output.shape[1], self._on_page)
                 self._maps[layer.name] = self._build_map(left.addPlot(row=row, col=col), layer,
-                                                         self._pager_for(layer))
+                                                         pager)
             root.layout.setColumnStretchFactor(column, 5 * stacks)
             column += 1
         if stacks == 1:
@@ -362,22 +283,13 @@ class GradientsView(LiveView, QWidget):
             note = last_layer_note(layer) if layer is layers[-1] else ""
             ticks = list(enumerate(class_names)) if layer is layers[-1] and \
                 layer.grad_output.shape[1] == len(class_names) else None
-            self._bars[layer.name] = _bar_plot(
+            self._bars[layer.name] = bar_plot(
                 layout.addPlot(row=row, col=0, colspan=colspan), layer.grad_output.shape[1],
                 f"dL/d {layer.name} · {layer.grad_output.shape[1]}",
                 "class" if ticks else "unit",
                 f"{kinds.lookup(layer.kind).equations.gradient}, for the chosen sample and "
                 f"target.{note}\nRed: increasing this output would increase the loss; blue: "
                 f"it would lower it.", ticks)
-
-    def _pager_for(self, layer: LayerTrace) -> Pager:
-        channels = layer.grad_output.shape[1]
-        shared = self._pagers.shared_for(layer.kind, channels)
-        if shared is not None:
-            return shared
-        pager = Pager(layer.name, "channels", channels)
-        pager.page_changed.connect(self._on_page)
-        return self._pagers.add(pager)
 
     def _on_page(self, *_) -> None:
         for entry in (*self._maps.values(), *self._kernels.values()):
@@ -386,7 +298,7 @@ class GradientsView(LiveView, QWidget):
 
     def _build_map(self, plot: pg.PlotItem, layer: LayerTrace, pager: Pager) -> ChannelPage:
         channels, h, w = layer.grad_output.shape[1:]
-        view = _signed_view(
+        view = signed_view(
             plot, f"dL/d {layer.name} · {channels}×{h}×{w}", "", "",
             f"{kinds.lookup(layer.kind).equations.gradient}.\nOne tile per channel, for the "
             f"chosen sample and target, numbered along the axes. Red: raising this value "
@@ -410,7 +322,7 @@ class GradientsView(LiveView, QWidget):
                 elif grad.ndim >= 2:
                     self._param_maps[name] = self._build_matrix(plot, name, grad, equation)
                 else:
-                    self._param_bars[name] = _bar_plot(
+                    self._param_bars[name] = bar_plot(
                         plot, grad.size, f"dL/d {name} · {grad.size}",
                         "output channel" if layer.kind == "Conv2D" else "unit",
                         f"{equation}, for the chosen sample and target.\nA gradient-descent "
@@ -430,7 +342,7 @@ class GradientsView(LiveView, QWidget):
         """dL/dW of a conv layer: its filters paged with its own maps, its input channels
         with the maps of the layer before it (the same channels)."""
         out_c, in_c = grad.shape[:2]
-        view = _signed_view(
+        view = signed_view(
             plot, f"dL/d {name} · {'×'.join(str(n) for n in grad.shape)}",
             "filter (output channel)", "input channel",
             f"{equation}, for the chosen sample and target.\nColumn k is filter k, row j "
@@ -451,7 +363,7 @@ class GradientsView(LiveView, QWidget):
 
     def _build_matrix(self, plot: pg.PlotItem, name: str, grad: np.ndarray,
                       equation: str) -> colors.MosaicView:
-        view = _signed_view(
+        view = signed_view(
             plot, f"dL/d {name} · {'×'.join(str(n) for n in grad.shape)}", "input unit",
             "output unit",
             f"{equation}, for the chosen sample and target.\nRow i, column j is the gradient "
@@ -466,40 +378,12 @@ class GradientsView(LiveView, QWidget):
 
     # --- hover and target -------------------------------------------------------------------
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        snapshot = self._current
-        if snapshot is None:
+        if self._current is None:
             return
-        for name, entry in self._maps.items():
-            point = entry.view.locate(scene_pos)
-            if point is not None:
-                where = entry.where(*point)
-                if where is not None:
-                    channel, r, c = where
-                    value = snapshot.trace.layer(name).grad_output[0, channel, r, c]
-                    self._hover.setText(f"dL/d {name}[{channel}] (row {r}, col {c}) = "
-                                        f"{value:.4g}")
-                return
-        for name, entry in self._kernels.items():
-            point = entry.view.locate(scene_pos)
-            if point is not None:
-                where = entry.where(*point)
-                if where is not None:
-                    layer, key = name.rsplit(".", 1)
-                    filter_, channel, r, c = where
-                    value = snapshot.trace.layer(layer).param_grads[key][filter_, channel, r, c]
-                    self._hover.setText(f"dL/d {name}[filter {filter_}, input channel "
-                                        f"{channel}] (row {r}, col {c}) = {value:.4g}")
-                return
-        for name, view in self._param_maps.items():
-            point = view.locate(scene_pos)
-            if point is not None:
-                layer, key = name.rsplit(".", 1)
-                grad = snapshot.trace.layer(layer).param_grads[key]
-                r, c = int(point[0]), int(point[1])
-                if 0 <= r < grad.shape[0] and 0 <= c < grad.shape[1]:
-                    self._hover.setText(f"dL/d {name}[output {r}, input {c}] = "
-                                        f"{grad[r, c]:.4g}")
-                return
+        text = hover_text(self._current.trace, scene_pos, self._maps, self._kernels,
+                          self._param_maps)
+        if text is not None:
+            self._hover.setText(text)
 
     def _on_target_activated(self, index: int) -> None:
         target = None if index <= 0 else index - 1

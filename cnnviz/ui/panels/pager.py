@@ -10,6 +10,7 @@ which; it hides itself while everything fits on one page.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from PyQt6.QtCore import QSize, pyqtSignal
 from PyQt6.QtGui import QResizeEvent
@@ -69,6 +70,7 @@ class Pager(QWidget):
     """◀ ▶ over `count` items `page_size` at a time; `offset` is the first item shown."""
 
     page_changed = pyqtSignal(int)       # the new offset
+    turned = pyqtSignal(object)          # this pager, after page_changed: for a view's slot
 
     def __init__(self, name: str, noun: str, count: int, page_size: int = PAGE_SIZE,
                  parent: QWidget | None = None) -> None:
@@ -114,6 +116,7 @@ class Pager(QWidget):
         self.offset = page * self.page_size
         self._update()
         self.page_changed.emit(self.offset)
+        self.turned.emit(self)
 
     def text(self) -> str:
         """The whole wording, "conv2 · filters 24–31 / 64" (the label may show less)."""
@@ -177,6 +180,19 @@ class PagerBar(QWidget):
         if kind != "Conv2D" and last is not None and last.count == channels:
             return last
         return None
+
+    def pager_for(self, kind: str, name: str, noun: str, channels: int,
+                  on_page: Callable[[Pager], None]) -> Pager:
+        """The pager of layer `name` (of `kind`, with `channels` outputs): the one it shares
+        (see `shared_for`), else a new one over its `noun`, placed, whose page turns call
+        `on_page(pager)`. `on_page` is a bound method of the view, so the connection goes with
+        the view (PyQt keeps one to a lambda after its receiver is gone: a crash)."""
+        shared = self.shared_for(kind, channels)
+        if shared is not None:
+            return shared
+        pager = Pager(name, noun, channels)
+        pager.turned.connect(on_page)
+        return self.add(pager)
 
     def clear(self) -> None:
         for pager in self.pagers:
