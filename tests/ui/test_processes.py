@@ -6,6 +6,7 @@ Each process runs offscreen with its own data folder and settings (XDG_CONFIG_HO
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -75,6 +76,35 @@ def test_ctrl_c_quits_the_cnnviz_command(tmp_path):
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert list(data.iterdir()) == []
+
+
+def _busy() -> None:
+    while True:
+        pass
+
+
+def test_ctrl_c_on_a_loaded_machine_exits_cleanly(tmp_path):
+    """With both cores busy elsewhere, Ctrl+C as soon as the window exists: exit status 0
+    every time (PyQt's clean-up at exit once crashed here in ~1 of 4 such quits, -11)."""
+    command = shutil.which("cnnviz", path=str(Path(sys.executable).parent))
+    if command is None:
+        pytest.skip("the cnnviz command is not installed beside this Python")
+    context = multiprocessing.get_context("spawn")
+    burners = [context.Process(target=_busy, daemon=True) for _ in range(2)]
+    for burner in burners:
+        burner.start()
+    try:
+        for attempt in range(4):
+            data = tmp_path / f"data{attempt}"
+            proc = subprocess.Popen([command], env={**_env(tmp_path), "CNNVIZ_DATA_DIR": str(data)},
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            _wait_for(lambda data=data: data.is_dir() and any(data.glob("autosave-*.lock")), proc)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+            assert proc.returncode == 0, (attempt, stderr)
+    finally:
+        for burner in burners:
+            burner.kill()
 
 
 def test_two_crashed_instances_are_both_offered(tmp_path, monkeypatch):
