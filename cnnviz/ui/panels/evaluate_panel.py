@@ -296,7 +296,7 @@ class EvaluatePanel(QWidget):
         short = class_labels.short_name
         self._fill(self._mistakes_gallery, shown,
                    lambda i, p: f"{short(names[ev.classes[i]])}\n→ "
-                                f"{short(names[ev.predictions[i]])}\n(p={format_p(p)})")
+                                f"{short(names[ev.predictions[i]])}\np={format_p(p)}")
         total = int((ev.predictions != ev.classes).sum())
         self._mistakes_header.setText(f"<b>most confident mistakes</b> · top {len(shown)} of "
                                       f"{total:,}" if total else "no mistakes on this split")
