@@ -38,7 +38,7 @@ class SnapshotPacer:
         # fills that wait instead of taking from training — the views follow every step, up
         # to what the eye can follow (a limit near full speed may then train a little slower).
         self.slow_motion = False
-        self.cost_factor = DRAW_COST_FACTOR       # SMOOTH_COST_FACTOR: the user chose motion
+        self.smooth = False                       # the user chose motion over training speed
 
     def drawn(self, cost_s: float) -> None:
         self._draw_cost = max(0.0, cost_s)
@@ -61,8 +61,8 @@ class SnapshotPacer:
         """Seconds between snapshots while training."""
         if self.slow_motion:
             return SNAPSHOT_INTERVAL_S
-        return min(MAX_SNAPSHOT_GAP_S, max(SNAPSHOT_INTERVAL_S,
-                                           self.cost_factor * self._draw_cost))
+        factor = SMOOTH_COST_FACTOR if self.smooth else DRAW_COST_FACTOR
+        return min(MAX_SNAPSHOT_GAP_S, max(SNAPSHOT_INTERVAL_S, factor * self._draw_cost))
 
     def due(self) -> bool:
         return self._hurried or time.monotonic() - self._last_sent >= self.gap()

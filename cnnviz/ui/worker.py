@@ -26,7 +26,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from cnnviz.training.app_state import RunState
 from cnnviz.training.session import Diverged, TrainingSession
 from cnnviz.training.snapshot import Snapshot
-from cnnviz.ui.pacing import DRAW_COST_FACTOR, SMOOTH_COST_FACTOR, SnapshotPacer, StepLimiter
+from cnnviz.ui.pacing import SnapshotPacer, StepLimiter
 
 IDLE_POLL_S = 0.1
 AWAIT_DRAW_POLL_S = 0.01
@@ -138,10 +138,8 @@ class TrainingWorker(QThread):
 
     def set_smooth_views(self, smooth: bool) -> None:
         """Redraw while training ~3× as often, at the cost of training speed (pacing.py)."""
-        factor = SMOOTH_COST_FACTOR if smooth else DRAW_COST_FACTOR
-
         def choose(session: TrainingSession) -> None:
-            self.pacer.cost_factor = factor
+            self.pacer.smooth = smooth
         self.submit("smooth views", choose)
 
     def snapshot_drawn(self, cost_s: float = 0.0) -> None:

@@ -26,7 +26,7 @@ def test_smooth_views_space_snapshots_by_fewer_frames():
     pacer = SnapshotPacer()
     pacer.drawn(FRAME_S)
     assert pacer.gap() == pytest.approx(DRAW_COST_FACTOR * FRAME_S)
-    pacer.cost_factor = SMOOTH_COST_FACTOR
+    pacer.smooth = True
     assert pacer.gap() == pytest.approx(SMOOTH_COST_FACTOR * FRAME_S)
     pacer.drawn(0.001)
     assert pacer.gap() == SNAPSHOT_INTERVAL_S
@@ -58,29 +58,29 @@ def test_smooth_views_send_snapshots_more_often_while_training(worker, qtbot):
     qtbot.waitUntil(lambda: worker._session.trainer.step_count >= 2, timeout=10_000)
     default = _snapshots_while_training(worker, qtbot, 1.5)
     worker.set_smooth_views(True)
-    qtbot.waitUntil(lambda: worker.pacer.cost_factor == SMOOTH_COST_FACTOR, timeout=5_000)
+    qtbot.waitUntil(lambda: worker.pacer.smooth, timeout=5_000)
     smooth = _snapshots_while_training(worker, qtbot, 1.5)
     assert default <= 1.5 / (DRAW_COST_FACTOR * FRAME_S) + 1
     assert smooth >= 2 * default, (default, smooth)
     worker.set_smooth_views(False)
-    qtbot.waitUntil(lambda: worker.pacer.cost_factor == DRAW_COST_FACTOR, timeout=5_000)
+    qtbot.waitUntil(lambda: not worker.pacer.smooth, timeout=5_000)
 
 
 def test_the_toolbar_choice_reaches_the_worker_and_is_remembered(window, qtbot, data):
     box = window.toolbar.smooth_box
     assert not box.isChecked()
     pacer = window.controller.worker.pacer
-    assert pacer.cost_factor == DRAW_COST_FACTOR
+    assert not pacer.smooth
     box.click()
-    qtbot.waitUntil(lambda: pacer.cost_factor == SMOOTH_COST_FACTOR, timeout=5_000)
+    qtbot.waitUntil(lambda: pacer.smooth, timeout=5_000)
     assert persistence.smooth_views()
     # The next window starts smooth, and says so in its toolbar.
     second = MainWindow(Controller(data))
     qtbot.addWidget(second)
     assert second.toolbar.smooth_box.isChecked()
-    qtbot.waitUntil(lambda: second.controller.worker.pacer.cost_factor == SMOOTH_COST_FACTOR,
+    qtbot.waitUntil(lambda: second.controller.worker.pacer.smooth,
                     timeout=5_000)
     second.close()
     box.click()
-    qtbot.waitUntil(lambda: pacer.cost_factor == DRAW_COST_FACTOR, timeout=5_000)
+    qtbot.waitUntil(lambda: not pacer.smooth, timeout=5_000)
     assert not persistence.smooth_views()
